@@ -1,0 +1,107 @@
+/**
+ * SQL access for every component through Kysely: an embedded SQLite file by default, PostgreSQL when the
+ * URL says `postgres://`. Migrations are plain Kysely migrations, run at open; a component writes them once
+ * and they run on both dialects (`dialectOf(db)` lets a migration pick a column type where the two differ).
+ */
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import {
+  Kysely,
+  type Migration,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+} from 'kysely'
+import pg from 'pg'
+
+export type Dialect = 'sqlite' | 'postgres'
+
+const dialects = new WeakMap<Kysely<unknown>, Dialect>()
+
+/** Which dialect a database handle speaks. */
+export function dialectOf(db: Kysely<unknown>): Dialect {
+  const d = dialects.get(db)
+  if (!d) throw new Error('keygate: database handle was not opened by openDatabase()')
+  return d
+}
+
+export interface OpenDatabaseOptions {
+  /** A file path (or `sqlite:path`, or `:memory:`) for SQLite; `postgres://…` for PostgreSQL. */
+  url: string
+  /** Migrations by name; names sort in the order they run. */
+  migrations: Record<string, Migration>
+  /** Size of the PostgreSQL pool. */
+  poolSize?: number
+}
+
+/** True when the URL names a PostgreSQL database. */
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//.test(url)
+}
+
+/**
+ * Opens (creating if needed) a database and brings its schema up to date.
+ * @example
+ * const db = await openDatabase<ProfileTables>({ url: 'data/profile.db', migrations })
+ */
+export async function openDatabase<T>(options: OpenDatabaseOptions): Promise<Kysely<T>> {
+  let db: Kysely<T>
+  let dialect: Dialect
+  if (isPostgresUrl(options.url)) {
+    dialect = 'postgres'
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      // int8 (counts, cursors, ms timestamps) as numbers: every value we store fits in 2^53.
+      types: { getTypeParser: (oid, format) => (oid === 20 ? Number : pg.types.getTypeParser(oid, format)) },
+    })
+    pool.on('error', () => {
+      // An idle client lost its connection; the pool replaces it. Queries in flight report their own errors.
+    })
+    db = new Kysely<T>({ dialect: new PostgresDialect({ pool }) })
+  } else {
+    dialect = 'sqlite'
+    const file = options.url.replace(/^sqlite:/, '')
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
+    const sqlite = new Database(file)
+    // WAL survives a killed process with every committed transaction; NORMAL syncs at checkpoints.
+    sqlite.pragma('journal_mode = WAL')
+    sqlite.pragma('synchronous = NORMAL')
+    sqlite.pragma('busy_timeout = 5000')
+    sqlite.pragma('foreign_keys = ON')
+    db = new Kysely<T>({ dialect: new SqliteDialect({ database: sqlite }) })
+  }
+  dialects.set(db as Kysely<unknown>, dialect)
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => options.migrations },
+  })
+  const { error, results } = await migrator.migrateToLatest()
+  if (error) {
+    await db.destroy()
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName
+    throw new Error(`keygate: database migration ${failed ?? ''} failed: ${(error as Error).message}`)
+  }
+  return db
+}
+
+/**
+ * Runs `fn` in a write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the write lock up
+ * front, so two processes never deadlock upgrading a read lock; on PostgreSQL it is an ordinary transaction.
+ */
+export async function writeTransaction<T, R>(db: Kysely<T>, fn: (trx: Kysely<T>) => Promise<R>): Promise<R> {
+  if (dialectOf(db as Kysely<unknown>) === 'postgres') return db.transaction().execute(fn)
+  return db.connection().execute(async (conn) => {
+    await sql`begin immediate`.execute(conn)
+    try {
+      const result = await fn(conn)
+      await sql`commit`.execute(conn)
+      return result
+    } catch (err) {
+      await sql`rollback`.execute(conn).catch(() => {})
+      throw err
+    }
+  })
+}

@@ -1,0 +1,248 @@
+/**
+ * Every error keygate answers with, in one catalogue. A code is stable: clients and dashboards may match on it.
+ * `error` is the RFC 6749/6750 error name where one exists, otherwise a short snake-case class.
+ * Every code here is documented in docs/errors.md (a test checks it).
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+
+export interface ErrorSpec {
+  readonly status: number
+  readonly error: string
+  readonly message: string
+}
+
+export const ERRORS = {
+  // Request shape
+  KG_INVALID_REQUEST: { status: 400, error: 'invalid_request', message: 'The request is invalid' },
+  KG_MALFORMED_JSON: { status: 400, error: 'invalid_request', message: 'The request body is not valid JSON' },
+  KG_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    error: 'invalid_request',
+    message: 'The request content type is not supported',
+  },
+  KG_PAYLOAD_TOO_LARGE: { status: 413, error: 'invalid_request', message: 'The request body is too large' },
+  KG_NOT_FOUND: { status: 404, error: 'not_found', message: 'Not found' },
+  KG_RATE_LIMITED: { status: 429, error: 'rate_limited', message: 'Too many requests' },
+  KG_INTERNAL: { status: 500, error: 'server_error', message: 'Internal server error' },
+  KG_NOT_READY: { status: 503, error: 'temporarily_unavailable', message: 'The service is not ready' },
+
+  // Bearer tokens (RFC 6750)
+  KG_TOKEN_MISSING: { status: 401, error: 'unauthorized', message: 'Authentication is required' },
+  KG_TOKEN_MULTIPLE: {
+    status: 400,
+    error: 'invalid_request',
+    message: 'The request carries more than one access token',
+  },
+  KG_TOKEN_MALFORMED: { status: 401, error: 'invalid_token', message: 'The access token is malformed' },
+  KG_TOKEN_TOO_LARGE: { status: 401, error: 'invalid_token', message: 'The access token is too large' },
+  KG_TOKEN_ALG_NOT_ALLOWED: {
+    status: 401,
+    error: 'invalid_token',
+    message: 'The token signing algorithm is not allowed',
+  },
+  KG_TOKEN_TYPE_INVALID: { status: 401, error: 'invalid_token', message: 'The token type is not accepted' },
+  KG_TOKEN_ISSUER_UNKNOWN: { status: 401, error: 'invalid_token', message: 'The token issuer is not trusted' },
+  KG_TOKEN_KEY_UNKNOWN: {
+    status: 401,
+    error: 'invalid_token',
+    message: 'The token was signed with an unknown key',
+  },
+  KG_TOKEN_SIGNATURE_INVALID: {
+    status: 401,
+    error: 'invalid_token',
+    message: 'The token signature is invalid',
+  },
+  KG_TOKEN_EXPIRED: { status: 401, error: 'invalid_token', message: 'The access token expired' },
+  KG_TOKEN_NOT_YET_VALID: { status: 401, error: 'invalid_token', message: 'The access token is not yet valid' },
+  KG_TOKEN_AUDIENCE_INVALID: {
+    status: 401,
+    error: 'invalid_token',
+    message: 'The access token is not meant for this audience',
+  },
+  KG_TOKEN_CLAIM_INVALID: {
+    status: 401,
+    error: 'invalid_token',
+    message: 'A required token claim is missing or invalid',
+  },
+  KG_TOKEN_CRIT_UNSUPPORTED: {
+    status: 401,
+    error: 'invalid_token',
+    message: 'The token names a critical header parameter that is not understood',
+  },
+  KG_TOKEN_REVOKED: { status: 401, error: 'invalid_token', message: 'The access token was revoked' },
+  KG_KEYS_STALE: {
+    status: 503,
+    error: 'temporarily_unavailable',
+    message: "The issuer's signing keys could not be refreshed; tokens cannot be verified",
+  },
+  KG_REVOCATION_FEED_STALE: {
+    status: 503,
+    error: 'temporarily_unavailable',
+    message: 'The revocation feed is unreachable; this route refuses requests until it recovers',
+  },
+  KG_INSUFFICIENT_SCOPE: {
+    status: 403,
+    error: 'insufficient_scope',
+    message: 'The access token lacks a required role or scope',
+  },
+  KG_CSRF_FAILED: { status: 403, error: 'access_denied', message: 'CSRF proof is missing or invalid' },
+  KG_CROSS_SITE: { status: 403, error: 'access_denied', message: 'Cross-site requests are refused' },
+  KG_ASSERTION_INVALID: {
+    status: 401,
+    error: 'invalid_token',
+    message: 'The forwarded identity assertion is invalid',
+  },
+
+  // Issuer: accounts, sessions, keys
+  KG_INVALID_CREDENTIALS: { status: 401, error: 'invalid_grant', message: 'Invalid e-mail or password' },
+  KG_REFRESH_INVALID: {
+    status: 401,
+    error: 'invalid_grant',
+    message: 'The refresh token is invalid or expired',
+  },
+  KG_REFRESH_REUSED: {
+    status: 401,
+    error: 'invalid_grant',
+    message: 'The refresh token was already used; the session has been revoked',
+  },
+  KG_EMAIL_TAKEN: { status: 409, error: 'conflict', message: 'An account with this e-mail already exists' },
+  KG_REGISTRATION_CLOSED: {
+    status: 403,
+    error: 'access_denied',
+    message: 'Registration is closed; ask an administrator for an account',
+  },
+  KG_LOGIN_THROTTLED: {
+    status: 429,
+    error: 'rate_limited',
+    message: 'Too many login attempts; try again later',
+  },
+  KG_USER_NOT_FOUND: { status: 404, error: 'not_found', message: 'No such user' },
+  KG_KEY_NOT_FOUND: { status: 404, error: 'not_found', message: 'No such signing key' },
+  KG_KEY_STATE_CONFLICT: {
+    status: 409,
+    error: 'conflict',
+    message: 'The signing key is not in a state that allows this',
+  },
+  KG_FEED_UNAUTHORIZED: {
+    status: 401,
+    error: 'invalid_token',
+    message: 'The revocation feed requires verifier credentials',
+  },
+
+  // Gateway
+  KG_ROUTE_NOT_FOUND: { status: 404, error: 'not_found', message: 'No route matches this path' },
+  KG_UPSTREAM_UNAVAILABLE: { status: 502, error: 'bad_gateway', message: 'The upstream service is unavailable' },
+  KG_UPSTREAM_TIMEOUT: { status: 504, error: 'gateway_timeout', message: 'The upstream service timed out' },
+
+  // Services
+  KG_PROFILE_UNAVAILABLE: {
+    status: 502,
+    error: 'bad_gateway',
+    message: 'The profile service could not be reached on the caller’s behalf',
+  },
+  KG_LINK_INVALID: { status: 401, error: 'invalid_token', message: 'The download link is invalid' },
+  KG_LINK_GONE: {
+    status: 410,
+    error: 'gone',
+    message: 'The download link was already used or has expired',
+  },
+} as const satisfies Record<string, ErrorSpec>
+
+export type ErrorCode = keyof typeof ERRORS
+
+export interface KeygateErrorOptions {
+  /** Replaces the catalogue message; must never contain a token, a secret or client input verbatim. */
+  message?: string
+  /** Response headers that belong to this error (`WWW-Authenticate`, `Retry-After`). */
+  headers?: Record<string, string>
+  /** Extra JSON fields for the body (e.g. `{ claim: 'aud' }`). Never secrets. */
+  details?: Record<string, unknown>
+  cause?: unknown
+}
+
+/** An error with a stable code from the catalogue, its HTTP status and the headers it must be answered with. */
+export class KeygateError extends Error {
+  readonly code: ErrorCode
+  readonly statusCode: number
+  readonly error: string
+  readonly headers: Record<string, string>
+  readonly details: Record<string, unknown> | undefined
+
+  constructor(code: ErrorCode, options: KeygateErrorOptions = {}) {
+    const spec: ErrorSpec = ERRORS[code]
+    super(options.message ?? spec.message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'KeygateError'
+    this.code = code
+    this.statusCode = spec.status
+    this.error = spec.error
+    this.headers = options.headers ?? {}
+    this.details = options.details
+  }
+
+  /** The JSON body every keygate component answers errors with. */
+  toJSON(): Record<string, unknown> {
+    return { error: this.error, code: this.code, message: this.message, ...this.details }
+  }
+}
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'KG_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'KG_INVALID_REQUEST',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'KG_PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'KG_MALFORMED_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'KG_MALFORMED_JSON',
+  FST_ERR_CTP_EMPTY_TYPE: 'KG_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_TYPE: 'KG_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_VALIDATION: 'KG_INVALID_REQUEST',
+  FST_ERR_BAD_URL: 'KG_INVALID_REQUEST',
+  FST_ERR_ASYNC_CONSTRAINT: 'KG_INVALID_REQUEST',
+}
+
+/**
+ * The one place where errors of the framework and its plugins become catalogue errors. Messages of
+ * unknown errors are never passed on: a JSON parser's message, for one, quotes the body it choked on.
+ */
+export function toKeygateError(err: unknown): KeygateError {
+  if (err instanceof KeygateError) return err
+  const e = err as Partial<FastifyError> & { validation?: Array<{ instancePath?: string; message?: string }> }
+  if (e.validation) {
+    const first = e.validation[0]
+    const where = `${e.validationContext ?? 'body'}${first?.instancePath ?? ''}`
+    return new KeygateError('KG_INVALID_REQUEST', {
+      message: `Invalid ${where}: ${first?.message ?? 'does not match the schema'}`,
+      cause: err,
+    })
+  }
+  const mapped = typeof e.code === 'string' ? FASTIFY_CODES[e.code] : undefined
+  if (mapped) return new KeygateError(mapped, { cause: err })
+  if (err instanceof SyntaxError) return new KeygateError('KG_MALFORMED_JSON', { cause: err })
+  const status = typeof e.statusCode === 'number' ? e.statusCode : 500
+  if (status === 413) return new KeygateError('KG_PAYLOAD_TOO_LARGE', { cause: err })
+  if (status === 415) return new KeygateError('KG_UNSUPPORTED_MEDIA_TYPE', { cause: err })
+  if (status === 429) return new KeygateError('KG_RATE_LIMITED', { cause: err })
+  if (status === 404) return new KeygateError('KG_NOT_FOUND', { cause: err })
+  if (status >= 400 && status < 500) return new KeygateError('KG_INVALID_REQUEST', { cause: err })
+  return new KeygateError('KG_INTERNAL', { cause: err })
+}
+
+/** Sends a catalogue error: status, its headers and the JSON body. */
+export function sendError(reply: FastifyReply, err: KeygateError): FastifyReply {
+  return reply.code(err.statusCode).headers(err.headers).send(err.toJSON())
+}
+
+/**
+ * Installs the error and not-found handlers every component uses. Client errors are logged by code only
+ * (never with the framework's message, which may quote the request); server errors with their stack.
+ */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const kgErr = toKeygateError(err)
+    if (kgErr.statusCode >= 500 && kgErr.code === 'KG_INTERNAL') {
+      request.log.error({ err }, 'unhandled error')
+    } else {
+      request.log.info({ code: kgErr.code, status: kgErr.statusCode }, 'request refused')
+    }
+    return sendError(reply, kgErr)
+  })
+  app.setNotFoundHandler((_request, reply) => sendError(reply, new KeygateError('KG_NOT_FOUND')))
+}

@@ -1,0 +1,134 @@
+/**
+ * What every keygate process shares: its logger, its Fastify defaults, and listening with graceful shutdown.
+ * Components build with `serverOptions()`; only entry points call `listen()`.
+ */
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import closeWithGrace from 'close-with-grace'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
+import pino, { type DestinationStream, type Logger } from 'pino'
+
+/** Grace period for in-flight requests on SIGTERM/SIGINT, in milliseconds. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000
+/** Default JSON body limit, in bytes. */
+export const DEFAULT_BODY_LIMIT = 64 * 1024
+
+/**
+ * Header and field names whose values are credentials. pino replaces them wherever they appear; components
+ * never log headers or bodies in the first place, this is the second line.
+ */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-csrf-token"]',
+  'req.headers["x-keygate-assertion"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  '*.password',
+  '*.access_token',
+  '*.refresh_token',
+  '*.csrf_token',
+  '*.token',
+]
+
+const JWT_LIKE = /[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g
+const OPAQUE_LIKE = /[A-Za-z0-9_-]{43,}/g
+
+/**
+ * A URL as it may be logged: query strings dropped and anything that looks like a token (a JWT or a long
+ * opaque value in a path segment, such as a one-time download link) replaced.
+ */
+export function redactUrl(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined
+  const q = url.indexOf('?')
+  const path = q === -1 ? url : `${url.slice(0, q)}?[redacted]`
+  return path.replace(JWT_LIKE, '[redacted]').replace(OPAQUE_LIKE, '[redacted]')
+}
+
+export interface LoggerOptions {
+  name: string
+  level?: string
+  /** `auto` (pretty only on a terminal), `true` or `false`. */
+  pretty?: string
+  /** Where to write; tests pass a capture stream. Defaults to stdout. */
+  stream?: DestinationStream
+}
+
+/** The pino logger of a component: JSON lines (pretty on a terminal), credentials redacted, URLs cleaned. */
+export function createLogger(options: LoggerOptions): Logger {
+  const pretty =
+    options.stream === undefined &&
+    (options.pretty === 'true' || ((options.pretty ?? 'auto') === 'auto' && process.stdout.isTTY === true))
+  const config: pino.LoggerOptions = {
+    name: options.name,
+    level: options.level ?? 'info',
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: {
+      req: (req: FastifyRequest) => ({
+        id: req.id,
+        method: req.method,
+        url: redactUrl(req.url),
+        remoteAddress: req.ip,
+      }),
+      res: (reply: FastifyReply) => ({ statusCode: reply.statusCode }),
+      err: pino.stdSerializers.err,
+    },
+  }
+  if (pretty) {
+    return pino({ ...config, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } })
+  }
+  return options.stream ? pino(config, options.stream) : pino(config)
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** Takes a sane client `x-request-id` (so a trace spans the hops) or makes one. */
+export function requestId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id']
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+}
+
+export interface ServerOptions {
+  logger: FastifyBaseLogger
+  bodyLimit?: number
+  /** Addresses whose `X-Forwarded-*` headers are believed (a gateway in front). Default: loopback only. */
+  trustProxy?: boolean | string | string[]
+}
+
+/** Fastify defaults for every component: strict validation (unknown fields refused), request ids, limits. */
+export function serverOptions(options: ServerOptions): FastifyServerOptions & { loggerInstance: FastifyBaseLogger } {
+  return {
+    loggerInstance: options.logger,
+    disableRequestLogging: false,
+    genReqId: requestId,
+    requestIdLogLabel: 'reqId',
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    trustProxy: options.trustProxy ?? ['127.0.0.1', '::1'],
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    routerOptions: { maxParamLength: 2048 },
+  }
+}
+
+export interface ListenOptions {
+  host: string
+  port: number
+  /** Called after the server closed, before the process exits (close stores, pools, children). */
+  onClose?: () => Promise<void> | void
+}
+
+/**
+ * Listens and installs graceful shutdown: on SIGTERM/SIGINT the server stops accepting, drains in-flight
+ * requests for up to DEFAULT_SHUTDOWN_GRACE_MS, then exits.
+ */
+export async function listen(app: FastifyInstance, options: ListenOptions): Promise<string> {
+  const address = await app.listen({ host: options.host, port: options.port })
+  closeWithGrace({ delay: DEFAULT_SHUTDOWN_GRACE_MS, logger: false }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an error')
+    else app.log.info({ signal }, 'shutting down')
+    await app.close()
+    await options.onClose?.()
+  })
+  return address
+}
