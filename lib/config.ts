@@ -8,7 +8,13 @@ import { Type, type Static, type TObject, type TProperties } from '@sinclair/typ
 import envSchema from 'env-schema'
 
 /** Default ports of the components (ISSUER_PORT, GATEWAY_PORT, …). */
-export const DEFAULT_PORTS = { issuer: 4000, gateway: 8080, profile: 4101, orders: 4102, files: 4103 } as const
+export const DEFAULT_PORTS = {
+  issuer: 4000,
+  gateway: 8080,
+  profile: 4101,
+  orders: 4102,
+  files: 4103,
+} as const
 export type Component = keyof typeof DEFAULT_PORTS
 export const COMPONENTS = Object.keys(DEFAULT_PORTS) as Component[]
 
@@ -42,7 +48,8 @@ export const CommonSchema = {
 type CommonConfig = Static<TObject<typeof CommonSchema>>
 
 /** A component's config type: its schema's static type, with every neighbour URL resolved. */
-export type Config<S extends TObject> = Static<S> & Required<Pick<CommonConfig, `${Uppercase<Component>}_URL`>>
+export type Config<S extends TObject> = Static<S> &
+  Required<Pick<CommonConfig, `${Uppercase<Component>}_URL`>>
 
 /** Builds a component schema from its own properties plus the common ones. */
 export function componentSchema<P extends TProperties>(properties: P) {
@@ -79,7 +86,8 @@ export function loadConfig<S extends TObject>(schema: S, options: LoadConfigOpti
   }
   for (const name of Object.keys(DEFAULT_PORTS) as Component[]) {
     const key = `${name.toUpperCase()}_URL`
-    config[key] ??= `http://${urlHost(config.HOST as string)}:${config[`${name.toUpperCase()}_PORT`] as number}`
+    config[key] ??=
+      `http://${urlHost(config.HOST as string)}:${config[`${name.toUpperCase()}_PORT`] as number}`
     config[key] = (config[key] as string).replace(/\/+$/, '')
   }
   return config as Config<S>

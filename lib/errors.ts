@@ -41,7 +41,11 @@ export const ERRORS = {
     message: 'The token signing algorithm is not allowed',
   },
   KG_TOKEN_TYPE_INVALID: { status: 401, error: 'invalid_token', message: 'The token type is not accepted' },
-  KG_TOKEN_ISSUER_UNKNOWN: { status: 401, error: 'invalid_token', message: 'The token issuer is not trusted' },
+  KG_TOKEN_ISSUER_UNKNOWN: {
+    status: 401,
+    error: 'invalid_token',
+    message: 'The token issuer is not trusted',
+  },
   KG_TOKEN_KEY_UNKNOWN: {
     status: 401,
     error: 'invalid_token',
@@ -53,7 +57,11 @@ export const ERRORS = {
     message: 'The token signature is invalid',
   },
   KG_TOKEN_EXPIRED: { status: 401, error: 'invalid_token', message: 'The access token expired' },
-  KG_TOKEN_NOT_YET_VALID: { status: 401, error: 'invalid_token', message: 'The access token is not yet valid' },
+  KG_TOKEN_NOT_YET_VALID: {
+    status: 401,
+    error: 'invalid_token',
+    message: 'The access token is not yet valid',
+  },
   KG_TOKEN_AUDIENCE_INVALID: {
     status: 401,
     error: 'invalid_token',
@@ -131,7 +139,11 @@ export const ERRORS = {
 
   // Gateway
   KG_ROUTE_NOT_FOUND: { status: 404, error: 'not_found', message: 'No route matches this path' },
-  KG_UPSTREAM_UNAVAILABLE: { status: 502, error: 'bad_gateway', message: 'The upstream service is unavailable' },
+  KG_UPSTREAM_UNAVAILABLE: {
+    status: 502,
+    error: 'bad_gateway',
+    message: 'The upstream service is unavailable',
+  },
   KG_UPSTREAM_TIMEOUT: { status: 504, error: 'gateway_timeout', message: 'The upstream service timed out' },
 
   // Services

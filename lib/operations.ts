@@ -70,7 +70,9 @@ export const operations = fp<OperationsOptions>(
     app.get('/healthz', { logLevel: 'warn' }, async () => ({ status: 'ok' }))
     app.get('/readyz', { logLevel: 'warn' }, async (_request, reply) => {
       const status = await app.readiness.status()
-      return reply.code(status.ready ? 200 : 503).send({ status: status.ready ? 'ready' : 'not_ready', ...status })
+      return reply
+        .code(status.ready ? 200 : 503)
+        .send({ status: status.ready ? 'ready' : 'not_ready', ...status })
     })
     app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
       return reply.type(registry.contentType).send(await registry.metrics())

@@ -5,7 +5,13 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import closeWithGrace from 'close-with-grace'
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  FastifyServerOptions,
+} from 'fastify'
 import pino, { type DestinationStream, type Logger } from 'pino'
 
 /** Grace period for in-flight requests on SIGTERM/SIGINT, in milliseconds. */
@@ -76,7 +82,10 @@ export function createLogger(options: LoggerOptions): Logger {
     },
   }
   if (pretty) {
-    return pino({ ...config, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } } })
+    return pino({
+      ...config,
+      transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } },
+    })
   }
   return options.stream ? pino(config, options.stream) : pino(config)
 }
@@ -97,7 +106,9 @@ export interface ServerOptions {
 }
 
 /** Fastify defaults for every component: strict validation (unknown fields refused), request ids, limits. */
-export function serverOptions(options: ServerOptions): FastifyServerOptions & { loggerInstance: FastifyBaseLogger } {
+export function serverOptions(
+  options: ServerOptions,
+): FastifyServerOptions & { loggerInstance: FastifyBaseLogger } {
   return {
     loggerInstance: options.logger,
     disableRequestLogging: false,

@@ -4,7 +4,8 @@
  * Tests can rotate keys, change the JWKS response, or take the server down, and count its requests.
  */
 import { randomUUID } from 'node:crypto'
-import Fastify from 'fastify'
+import type { AddressInfo } from 'node:net'
+import Fastify, { type FastifyReply } from 'fastify'
 import {
   calculateJwkThumbprint,
   exportJWK,
@@ -27,7 +28,7 @@ export async function makeKey(): Promise<TestKey> {
   return { kid, privateKey, publicJwk: { ...publicJwk, kid, alg: 'RS256', use: 'sig' } }
 }
 
-export type JwksResponder = (reply: import('fastify').FastifyReply) => unknown
+export type JwksResponder = (reply: FastifyReply) => unknown
 
 export interface TokenIssuer {
   /** Base URL, also the `iss` of minted tokens. */
@@ -43,7 +44,11 @@ export interface TokenIssuer {
   /** Replaces the JWKS handler (garbage, redirects, hangs…); `undefined` restores the normal one. */
   respond: JwksResponder | undefined
   /** Signs an access token; `claims` and `header` override the defaults (`undefined` removes a claim). */
-  mint(claims?: Record<string, unknown>, header?: Partial<JWTHeaderParameters>, key?: TestKey): Promise<string>
+  mint(
+    claims?: Record<string, unknown>,
+    header?: Partial<JWTHeaderParameters>,
+    key?: TestKey,
+  ): Promise<string>
   /** Publishes a new key and signs with it from now on; the old one stays published unless `drop`. */
   rotate(options?: { drop?: boolean }): Promise<TestKey>
   close(): Promise<void>
@@ -76,7 +81,12 @@ export async function startTokenIssuer(options: { audience?: string } = {}): Pro
         ...claims,
       }
       for (const [k, v] of Object.entries(payload)) if (v === undefined) delete payload[k]
-      const protectedHeader = { alg: 'RS256', typ: 'at+jwt', kid: signer.kid, ...header } as JWTHeaderParameters
+      const protectedHeader = {
+        alg: 'RS256',
+        typ: 'at+jwt',
+        kid: signer.kid,
+        ...header,
+      } as JWTHeaderParameters
       return new SignJWT(payload).setProtectedHeader(protectedHeader).sign(signer.privateKey)
     },
     async rotate({ drop = false } = {}) {
@@ -97,7 +107,7 @@ export async function startTokenIssuer(options: { audience?: string } = {}): Pro
     jwks_uri: state.jwksUri,
   }))
   await app.listen({ host: '127.0.0.1', port: 0 })
-  const address = app.server.address() as import('node:net').AddressInfo
+  const address = app.server.address() as AddressInfo
   state.url = `http://127.0.0.1:${address.port}`
   state.jwksUri = `${state.url}/.well-known/jwks.json`
   return state
