@@ -136,6 +136,12 @@ export const ERRORS = {
     error: 'invalid_token',
     message: 'The revocation feed requires verifier credentials',
   },
+  KG_KEY_ROTATION_TOO_EARLY: {
+    status: 409,
+    error: 'conflict',
+    message: 'The next signing key has not been published long enough to sign; retry later',
+  },
+  KG_SESSION_NOT_FOUND: { status: 404, error: 'not_found', message: 'No such session' },
 
   // Gateway
   KG_ROUTE_NOT_FOUND: { status: 404, error: 'not_found', message: 'No route matches this path' },
