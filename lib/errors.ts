@@ -33,6 +33,11 @@ export const ERRORS = {
     error: 'invalid_request',
     message: 'The request carries more than one access token',
   },
+  KG_TOKEN_IN_QUERY: {
+    status: 400,
+    error: 'invalid_request',
+    message: 'Access tokens are not accepted in the query string; use the Authorization header',
+  },
   KG_TOKEN_MALFORMED: { status: 401, error: 'invalid_token', message: 'The access token is malformed' },
   KG_TOKEN_TOO_LARGE: { status: 401, error: 'invalid_token', message: 'The access token is too large' },
   KG_TOKEN_ALG_NOT_ALLOWED: {

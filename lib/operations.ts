@@ -4,6 +4,7 @@
  * process in tests).
  */
 import fp from 'fastify-plugin'
+import type {} from './auth/plugin.js'
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client'
 
 /** A readiness check answers `true` when ready, or a short reason why not. */
@@ -67,14 +68,16 @@ export const operations = fp<OperationsOptions>(
       )
     })
 
-    app.get('/healthz', { logLevel: 'warn' }, async () => ({ status: 'ok' }))
-    app.get('/readyz', { logLevel: 'warn' }, async (_request, reply) => {
+    // Public on every component, whatever the auth plugin's default.
+    const config = { auth: { mode: 'none' as const } }
+    app.get('/healthz', { logLevel: 'warn', config }, async () => ({ status: 'ok' }))
+    app.get('/readyz', { logLevel: 'warn', config }, async (_request, reply) => {
       const status = await app.readiness.status()
       return reply
         .code(status.ready ? 200 : 503)
         .send({ status: status.ready ? 'ready' : 'not_ready', ...status })
     })
-    app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
+    app.get('/metrics', { logLevel: 'warn', config }, async (_request, reply) => {
       return reply.type(registry.contentType).send(await registry.metrics())
     })
   },

@@ -1,0 +1,111 @@
+/**
+ * Strict parsing of a JWS in compact serialization (RFC 7515 §7.1), before anything else looks at a token:
+ * three segments of canonical unpadded base64url, a header and payload that are UTF-8 JSON objects without
+ * duplicate member names, a size cap. Anything else (JWE, JSON serialization, padding, whitespace) is refused.
+ */
+import { KeygateError } from '../errors.js'
+
+/** Default cap on the length of a token, in bytes (keygate's own access tokens are well under 1 KiB). */
+export const DEFAULT_MAX_TOKEN_BYTES = 8192
+
+export interface ParsedJws {
+  readonly header: Record<string, unknown>
+  readonly payload: Record<string, unknown>
+  /** `BASE64URL(header) "." BASE64URL(payload)`: the bytes the signature covers. */
+  readonly signingInput: string
+  readonly signature: Buffer
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]+$/
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
+
+function malformed(message: string): KeygateError {
+  return new KeygateError('KG_TOKEN_MALFORMED', { message: `The access token is malformed: ${message}` })
+}
+
+/** Decodes one segment, refusing non-canonical encodings (padding, stray bits, a length of 4n+1). */
+function decodeSegment(segment: string, what: string): Buffer {
+  if (segment.length === 0 || !BASE64URL.test(segment) || segment.length % 4 === 1) {
+    throw malformed(`${what} is not base64url`)
+  }
+  const bytes = Buffer.from(segment, 'base64url')
+  // Canonical form only: re-encoding must give back the very same text (no non-zero trailing bits).
+  if (bytes.toString('base64url') !== segment) throw malformed(`${what} is not canonical base64url`)
+  return bytes
+}
+
+function decodeJsonObject(segment: string, what: string): Record<string, unknown> {
+  let text: string
+  try {
+    text = utf8.decode(decodeSegment(segment, what))
+  } catch (err) {
+    if (err instanceof KeygateError) throw err
+    throw malformed(`${what} is not UTF-8`)
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    throw malformed(`${what} is not JSON`)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw malformed(`${what} is not a JSON object`)
+  }
+  if (hasDuplicateMembers(text)) throw malformed(`${what} has duplicate member names`)
+  return value as Record<string, unknown>
+}
+
+/**
+ * Parses a compact JWS strictly. Throws `KG_TOKEN_TOO_LARGE` or `KG_TOKEN_MALFORMED`.
+ * @example
+ * const { header, payload, signingInput, signature } = parseCompactJws(token)
+ */
+export function parseCompactJws(token: string, maxBytes = DEFAULT_MAX_TOKEN_BYTES): ParsedJws {
+  if (token.length > maxBytes) throw new KeygateError('KG_TOKEN_TOO_LARGE')
+  const first = token.indexOf('.')
+  const second = first === -1 ? -1 : token.indexOf('.', first + 1)
+  if (second === -1 || token.indexOf('.', second + 1) !== -1) {
+    throw malformed('a JWS in compact form has exactly three segments')
+  }
+  const header = decodeJsonObject(token.slice(0, first), 'header')
+  const payload = decodeJsonObject(token.slice(first + 1, second), 'payload')
+  const signature = decodeSegment(token.slice(second + 1), 'signature')
+  return { header, payload, signingInput: token.slice(0, second), signature }
+}
+
+/**
+ * True when any JSON object in `text` names a member twice. JSON.parse keeps the last one silently, so two
+ * parsers could disagree on what a token says; RFC 7515 §4 lets us refuse it. `text` is valid JSON here.
+ */
+export function hasDuplicateMembers(text: string): boolean {
+  // One set of member names per open object; `null` marks an open array.
+  const stack: Array<Set<string> | null> = []
+  let expectKey = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    if (c === '{') {
+      stack.push(new Set())
+      expectKey = true
+    } else if (c === '[') {
+      stack.push(null)
+      expectKey = false
+    } else if (c === '}' || c === ']') {
+      stack.pop()
+      expectKey = false
+    } else if (c === ',') {
+      expectKey = stack.at(-1) instanceof Set
+    } else if (c === '"') {
+      let j = i + 1
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1
+      if (expectKey) {
+        const name = JSON.parse(text.slice(i, j + 1)) as string
+        const members = stack.at(-1) as Set<string>
+        if (members.has(name)) return true
+        members.add(name)
+        expectKey = false
+      }
+      i = j
+    }
+  }
+  return false
+}

@@ -1,0 +1,100 @@
+/**
+ * The settings of the verification plugin, shared by the gateway and every service: spread
+ * `AuthConfigSchema` into a component schema, then turn the loaded config into plugin options.
+ */
+import { type Static, Type } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { Duration, durationMs } from '../config.js'
+import { DEFAULT_API_AUDIENCE } from '../identity/constants.js'
+import { isSupportedAlgorithm } from './algorithms.js'
+import type { AuthPluginOptions } from './plugin.js'
+import type { TrustedIssuer } from './types.js'
+
+export const AuthConfigSchema = {
+  /**
+   * JSON array of trusted issuers `{ issuer, jwksUri?, audiences, algorithms?, types?, clockToleranceS? }`
+   * (a JSON string in the environment, an array in a config file). Default: ISSUER_URL with API_AUDIENCE.
+   */
+  TRUSTED_ISSUERS: Type.Optional(Type.Unsafe<string | unknown[]>({ type: ['string', 'array'] })),
+  /** The audience keygate access tokens are minted for and verifiers require. */
+  API_AUDIENCE: Type.String({ default: DEFAULT_API_AUDIENCE, minLength: 1 }),
+  CLOCK_TOLERANCE: Duration('30s'),
+  JWKS_MIN_TTL: Duration('30s'),
+  JWKS_MAX_TTL: Duration('1h'),
+  JWKS_DEFAULT_TTL: Duration('5m'),
+  JWKS_COOLDOWN: Duration('30s'),
+  JWKS_MAX_STALE: Duration('6h'),
+  JWKS_TIMEOUT: Duration('5s'),
+  JWKS_MAX_BYTES: Type.Integer({ minimum: 1024, default: 256 * 1024 }),
+  TOKEN_CACHE_SIZE: Type.Integer({ minimum: 1, default: 10_000 }),
+  MAX_TOKEN_BYTES: Type.Integer({ minimum: 512, maximum: 65_536, default: 8192 }),
+  AUTH_REALM: Type.String({ default: 'keygate', minLength: 1 }),
+}
+
+const TrustedIssuerSchema = Type.Object(
+  {
+    issuer: Type.String({ pattern: '^https?://' }),
+    jwksUri: Type.Optional(Type.String({ pattern: '^https?://' })),
+    audiences: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    algorithms: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
+    types: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+    clockToleranceS: Type.Optional(Type.Number({ minimum: 0, maximum: 300 })),
+  },
+  { additionalProperties: false },
+)
+const TrustedIssuersSchema = Type.Array(TrustedIssuerSchema, { minItems: 1 })
+
+type AuthConfig = Static<ReturnType<typeof Type.Object<typeof AuthConfigSchema>>> & { ISSUER_URL: string }
+
+function trustedIssuers(config: AuthConfig, toleranceS: number): TrustedIssuer[] {
+  if (config.TRUSTED_ISSUERS === undefined) {
+    return [{ issuer: config.ISSUER_URL, audiences: [config.API_AUDIENCE], clockToleranceS: toleranceS }]
+  }
+  let parsed: unknown = config.TRUSTED_ISSUERS
+  if (typeof parsed === 'string') {
+    try {
+      parsed = JSON.parse(parsed)
+    } catch {
+      throw new Error('keygate: invalid configuration: TRUSTED_ISSUERS is not valid JSON')
+    }
+  }
+  if (!Value.Check(TrustedIssuersSchema, parsed)) {
+    const first = Value.Errors(TrustedIssuersSchema, parsed).First()
+    throw new Error(
+      `keygate: invalid configuration: TRUSTED_ISSUERS${first?.path ?? ''} ${first?.message ?? ''}`,
+    )
+  }
+  for (const [i, t] of parsed.entries()) {
+    const bad = t.algorithms?.find((a) => !isSupportedAlgorithm(a))
+    if (bad)
+      throw new Error(
+        `keygate: invalid configuration: TRUSTED_ISSUERS/${i}/algorithms: ${bad} is not supported`,
+      )
+  }
+  return parsed.map((t) => ({ clockToleranceS: toleranceS, ...t }))
+}
+
+/**
+ * Plugin options from a loaded config (everything except what the component decides itself:
+ * `defaultAuth`, `gateway`, key sources).
+ * @example
+ * await app.register(auth, { ...authOptionsFromConfig(config), defaultAuth: { mode: 'none' } })
+ */
+export function authOptionsFromConfig(config: AuthConfig): AuthPluginOptions {
+  const toleranceS = durationMs(config.CLOCK_TOLERANCE, 'CLOCK_TOLERANCE') / 1000
+  return {
+    issuers: trustedIssuers(config, toleranceS),
+    realm: config.AUTH_REALM,
+    maxTokenBytes: config.MAX_TOKEN_BYTES,
+    cacheSize: config.TOKEN_CACHE_SIZE,
+    jwks: {
+      minTtlMs: durationMs(config.JWKS_MIN_TTL, 'JWKS_MIN_TTL'),
+      maxTtlMs: durationMs(config.JWKS_MAX_TTL, 'JWKS_MAX_TTL'),
+      defaultTtlMs: durationMs(config.JWKS_DEFAULT_TTL, 'JWKS_DEFAULT_TTL'),
+      cooldownMs: durationMs(config.JWKS_COOLDOWN, 'JWKS_COOLDOWN'),
+      maxStaleMs: durationMs(config.JWKS_MAX_STALE, 'JWKS_MAX_STALE'),
+      timeoutMs: durationMs(config.JWKS_TIMEOUT, 'JWKS_TIMEOUT'),
+      maxBytes: config.JWKS_MAX_BYTES,
+    },
+  }
+}

@@ -1,0 +1,20 @@
+export {
+  auth,
+  type AuthContext,
+  type AuthPluginOptions,
+  type JwksSettings,
+  type TrustedGateway,
+} from './plugin.js'
+export { AuthConfigSchema, authOptionsFromConfig } from './config.js'
+export { TokenVerifier, type TokenProfile } from './verifier.js'
+export { JwksCache } from './jwks-cache.js'
+export { RevocationSet, type RevocationEvent } from './revocation-set.js'
+export { importVerificationKey } from './jwk.js'
+export type {
+  AuthMode,
+  AuthRequirements,
+  Identity,
+  KeySource,
+  TrustedIssuer,
+  VerificationKey,
+} from './types.js'

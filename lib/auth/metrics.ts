@@ -1,0 +1,71 @@
+/**
+ * Prometheus metrics of the verification plugin, per issuer and per outcome.
+ */
+import { Counter, Gauge, type Registry } from 'prom-client'
+
+/** What a key source reports to the metrics at scrape time. */
+export interface KeySourceStatus {
+  /** Seconds since the key set was last fetched successfully, or -1 before the first success. */
+  ageSeconds(): number
+  /** True while serving keys past their cache lifetime because refreshing failed. */
+  servingStale(): boolean
+}
+
+export class AuthMetrics {
+  readonly verifications: Counter<'issuer' | 'result' | 'reason'>
+  readonly verifiedCache: Counter<'result'>
+  readonly jwksFetches: Counter<'issuer' | 'outcome'>
+  readonly unknownKid: Counter<'issuer'>
+  readonly #sources = new Map<string, KeySourceStatus>()
+
+  constructor(registry: Registry) {
+    const registers = [registry]
+    this.verifications = new Counter({
+      name: 'keygate_auth_verifications_total',
+      help: 'Token verifications by issuer, result (valid|invalid) and reason (an error code, or cache|fresh)',
+      labelNames: ['issuer', 'result', 'reason'],
+      registers,
+    })
+    this.verifiedCache = new Counter({
+      name: 'keygate_auth_verified_cache_total',
+      help: 'Verified-token cache lookups by result (hit|miss)',
+      labelNames: ['result'],
+      registers,
+    })
+    this.jwksFetches = new Counter({
+      name: 'keygate_jwks_fetches_total',
+      help: 'JWKS fetches by issuer and outcome (ok|error)',
+      labelNames: ['issuer', 'outcome'],
+      registers,
+    })
+    this.unknownKid = new Counter({
+      name: 'keygate_jwks_unknown_kid_total',
+      help: 'Tokens naming a kid absent from the key set',
+      labelNames: ['issuer'],
+      registers,
+    })
+    const sources = this.#sources
+    new Gauge({
+      name: 'keygate_jwks_key_set_age_seconds',
+      help: 'Seconds since the key set was last fetched successfully (-1: never)',
+      labelNames: ['issuer'],
+      registers,
+      collect() {
+        for (const [issuer, s] of sources) this.set({ issuer }, s.ageSeconds())
+      },
+    })
+    new Gauge({
+      name: 'keygate_jwks_serving_stale',
+      help: '1 while keys are served past their cache lifetime because the issuer is unreachable',
+      labelNames: ['issuer'],
+      registers,
+      collect() {
+        for (const [issuer, s] of sources) this.set({ issuer }, s.servingStale() ? 1 : 0)
+      },
+    })
+  }
+
+  watchKeySource(issuer: string, status: KeySourceStatus): void {
+    this.#sources.set(issuer, status)
+  }
+}

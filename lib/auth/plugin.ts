@@ -1,0 +1,248 @@
+/**
+ * The verification plugin every keygate component registers: local verification of access tokens (and, in
+ * services, of gateway assertions) against cached keys, route requirements, RFC 6750 answers.
+ *
+ * Routes declare what they need in `config.auth`; routes without it get `defaultAuth`.
+ * @example
+ * await app.register(auth, { issuers: [{ issuer: 'http://127.0.0.1:4000', audiences: ['keygate-api'] }] })
+ * app.get('/me', { config: { auth: { mode: 'required', scopes: ['profile'] } } }, (req) => req.identity)
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Dispatcher } from 'undici'
+import { KeygateError } from '../errors.js'
+import { ASSERTION_ALGORITHM, ASSERTION_TYPE, GATEWAY_JWKS_PATH } from '../identity/constants.js'
+import { DEFAULT_REALM, withChallenge } from './challenge.js'
+import { type AccessTokenCookie, extractCredentials } from './credentials.js'
+import { JwksCache, type JwksCacheOptions } from './jwks-cache.js'
+import { AuthMetrics } from './metrics.js'
+import { checkRequirements } from './policy.js'
+import { RevocationSet } from './revocation-set.js'
+import type { AuthRequirements, Identity, KeySource, TrustedIssuer } from './types.js'
+import {
+  DEFAULT_ALGORITHMS,
+  DEFAULT_CLOCK_TOLERANCE_S,
+  DEFAULT_TOKEN_TYPES,
+  type IssuerPolicy,
+  TokenVerifier,
+} from './verifier.js'
+
+/** Timings and limits of every JWKS cache the plugin creates (see jwks-cache.ts for defaults). */
+export type JwksSettings = Pick<
+  JwksCacheOptions,
+  'minTtlMs' | 'maxTtlMs' | 'defaultTtlMs' | 'cooldownMs' | 'maxStaleMs' | 'timeoutMs' | 'maxBytes'
+>
+
+/** A gateway whose assertions a service accepts in place of (or beside) the caller's access token. */
+export interface TrustedGateway {
+  /** The gateway's URL: the assertion's `iss`. */
+  issuer: string
+  /** Default `${issuer}${GATEWAY_JWKS_PATH}`. */
+  jwksUri?: string
+  keySource?: KeySource
+  /** This service's name: the assertion's `aud`. */
+  audience: string
+  clockToleranceS?: number
+}
+
+export interface AuthPluginOptions {
+  issuers: TrustedIssuer[]
+  /** Accept gateway assertions (services); absent at the gateway itself, which must never accept one. */
+  gateway?: TrustedGateway
+  /** Requirements of routes without `config.auth`. Default `{ mode: 'required' }`. */
+  defaultAuth?: AuthRequirements
+  realm?: string
+  /** Also read the access token from a cookie (browser clients); unsafe methods then need CSRF proof. */
+  accessTokenCookie?: AccessTokenCookie
+  jwks?: JwksSettings
+  /** Largest token accepted, in bytes. */
+  maxTokenBytes?: number
+  /** Verified tokens remembered per verifier. */
+  cacheSize?: number
+  /** Milliseconds since the epoch. */
+  now?: () => number
+  /** undici dispatcher for JWKS fetches (tests, proxies). */
+  dispatcher?: Dispatcher
+}
+
+/** What the plugin decorates the instance with. */
+export interface AuthContext {
+  /**
+   * Authenticates a request against requirements (the route's, by default): sets and returns
+   * `request.identity`, or throws a KeygateError carrying its RFC 6750 challenge.
+   */
+  authenticate(request: FastifyRequest, requirements?: AuthRequirements): Promise<Identity | null>
+  readonly verifier: TokenVerifier
+  readonly assertionVerifier: TokenVerifier | undefined
+  /** The revocation set of each trusted issuer, filled by a revocation feed. */
+  readonly revocations: ReadonlyMap<string, RevocationSet>
+  /** Resolves once every key source has loaded its keys. */
+  ready(): Promise<void>
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The verified caller, or null on public routes and anonymous optional ones. */
+    identity: Identity | null
+  }
+  interface FastifyInstance {
+    auth: AuthContext
+  }
+  interface FastifyContextConfig {
+    auth?: AuthRequirements
+  }
+}
+
+const DEFAULT_AUTH: AuthRequirements = { mode: 'required' }
+
+function policyFor(
+  trusted: TrustedIssuer,
+  defaults: { algorithms: string[]; types: string[] },
+  makeSource: (issuer: string, jwksUri: string | undefined, algorithms: string[]) => KeySource,
+): IssuerPolicy {
+  const algorithms = trusted.algorithms ?? defaults.algorithms
+  return {
+    issuer: trusted.issuer,
+    audiences: trusted.audiences,
+    algorithms,
+    types: (trusted.types ?? defaults.types).map((t) => t.toLowerCase()),
+    clockToleranceS: trusted.clockToleranceS ?? DEFAULT_CLOCK_TOLERANCE_S,
+    keySource: trusted.keySource ?? makeSource(trusted.issuer, trusted.jwksUri, algorithms),
+  }
+}
+
+async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Promise<void> {
+  if (!options.issuers?.length) throw new Error('keygate auth: at least one trusted issuer is required')
+  const realm = options.realm ?? DEFAULT_REALM
+  const defaultAuth = options.defaultAuth ?? DEFAULT_AUTH
+  const now = options.now ?? Date.now
+  const metrics = new AuthMetrics(app.metrics)
+  const caches: JwksCache[] = []
+  const makeSource = (issuer: string, jwksUri: string | undefined, algorithms: string[]): KeySource => {
+    const cache = new JwksCache({
+      ...options.jwks,
+      issuer,
+      ...(jwksUri ? { jwksUri } : {}),
+      algorithms,
+      now,
+      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+      onFetch: (outcome, error) => {
+        metrics.jwksFetches.labels(issuer, outcome).inc()
+        if (error) app.log.warn({ issuer, reason: error.message }, 'JWKS fetch failed')
+      },
+      onUnknownKid: () => metrics.unknownKid.labels(issuer).inc(),
+      onKeySkipped: (kid, reason) =>
+        app.log.warn({ issuer, kid: String(kid).slice(0, 64), reason }, 'JWK skipped'),
+    })
+    metrics.watchKeySource(issuer, cache)
+    caches.push(cache)
+    return cache
+  }
+
+  const revocations = new Map(options.issuers.map((i) => [i.issuer, new RevocationSet()]))
+  const issuerPolicies = options.issuers.map((i) =>
+    policyFor(i, { algorithms: DEFAULT_ALGORITHMS, types: DEFAULT_TOKEN_TYPES }, makeSource),
+  )
+  const common = {
+    now,
+    metrics,
+    revocations: (issuer: string) => revocations.get(issuer),
+    ...(options.maxTokenBytes ? { maxTokenBytes: options.maxTokenBytes } : {}),
+    ...(options.cacheSize ? { cacheSize: options.cacheSize } : {}),
+  }
+  const verifier = new TokenVerifier({ ...common, issuers: issuerPolicies, profile: 'access_token' })
+
+  let assertionVerifier: TokenVerifier | undefined
+  let gatewayPolicy: IssuerPolicy | undefined
+  if (options.gateway) {
+    const g = options.gateway
+    gatewayPolicy = policyFor(
+      {
+        issuer: g.issuer,
+        jwksUri: g.jwksUri ?? `${g.issuer}${GATEWAY_JWKS_PATH}`,
+        ...(g.keySource ? { keySource: g.keySource } : {}),
+        audiences: [g.audience],
+        algorithms: [ASSERTION_ALGORITHM],
+        types: [ASSERTION_TYPE],
+        ...(g.clockToleranceS === undefined ? {} : { clockToleranceS: g.clockToleranceS }),
+      },
+      { algorithms: [ASSERTION_ALGORITHM], types: [ASSERTION_TYPE] },
+      makeSource,
+    )
+    assertionVerifier = new TokenVerifier({ ...common, issuers: [gatewayPolicy], profile: 'assertion' })
+  }
+
+  const sources = [...issuerPolicies, ...(gatewayPolicy ? [gatewayPolicy] : [])].map((p) => p.keySource)
+  for (const cache of caches) cache.start()
+
+  async function verifyCredentials(
+    request: FastifyRequest,
+    mode: AuthRequirements['mode'],
+  ): Promise<Identity | null> {
+    const { token, assertion } = extractCredentials(request, options.accessTokenCookie)
+    const fromAssertion =
+      assertion !== undefined && assertionVerifier ? await assertionVerifier.verify(assertion) : undefined
+    if (token === undefined && fromAssertion === undefined) {
+      if (mode === 'optional') return null
+      throw new KeygateError('KG_TOKEN_MISSING')
+    }
+    const identity = token === undefined ? fromAssertion! : await verifier.verify(token)
+    // Both present (the gateway relays the token beside its assertion): they must speak of the same token.
+    if (fromAssertion && token !== undefined) {
+      if (fromAssertion.subject !== identity.subject || fromAssertion.tokenId !== identity.tokenId) {
+        throw new KeygateError('KG_ASSERTION_INVALID', {
+          message: 'The forwarded identity assertion does not match the access token',
+        })
+      }
+    }
+    return identity
+  }
+
+  const context: AuthContext = {
+    verifier,
+    assertionVerifier,
+    revocations,
+    async authenticate(request, requirements = request.routeOptions.config.auth ?? defaultAuth) {
+      if (requirements.mode === 'none') return null
+      let identity: Identity | null = null
+      try {
+        identity = await verifyCredentials(request, requirements.mode)
+        if (identity) checkRequirements(identity, requirements)
+      } catch (err) {
+        if (!(err instanceof KeygateError)) throw err
+        request.log.info(
+          { code: err.code, status: err.statusCode, sub: identity?.subject, claim: err.details?.claim },
+          'authentication refused',
+        )
+        throw withChallenge(err, realm)
+      }
+      request.identity = identity
+      return identity
+    },
+    async ready() {
+      await Promise.all(sources.map((s) => s.ready()))
+    },
+  }
+
+  app.decorateRequest('identity', null)
+  app.decorate('auth', context)
+  app.readiness.add('keys', () =>
+    sources.every((s) => s.usable()) ? true : 'signing keys of a trusted issuer are not loaded',
+  )
+  app.addHook('onRequest', async (request) => {
+    if (request.is404) return
+    const requirements = request.routeOptions.config.auth ?? defaultAuth
+    if (requirements.mode !== 'none') await context.authenticate(request, requirements)
+  })
+  // Only the caches made here are ours to close; a key source passed in belongs to its owner.
+  app.addHook('onClose', async () => {
+    await Promise.all(caches.map((c) => c.close()))
+  })
+}
+
+/** The shared verification plugin (see the file comment). */
+export const auth = fp(authPlugin, {
+  name: 'keygate-auth',
+  fastify: '5.x',
+  dependencies: ['keygate-operations'],
+})

@@ -1,0 +1,249 @@
+/**
+ * Token verification per RFC 8725 and RFC 9068, with everything fixed by configuration: the token's `iss`
+ * must be a trusted issuer before any key is looked at; its `alg` must be allowed for that issuer and equal
+ * to the one algorithm its key is bound to; its `kid` is only an exact lookup among keys already held.
+ * A token that verifies is remembered until it expires, its key goes, or it is revoked.
+ */
+import { KeygateError, type ErrorCode } from '../errors.js'
+import { verifySignature } from './algorithms.js'
+import { DEFAULT_MAX_TOKEN_BYTES, parseCompactJws } from './compact.js'
+import { MAX_KID_LENGTH } from './jwk.js'
+import type { AuthMetrics } from './metrics.js'
+import type { RevocationSet } from './revocation-set.js'
+import type { Identity, KeySource, TrustedIssuer } from './types.js'
+import { DEFAULT_VERIFIED_CACHE_SIZE, VerifiedTokenCache } from './verified-cache.js'
+
+/** Default clock tolerance for `exp`, `nbf` and `iat`, in seconds. */
+export const DEFAULT_CLOCK_TOLERANCE_S = 30
+export const DEFAULT_ALGORITHMS = ['RS256']
+export const DEFAULT_TOKEN_TYPES = ['at+jwt']
+
+/** Header parameters that carry or point at a key. Keys come from configuration only, so these are refused. */
+const KEY_BEARING_HEADERS = ['jwk', 'jku', 'x5u', 'x5c'] as const
+
+/**
+ * What a verifier checks tokens as: RFC 9068 access tokens, or gateway assertions (which name the access
+ * token they were derived from, so revocations apply to them too).
+ */
+export type TokenProfile = 'access_token' | 'assertion'
+
+/** A trusted issuer with its key source resolved and its defaults applied. */
+export interface IssuerPolicy extends Required<Omit<TrustedIssuer, 'jwksUri' | 'keySource'>> {
+  keySource: KeySource
+}
+
+export interface VerifierOptions {
+  issuers: IssuerPolicy[]
+  profile: TokenProfile
+  maxTokenBytes?: number
+  cacheSize?: number
+  /** Milliseconds since the epoch. */
+  now?: () => number
+  metrics?: AuthMetrics
+  /** The revocation set of an issuer, when a feed keeps one. */
+  revocations?: (issuer: string) => RevocationSet | undefined
+}
+
+/** Which issuer a verification was for, once known (a metrics label). */
+interface Attempt {
+  issuer: string
+}
+
+function keysStale(): KeygateError {
+  return new KeygateError('KG_KEYS_STALE', { headers: { 'retry-after': '30' } })
+}
+
+function fail(code: ErrorCode, message?: string, claim?: string): never {
+  throw new KeygateError(code, {
+    ...(message === undefined ? {} : { message }),
+    ...(claim === undefined ? {} : { details: { claim } }),
+  })
+}
+
+/** RFC 9068 §4: `typ` compared case-insensitively, with an optional `application/` prefix. */
+function normaliseType(typ: unknown): string | undefined {
+  if (typeof typ !== 'string') return undefined
+  const t = typ.toLowerCase()
+  return t.startsWith('application/') ? t.slice('application/'.length) : t
+}
+
+const isNonEmptyString = (v: unknown): v is string => typeof v === 'string' && v.length > 0
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
+const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string')
+
+export class TokenVerifier {
+  readonly cache: VerifiedTokenCache
+  readonly #issuers: Map<string, IssuerPolicy>
+  readonly #profile: TokenProfile
+  readonly #maxTokenBytes: number
+  readonly #now: () => number
+  readonly #metrics: AuthMetrics | undefined
+  readonly #revocations: (issuer: string) => RevocationSet | undefined
+
+  constructor(options: VerifierOptions) {
+    this.#issuers = new Map(options.issuers.map((i) => [i.issuer, i]))
+    this.#profile = options.profile
+    this.#maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES
+    this.#now = options.now ?? Date.now
+    this.#metrics = options.metrics
+    this.#revocations = options.revocations ?? (() => undefined)
+    this.cache = new VerifiedTokenCache(options.cacheSize ?? DEFAULT_VERIFIED_CACHE_SIZE)
+    for (const policy of options.issuers) {
+      policy.keySource.onKeysRemoved((kids) => this.cache.dropKeys(kids))
+    }
+  }
+
+  /**
+   * Verifies a token and returns the identity it proves; throws a KeygateError with the reason.
+   * @example
+   * const identity = await verifier.verify(token)
+   */
+  async verify(token: string): Promise<Identity> {
+    const nowS = this.#now() / 1000
+    const cached = this.cache.get(token, nowS)
+    if (cached !== undefined) {
+      this.#metrics?.verifiedCache.labels('hit').inc()
+      this.#checkStillValid(cached, this.#policyOf(cached))
+      return cached
+    }
+    this.#metrics?.verifiedCache.labels('miss').inc()
+    const attempt: Attempt = { issuer: 'untrusted' }
+    try {
+      const { identity, kid, policy } = await this.#verifyFresh(token, nowS, attempt)
+      this.#checkStillValid(identity, policy)
+      this.cache.set(token, identity, kid, identity.expiresAt + policy.clockToleranceS)
+      this.#metrics?.verifications.labels(attempt.issuer, 'valid', 'fresh').inc()
+      return identity
+    } catch (err) {
+      const reason = err instanceof KeygateError ? err.code : 'error'
+      this.#metrics?.verifications.labels(attempt.issuer, 'invalid', reason).inc()
+      throw err
+    }
+  }
+
+  /** Drops every remembered verification a revocation now covers. */
+  dropRevoked(issuer: string): void {
+    const set = this.#revocations(issuer)
+    if (set) this.cache.dropWhere((identity) => identity.issuer === issuer && set.isRevoked(identity))
+  }
+
+  /** The policy that verified an identity: its own issuer, or for an assertion the asserting gateway. */
+  #policyOf(identity: Identity): IssuerPolicy | undefined {
+    return this.#issuers.get(
+      identity.source === 'assertion' ? (identity.claims.iss as string) : identity.issuer,
+    )
+  }
+
+  /** What can change after a token verified: its key source going stale, or a revocation. */
+  #checkStillValid(identity: Identity, policy: IssuerPolicy | undefined): void {
+    if (policy && !policy.keySource.usable()) throw keysStale()
+    if (this.#revocations(identity.issuer)?.isRevoked(identity)) fail('KG_TOKEN_REVOKED')
+  }
+
+  async #verifyFresh(
+    token: string,
+    nowS: number,
+    attempt: Attempt,
+  ): Promise<{ identity: Identity; kid: string; policy: IssuerPolicy }> {
+    const { header, payload, signingInput, signature } = parseCompactJws(token, this.#maxTokenBytes)
+
+    const policy = typeof payload.iss === 'string' ? this.#issuers.get(payload.iss) : undefined
+    if (!policy) fail('KG_TOKEN_ISSUER_UNKNOWN')
+    attempt.issuer = policy.issuer
+    if (typeof header.alg !== 'string' || !policy.algorithms.includes(header.alg))
+      fail('KG_TOKEN_ALG_NOT_ALLOWED')
+    if (header.crit !== undefined) fail('KG_TOKEN_CRIT_UNSUPPORTED')
+    for (const name of KEY_BEARING_HEADERS) {
+      if (header[name] !== undefined) {
+        fail(
+          'KG_TOKEN_MALFORMED',
+          `The token header names a key (${name}); keys come from configuration only`,
+        )
+      }
+    }
+    const typ = normaliseType(header.typ)
+    if (typ === undefined || !policy.types.includes(typ)) fail('KG_TOKEN_TYPE_INVALID')
+    const kid = header.kid
+    if (!isNonEmptyString(kid) || kid.length > MAX_KID_LENGTH) {
+      fail('KG_TOKEN_MALFORMED', 'The token header has no usable kid')
+    }
+
+    // Claims before the signature: garbage is refused without spending an RSA verification on it.
+    const identity = this.#identityFrom(payload, kid, policy, nowS)
+
+    const key = await policy.keySource.getKey(kid)
+    if (key === undefined) {
+      if (!policy.keySource.usable()) throw keysStale()
+      fail('KG_TOKEN_KEY_UNKNOWN')
+    }
+    if (key.alg !== header.alg) fail('KG_TOKEN_ALG_NOT_ALLOWED')
+    if (!verifySignature(key.alg, key.key, signingInput, signature)) fail('KG_TOKEN_SIGNATURE_INVALID')
+    return { identity: this.#profile === 'access_token' ? { ...identity, token } : identity, kid, policy }
+  }
+
+  #identityFrom(p: Record<string, unknown>, kid: string, policy: IssuerPolicy, nowS: number): Identity {
+    const tolerance = policy.clockToleranceS
+    if (!isNonEmptyString(p.sub)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'sub')
+    if (!isNonEmptyString(p.jti)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'jti')
+    if (!isTime(p.exp)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'exp')
+    if (!isTime(p.iat)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'iat')
+    if (p.nbf !== undefined && !isTime(p.nbf)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'nbf')
+    const aud = p.aud
+    if (!(isNonEmptyString(aud) || (isStringArray(aud) && aud.length > 0))) {
+      fail('KG_TOKEN_CLAIM_INVALID', undefined, 'aud')
+    }
+    if (
+      !(typeof aud === 'string'
+        ? policy.audiences.includes(aud)
+        : aud.some((a) => policy.audiences.includes(a)))
+    ) {
+      fail('KG_TOKEN_AUDIENCE_INVALID')
+    }
+    if (nowS >= p.exp + tolerance) fail('KG_TOKEN_EXPIRED')
+    if (p.nbf !== undefined && p.nbf > nowS + tolerance) fail('KG_TOKEN_NOT_YET_VALID')
+    if (p.iat > nowS + tolerance)
+      fail('KG_TOKEN_NOT_YET_VALID', 'The token claims to be issued in the future')
+    if (p.roles !== undefined && !isStringArray(p.roles)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'roles')
+    if (p.scope !== undefined && typeof p.scope !== 'string')
+      fail('KG_TOKEN_CLAIM_INVALID', undefined, 'scope')
+    if (p.sid !== undefined && !isNonEmptyString(p.sid)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'sid')
+    if (p.client_id !== undefined && typeof p.client_id !== 'string') {
+      fail('KG_TOKEN_CLAIM_INVALID', undefined, 'client_id')
+    }
+    const common = {
+      subject: p.sub,
+      clientId: p.client_id as string | undefined,
+      sessionId: p.sid as string | undefined,
+      roles: Object.freeze([...((p.roles as string[] | undefined) ?? [])]),
+      scopes: Object.freeze(((p.scope as string | undefined) ?? '').split(' ').filter(Boolean)),
+      expiresAt: p.exp,
+      claims: Object.freeze({ ...p }),
+    }
+    if (this.#profile === 'access_token') {
+      if (!isNonEmptyString(p.client_id)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'client_id')
+      return {
+        ...common,
+        issuer: policy.issuer,
+        tokenId: p.jti,
+        issuedAt: p.iat,
+        keyId: kid,
+        source: 'token',
+        token: undefined,
+      }
+    }
+    // A gateway assertion vouches for an access token: identity (and revocation) follow that token.
+    if (!isNonEmptyString(p.at_jti)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'at_jti')
+    if (!isTime(p.at_iat)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'at_iat')
+    if (!isNonEmptyString(p.at_iss)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'at_iss')
+    if (!isNonEmptyString(p.at_kid)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'at_kid')
+    return {
+      ...common,
+      issuer: p.at_iss,
+      tokenId: p.at_jti,
+      issuedAt: p.at_iat,
+      keyId: p.at_kid,
+      source: 'assertion',
+      token: undefined,
+    }
+  }
+}
