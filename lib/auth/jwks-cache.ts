@@ -130,6 +130,8 @@ export class JwksCache implements KeySource, KeySourceStatus {
     const key = this.#keys.get(kid)
     if (key) return key
     if (this.#inflight) return this.#inflight.then(() => this.#keys.get(kid))
+    // Cold (never loaded): the background loop is already retrying with backoff; requests must not add to it.
+    if (!this.#loaded) return undefined
     const now = this.#options.now()
     if (now - this.#lastUnknownKidFetch < this.#options.cooldownMs) {
       this.#options.onUnknownKid?.()
@@ -231,6 +233,8 @@ export class JwksCache implements KeySource, KeySourceStatus {
       bodyTimeout: timeoutMs,
       ...(dispatcher ? { dispatcher } : {}),
     })
+    // Destroying the body below emits an abort error; it is expected and handled by the throw that follows.
+    res.body.on('error', () => {})
     if (res.statusCode !== 200) {
       res.body.destroy()
       throw new Error(`answered HTTP ${res.statusCode}`)

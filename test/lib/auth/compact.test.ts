@@ -1,0 +1,95 @@
+import t from 'tap'
+import { hasDuplicateMembers, parseCompactJws } from '../../../lib/auth/compact.js'
+import { KeygateError } from '../../../lib/errors.js'
+
+const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64url')
+const header = b64('{"alg":"RS256","typ":"at+jwt","kid":"k1"}')
+const payload = b64('{"sub":"u","iss":"x"}')
+const sig = b64('signature-bytes')
+/** 16 bytes: the last of its 22 characters carries 4 unused bits, which canonical form leaves at zero. */
+const sig16 = b64('signature-bytes!')
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+const nonCanonical = sig16.slice(0, -1) + ALPHABET[ALPHABET.indexOf(sig16.at(-1)!) + 1]
+
+function code(fn: () => unknown): string | undefined {
+  try {
+    fn()
+  } catch (err) {
+    return err instanceof KeygateError ? err.code : 'not a KeygateError'
+  }
+  return undefined
+}
+
+t.test('a well-formed compact JWS parses into header, payload and signing input', async (t) => {
+  const parsed = parseCompactJws(`${header}.${payload}.${sig}`)
+  t.same(parsed.header, { alg: 'RS256', typ: 'at+jwt', kid: 'k1' })
+  t.same(parsed.payload, { sub: 'u', iss: 'x' })
+  t.equal(parsed.signingInput, `${header}.${payload}`)
+  t.equal(parsed.signature.toString(), 'signature-bytes')
+})
+
+t.test('anything but three canonical base64url segments is malformed', async (t) => {
+  const cases: Record<string, string> = {
+    'two segments': `${header}.${payload}`,
+    'four segments': `${header}.${payload}.${sig}.${sig}`,
+    'five segments (JWE)': `${header}.${payload}.${sig}.${sig}.${sig}`,
+    'empty signature': `${header}.${payload}.`,
+    'empty header': `.${payload}.${sig}`,
+    padding: `${header}.${payload}.${b64('x')}==`,
+    'plus sign': `${header}.${payload}.ab+c`,
+    slash: `${header}.${payload}.ab/c`,
+    'inner space': `${header}.${payload}.ab c`,
+    'leading space': ` ${header}.${payload}.${sig}`,
+    'length 4n+1': `${header}.${payload}.abcde`,
+    'non-canonical trailing bits': `${header}.${payload}.${nonCanonical}`,
+    'JSON serialization': JSON.stringify({ payload, signatures: [{ protected: header, signature: sig }] }),
+    'not UTF-8': `${b64(Buffer.from([0xff, 0xfe, 0x7b]))}.${payload}.${sig}`,
+    'header not JSON': `${b64('alg=none')}.${payload}.${sig}`,
+    'header a JSON string': `${b64('"x"')}.${payload}.${sig}`,
+    'payload an array': `${header}.${b64('[{"sub":"u"}]')}.${sig}`,
+    'payload null': `${header}.${b64('null')}.${sig}`,
+    'duplicate header member': `${b64('{"alg":"RS256","alg":"none"}')}.${payload}.${sig}`,
+    'duplicate payload member': `${header}.${b64('{"sub":"a","sub":"b"}')}.${sig}`,
+  }
+  for (const [name, token] of Object.entries(cases)) {
+    t.equal(
+      code(() => parseCompactJws(token)),
+      'KG_TOKEN_MALFORMED',
+      name,
+    )
+  }
+})
+
+t.test('the non-canonical signature decodes to the same bytes as the canonical one', async (t) => {
+  // Which is exactly why it must be refused: two spellings of one token would cache and log differently.
+  t.same(Buffer.from(nonCanonical, 'base64url'), Buffer.from(sig16, 'base64url'))
+  t.not(nonCanonical, sig16)
+  t.equal(
+    code(() => parseCompactJws(`${header}.${payload}.${sig16}`)),
+    undefined,
+  )
+})
+
+t.test('oversized tokens are refused before any decoding', async (t) => {
+  const huge = `${header}.${b64('{"x":"' + 'a'.repeat(10_000) + '"}')}.${sig}`
+  t.equal(
+    code(() => parseCompactJws(huge)),
+    'KG_TOKEN_TOO_LARGE',
+  )
+  t.equal(
+    code(() => parseCompactJws(huge, 20_000)),
+    undefined,
+    'a larger cap admits it',
+  )
+})
+
+t.test('duplicate member detection', async (t) => {
+  t.notOk(hasDuplicateMembers('{"a":1,"b":{"a":2},"c":[{"a":1},{"a":2}]}'), 'same name at different levels')
+  t.ok(hasDuplicateMembers('{"a":{"x":1,"x":2}}'), 'nested duplicate')
+  t.ok(hasDuplicateMembers('{"a":1,"\\u0061":2}'), 'escaped duplicate')
+  t.notOk(
+    hasDuplicateMembers('{"a":"{\\"a\\":1,\\"a\\":2}"}'),
+    'duplicates inside a string value do not count',
+  )
+  t.ok(hasDuplicateMembers('[{"k":1},{"k":1,"k":2}]'), 'duplicate inside an array element')
+})
