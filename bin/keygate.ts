@@ -1,0 +1,158 @@
+/**
+ * The `keygate` command line.
+ *
+ *   keygate start [issuer]          start the issuer (the other components come later)
+ *   keygate keys list               list the signing keys and their states
+ *   keygate keys rotate             promote the next key, retire the active one
+ *   keygate keys revoke <kid>       withdraw a key at once (emergency)
+ *
+ * Settings come from the environment (and KEYGATE_CONFIG), as for the issuer itself; `keys` works on the
+ * same KEYS_DIR as a running issuer, which picks the change up within a second.
+ */
+import { parseArgs } from 'node:util'
+import { COMPONENTS } from '../lib/config.js'
+import { KeygateError } from '../lib/errors.js'
+import {
+  CLOCK_SKEW_MS,
+  type IssuerConfig,
+  issuerSettings,
+  loadIssuerConfig,
+} from '../services/issuer/config.js'
+import { KeyAdministration, type KeyView, listKeys } from '../services/issuer/key-administration.js'
+import { KeySet } from '../services/issuer/keys/key-set.js'
+import { RevocationEvents } from '../services/issuer/revocation-events.js'
+import { startIssuer } from '../services/issuer/server.js'
+import { openIssuerStore } from '../services/issuer/store/kysely-store.js'
+
+const USAGE = `Usage:
+  keygate start [issuer]          start the issuer (default: every built component)
+  keygate keys list               list the signing keys and their states
+  keygate keys rotate             promote the next key and retire the active one
+  keygate keys revoke <kid>       withdraw a key at once and promote the next one
+
+Settings are read from the environment (and the JSON file named by KEYGATE_CONFIG).`
+
+/** Exit code for a command line that could not be understood. */
+const EXIT_USAGE = 2
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: { help: { type: 'boolean', short: 'h' } },
+  })
+  if (values.help) {
+    console.log(USAGE)
+    return 0
+  }
+  const [command, ...rest] = positionals
+  switch (command) {
+    case 'start':
+      return start(rest)
+    case 'keys':
+      return keys(rest)
+    default:
+      throw new UsageError(command ? `unknown command: ${command}` : 'no command given')
+  }
+}
+
+async function start(args: string[]): Promise<number> {
+  if (args.length > 1) throw new UsageError('start takes at most one component')
+  const component = args[0] ?? 'issuer'
+  if (component !== 'issuer') {
+    if (!(COMPONENTS as string[]).includes(component)) throw new UsageError(`unknown component: ${component}`)
+    console.error(`keygate: ${component} is not built yet`)
+    return 1
+  }
+  const app = await startIssuer(loadIssuerConfig())
+  app.log.info({ url: app.issuer.settings.issuer }, 'issuer listening')
+  return -1
+}
+
+async function keys(args: string[]): Promise<number> {
+  const [action, ...rest] = args
+  const expected = action === 'revoke' ? 1 : 0
+  if (!['list', 'rotate', 'revoke'].includes(action ?? '') || rest.length !== expected) {
+    throw new UsageError(
+      action === 'revoke' ? 'keys revoke needs exactly one kid' : 'keys needs list, rotate or revoke',
+    )
+  }
+  const config = loadIssuerConfig()
+  const settings = issuerSettings(config)
+  const keySet = new KeySet({ dir: settings.keysDir, schedule: settings, now: Date.now })
+  if (action === 'list') {
+    // Read-only: the file as it stands, without generating or rotating anything.
+    const { doc } = await keySet.file.read()
+    if (doc.keys.length) printKeys(listKeys(doc))
+    else console.log(`no key set yet in ${keySet.file.path} (the issuer generates one on first start)`)
+    return 0
+  }
+  return withKeyAdministration(config, keySet, async (admin) => {
+    if (action === 'rotate') {
+      await admin.rotate()
+      console.log('rotated')
+    } else {
+      const revoked = await admin.revoke(rest[0]!)
+      console.log(`revoked ${revoked.kid}`)
+    }
+    printKeys(admin.list())
+    return 0
+  })
+}
+
+/** Runs `fn` with key administration over the issuer's store (revocations are recorded there). */
+async function withKeyAdministration<R>(
+  config: IssuerConfig,
+  keySet: KeySet,
+  fn: (admin: KeyAdministration) => Promise<R>,
+): Promise<R> {
+  const settings = issuerSettings(config)
+  const store = await openIssuerStore(settings.databaseUrl)
+  try {
+    const events = new RevocationEvents(settings.accessTokenTtlMs + CLOCK_SKEW_MS)
+    return await fn(new KeyAdministration({ keys: keySet, store, events }))
+  } finally {
+    await store.close()
+  }
+}
+
+function printKeys(keys: KeyView[]): void {
+  const rows = keys.map((k) => [
+    k.kid,
+    k.state,
+    k.created_at,
+    k.activated_at ?? '-',
+    k.state === 'retired' || k.state === 'revoked' ? (k.remove_at ?? '-') : '-',
+  ])
+  const header = ['KID', 'STATE', 'CREATED', 'ACTIVATED', 'REMOVED AT']
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
+  for (const row of [header, ...rows])
+    console.log(
+      row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // -1: a server is running; it exits on its own signal handling.
+    if (code >= 0) process.exitCode = code
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`keygate: ${(err as Error).message}\n\n${USAGE}`)
+      process.exitCode = EXIT_USAGE
+    } else if (err instanceof KeygateError) {
+      console.error(`keygate: ${err.message} (${err.code})`)
+      process.exitCode = 1
+    } else {
+      console.error((err as Error).message.replace(/^(keygate: )?/, 'keygate: '))
+      process.exitCode = 1
+    }
+  },
+)

@@ -1,0 +1,158 @@
+/**
+ * User accounts: registration, password login, password change, roles, and the admin created at start.
+ * Login answers the same way, in about the same time, whether or not the account exists.
+ */
+import { randomUUID } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import { KeygateError } from '../../lib/errors.js'
+import { hashPassword, normaliseEmail, passwordAcceptable, verifyPassword } from './credentials.js'
+import type { LoginThrottle } from './login-throttle.js'
+import type { IssuerMetrics } from './metrics.js'
+import type { RevocationEvents } from './revocation-events.js'
+import { EmailTakenError, type IssuerStore, type UserRecord } from './store/types.js'
+
+/** Roles of a self-registered or admin-created user unless told otherwise. */
+export const DEFAULT_USER_ROLES: readonly string[] = ['user']
+/** Roles of the admin created from KEYGATE_ADMIN_EMAIL/KEYGATE_ADMIN_PASSWORD. */
+export const BOOTSTRAP_ADMIN_ROLES: readonly string[] = ['admin', 'user']
+
+export interface AccountsOptions {
+  store: IssuerStore
+  throttle: LoginThrottle
+  events: RevocationEvents
+  metrics: IssuerMetrics
+  now: () => number
+}
+
+/** Account operations over the store. */
+export class Accounts {
+  readonly #o: AccountsOptions
+
+  constructor(options: AccountsOptions) {
+    this.#o = options
+  }
+
+  /** Creates an account; 400 for an invalid e-mail or password, 409 when the e-mail is taken. */
+  async create(
+    email: string,
+    password: string,
+    roles: readonly string[] = DEFAULT_USER_ROLES,
+  ): Promise<UserRecord> {
+    const normalised = normaliseEmail(email)
+    if (!normalised)
+      throw new KeygateError('KG_INVALID_REQUEST', { message: 'The e-mail address is not valid' })
+    if (!passwordAcceptable(password)) {
+      throw new KeygateError('KG_INVALID_REQUEST', {
+        message: 'The password must be 8 to 128 characters long',
+      })
+    }
+    const now = this.#o.now()
+    const user: UserRecord = {
+      id: randomUUID(),
+      email: normalised,
+      passwordHash: await hashPassword(password),
+      roles: [...new Set(roles)],
+      createdAt: now,
+      updatedAt: now,
+    }
+    try {
+      await this.#o.store.createUser(user)
+    } catch (err) {
+      if (err instanceof EmailTakenError) throw new KeygateError('KG_EMAIL_TAKEN')
+      throw err
+    }
+    return user
+  }
+
+  /**
+   * Checks e-mail and password, throttled per account and per `address`. Unknown accounts are checked
+   * against a dummy hash and refused exactly like a wrong password.
+   */
+  async authenticate(email: string, password: string, address: string): Promise<UserRecord> {
+    // An e-mail that cannot be an account is throttled under its raw spelling, so it is not free to try.
+    const account = normaliseEmail(email) ?? email.trim().toLowerCase()
+    let attempt
+    try {
+      attempt = await this.#o.throttle.attempt(account, address)
+    } catch (err) {
+      this.#o.metrics.logins.inc({ outcome: 'throttled' })
+      throw err
+    }
+    const user = await this.#o.store.findUserByEmail(account)
+    if (!(await verifyPassword(user?.passwordHash, password)) || !user) {
+      this.#o.metrics.logins.inc({ outcome: 'invalid_credentials' })
+      throw new KeygateError('KG_INVALID_CREDENTIALS')
+    }
+    await attempt.succeeded()
+    this.#o.metrics.logins.inc({ outcome: 'success' })
+    return user
+  }
+
+  /**
+   * Changes a password after checking the current one (throttled like a login), then revokes every
+   * session of the user: whoever knew the old password is logged out everywhere.
+   */
+  async changePassword(userId: string, current: string, next: string, address: string): Promise<void> {
+    const user = await this.#o.store.findUserById(userId)
+    if (!user) throw new KeygateError('KG_USER_NOT_FOUND')
+    const attempt = await this.#o.throttle.attempt(user.email, address)
+    if (!(await verifyPassword(user.passwordHash, current))) {
+      throw new KeygateError('KG_INVALID_CREDENTIALS', { message: 'The current password is wrong' })
+    }
+    await attempt.succeeded()
+    if (!passwordAcceptable(next)) {
+      throw new KeygateError('KG_INVALID_REQUEST', {
+        message: 'The password must be 8 to 128 characters long',
+      })
+    }
+    const passwordHash = await hashPassword(next)
+    const now = this.#o.now()
+    const event = this.#o.events.user(now, userId)
+    await this.#o.store.changePassword(userId, passwordHash, now, event)
+    this.#o.events.recorded(event)
+  }
+
+  async get(userId: string): Promise<UserRecord> {
+    const user = await this.#o.store.findUserById(userId)
+    if (!user) throw new KeygateError('KG_USER_NOT_FOUND')
+    return user
+  }
+
+  list(limit: number, offset: number): Promise<UserRecord[]> {
+    return this.#o.store.listUsers({ limit, offset })
+  }
+
+  /** Replaces a user's roles; they reach tokens at the next refresh. */
+  async setRoles(userId: string, roles: readonly string[]): Promise<UserRecord> {
+    const unique = [...new Set(roles)]
+    if (!(await this.#o.store.setUserRoles(userId, unique, this.#o.now()))) {
+      throw new KeygateError('KG_USER_NOT_FOUND')
+    }
+    return this.get(userId)
+  }
+
+  /** Creates the configured admin when both settings are given and the account does not exist yet. */
+  async bootstrapAdmin(
+    email: string | undefined,
+    password: string | undefined,
+    log: FastifyBaseLogger,
+  ): Promise<void> {
+    if (!email || !password) return
+    const normalised = normaliseEmail(email)
+    if (!normalised)
+      throw new Error('keygate: invalid configuration: KEYGATE_ADMIN_EMAIL is not an e-mail address')
+    if (!passwordAcceptable(password)) {
+      throw new Error(
+        'keygate: invalid configuration: KEYGATE_ADMIN_PASSWORD must be 8 to 128 characters long',
+      )
+    }
+    if (await this.#o.store.findUserByEmail(normalised)) return
+    try {
+      const admin = await this.create(normalised, password, BOOTSTRAP_ADMIN_ROLES)
+      log.info({ userId: admin.id }, 'created the admin account from KEYGATE_ADMIN_EMAIL')
+    } catch (err) {
+      // Another instance created it at the same moment.
+      if (!(err instanceof KeygateError && err.code === 'KG_EMAIL_TAKEN')) throw err
+    }
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * The issuer's configuration: one schema (property names are the environment variables), loaded and checked
+ * once at start. `issuerSettings()` turns it into the numbers the code runs on (milliseconds, origins) and
+ * enforces the rules that tie settings together.
+ */
+import { join } from 'node:path'
+import { Type } from '@sinclair/typebox'
+import { componentSchema, type Config, Duration, durationMs, loadConfig, OneOf } from '../../lib/config.js'
+import { DEFAULT_API_AUDIENCE } from '../../lib/identity/constants.js'
+
+/** `client_id` of the tokens minted by password login (the browser client). */
+export const DEFAULT_CLIENT_ID = 'keygate-web'
+export const DEFAULT_ACCESS_TOKEN_TTL = '15m'
+/** How long verifiers may cache the JWKS (`Cache-Control: max-age`). */
+export const DEFAULT_JWKS_MAX_AGE = '5m'
+/** How long the next key is published before it may sign; at least one JWKS cache lifetime. */
+export const DEFAULT_KEY_PUBLISH_LEAD = '1h'
+export const DEFAULT_KEY_ROTATION_INTERVAL = '3d'
+export const DEFAULT_KEY_RSA_BITS = 2048
+export const DEFAULT_KEYS_DIR = 'keys'
+export const DEFAULT_SESSION_IDLE_TTL = '7d'
+export const DEFAULT_SESSION_ABSOLUTE_TTL = '30d'
+/** How long a rotated refresh token still earns a sibling token (two tabs refreshing at once). */
+export const DEFAULT_REFRESH_REUSE_GRACE = '10s'
+export const DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT = 10
+export const DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS = 50
+export const DEFAULT_LOGIN_THROTTLE_WINDOW = '15m'
+/** Clock skew allowed between the issuer and verifiers, in milliseconds. */
+export const CLOCK_SKEW_MS = 60_000
+
+export const IssuerConfigSchema = componentSchema({
+  ISSUER_AUDIENCE: Type.String({ default: DEFAULT_API_AUDIENCE, minLength: 1 }),
+  ISSUER_CLIENT_ID: Type.String({ default: DEFAULT_CLIENT_ID, minLength: 1 }),
+  ACCESS_TOKEN_TTL: Duration(DEFAULT_ACCESS_TOKEN_TTL),
+  JWKS_MAX_AGE: Duration(DEFAULT_JWKS_MAX_AGE),
+  KEY_PUBLISH_LEAD: Duration(DEFAULT_KEY_PUBLISH_LEAD),
+  KEY_ROTATION_INTERVAL: Duration(DEFAULT_KEY_ROTATION_INTERVAL),
+  KEY_RSA_BITS: Type.Unsafe<2048 | 3072 | 4096>({
+    type: 'integer',
+    enum: [2048, 3072, 4096],
+    default: DEFAULT_KEY_RSA_BITS,
+  }),
+  KEYS_DIR: Type.String({ default: DEFAULT_KEYS_DIR, minLength: 1 }),
+  /** A SQLite file path, or `postgres://…`. Default: `${DATA_DIR}/issuer.db`. */
+  DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  SESSION_IDLE_TTL: Duration(DEFAULT_SESSION_IDLE_TTL),
+  SESSION_ABSOLUTE_TTL: Duration(DEFAULT_SESSION_ABSOLUTE_TTL),
+  REFRESH_REUSE_GRACE: Duration(DEFAULT_REFRESH_REUSE_GRACE),
+  REGISTRATION: OneOf(['open', 'closed'], 'open'),
+  KEYGATE_ADMIN_EMAIL: Type.Optional(Type.String({ minLength: 1 })),
+  KEYGATE_ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+  /** Comma-separated origins allowed to call refresh/logout besides the issuer's own. Default: GATEWAY_URL's. */
+  ALLOWED_ORIGINS: Type.Optional(Type.String()),
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: Type.Integer({
+    minimum: 1,
+    default: DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT,
+  }),
+  LOGIN_MAX_FAILURES_PER_ADDRESS: Type.Integer({
+    minimum: 1,
+    default: DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS,
+  }),
+  LOGIN_THROTTLE_WINDOW: Duration(DEFAULT_LOGIN_THROTTLE_WINDOW),
+})
+
+export type IssuerConfig = Config<typeof IssuerConfigSchema>
+
+/** Reads and validates the issuer's configuration (environment, optional `KEYGATE_CONFIG` file). */
+export function loadIssuerConfig(env?: Record<string, string | undefined>): IssuerConfig {
+  const config = loadConfig(IssuerConfigSchema, env ? { env } : {})
+  issuerSettings(config)
+  return config
+}
+
+/** The configuration in the units the code runs on. */
+export interface IssuerSettings {
+  issuer: string
+  audience: string
+  clientId: string
+  accessTokenTtlMs: number
+  jwksMaxAgeMs: number
+  keyPublishLeadMs: number
+  keyRotationIntervalMs: number
+  /** How long a retired key stays published: every token it signed has expired and left every JWKS cache. */
+  retiredKeyKeepMs: number
+  /** How long a revoked key stays listed (not published): until every token it signed has expired. */
+  revokedKeyKeepMs: number
+  rsaBits: 2048 | 3072 | 4096
+  keysDir: string
+  databaseUrl: string
+  sessionIdleTtlMs: number
+  sessionAbsoluteTtlMs: number
+  refreshReuseGraceMs: number
+  registrationOpen: boolean
+  /** Origins allowed for refresh/logout besides the request's own. */
+  allowedOrigins: ReadonlySet<string>
+  loginMaxFailuresPerAccount: number
+  loginMaxFailuresPerAddress: number
+  loginThrottleWindowMs: number
+}
+
+/**
+ * Derives the settings and checks the rules between them, throwing an Error that names the setting.
+ * @example
+ * const settings = issuerSettings(loadIssuerConfig())
+ */
+export function issuerSettings(config: IssuerConfig): IssuerSettings {
+  const ms = (name: keyof IssuerConfig) => durationMs(config[name] as string, name)
+  const accessTokenTtlMs = ms('ACCESS_TOKEN_TTL')
+  const jwksMaxAgeMs = ms('JWKS_MAX_AGE')
+  const keyPublishLeadMs = ms('KEY_PUBLISH_LEAD')
+  const keyRotationIntervalMs = ms('KEY_ROTATION_INTERVAL')
+  const sessionIdleTtlMs = ms('SESSION_IDLE_TTL')
+  const sessionAbsoluteTtlMs = ms('SESSION_ABSOLUTE_TTL')
+  const invalid = (message: string) => new Error(`keygate: invalid configuration: ${message}`)
+  for (const [name, value] of [
+    ['ACCESS_TOKEN_TTL', accessTokenTtlMs],
+    ['SESSION_IDLE_TTL', sessionIdleTtlMs],
+    ['SESSION_ABSOLUTE_TTL', sessionAbsoluteTtlMs],
+    ['KEY_ROTATION_INTERVAL', keyRotationIntervalMs],
+    ['LOGIN_THROTTLE_WINDOW', ms('LOGIN_THROTTLE_WINDOW')],
+  ] as const) {
+    if (value < 1000) throw invalid(`${name} must be at least 1s`)
+  }
+  if (keyPublishLeadMs < jwksMaxAgeMs) {
+    throw invalid(
+      'KEY_PUBLISH_LEAD must be at least JWKS_MAX_AGE, so every verifier sees a key before it signs',
+    )
+  }
+  if (keyRotationIntervalMs < keyPublishLeadMs) {
+    throw invalid('KEY_ROTATION_INTERVAL must be at least KEY_PUBLISH_LEAD')
+  }
+  if (sessionIdleTtlMs > sessionAbsoluteTtlMs) {
+    throw invalid('SESSION_IDLE_TTL must not exceed SESSION_ABSOLUTE_TTL')
+  }
+  if (Boolean(config.KEYGATE_ADMIN_EMAIL) !== Boolean(config.KEYGATE_ADMIN_PASSWORD)) {
+    throw invalid('KEYGATE_ADMIN_EMAIL and KEYGATE_ADMIN_PASSWORD must be set together')
+  }
+  return {
+    issuer: config.ISSUER_URL,
+    audience: config.ISSUER_AUDIENCE,
+    clientId: config.ISSUER_CLIENT_ID,
+    accessTokenTtlMs,
+    jwksMaxAgeMs,
+    keyPublishLeadMs,
+    keyRotationIntervalMs,
+    retiredKeyKeepMs: accessTokenTtlMs + jwksMaxAgeMs + CLOCK_SKEW_MS,
+    revokedKeyKeepMs: accessTokenTtlMs + CLOCK_SKEW_MS,
+    rsaBits: config.KEY_RSA_BITS,
+    keysDir: config.KEYS_DIR,
+    databaseUrl: config.DATABASE_URL ?? join(config.DATA_DIR, 'issuer.db'),
+    sessionIdleTtlMs,
+    sessionAbsoluteTtlMs,
+    refreshReuseGraceMs: ms('REFRESH_REUSE_GRACE'),
+    registrationOpen: config.REGISTRATION === 'open',
+    allowedOrigins: allowedOrigins(config),
+    loginMaxFailuresPerAccount: config.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+    loginMaxFailuresPerAddress: config.LOGIN_MAX_FAILURES_PER_ADDRESS,
+    loginThrottleWindowMs: ms('LOGIN_THROTTLE_WINDOW'),
+  }
+}
+
+function allowedOrigins(config: IssuerConfig): Set<string> {
+  if (config.ALLOWED_ORIGINS === undefined) return new Set([new URL(config.GATEWAY_URL).origin])
+  const origins = new Set<string>()
+  for (const entry of config.ALLOWED_ORIGINS.split(',').map((o) => o.trim())) {
+    if (!entry) continue
+    let url: URL | undefined
+    try {
+      url = new URL(entry)
+    } catch {
+      url = undefined
+    }
+    if (!url || !/^https?:$/.test(url.protocol) || url.origin !== entry.replace(/\/$/, '')) {
+      throw new Error(
+        'keygate: invalid configuration: ALLOWED_ORIGINS must be a comma-separated list of origins like https://app.example',
+      )
+    }
+    origins.add(url.origin)
+  }
+  return origins
+}

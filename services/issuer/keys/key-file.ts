@@ -1,0 +1,116 @@
+/**
+ * `keyset.json` on disk: private keys, so the directory is 0700 and the file 0600. Every change is a
+ * read-modify-write under a `proper-lockfile` lock and lands by atomic rename, so the command line and a
+ * running issuer (or several issuers sharing the directory) never clobber or half-read each other.
+ */
+import { randomBytes } from 'node:crypto'
+import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import lockfile from 'proper-lockfile'
+import { EMPTY_KEY_SET, type KeySetDocument, parseKeySetDocument } from './key-document.js'
+
+export const KEY_SET_FILE = 'keyset.json'
+export const KEY_DIR_MODE = 0o700
+export const KEY_FILE_MODE = 0o600
+/** A lock older than this (ms) belongs to a crashed process and is taken over. */
+const LOCK_STALE_MS = 10_000
+const LOCK_RETRIES = { retries: 50, factor: 1.5, minTimeout: 20, maxTimeout: 250 }
+
+/** What identifies one version of the file: a rename makes a new inode, a write a new mtime. */
+export interface FileVersion {
+  ino: number
+  mtimeMs: number
+  size: number
+}
+
+/** The key set file of one directory. */
+export class KeyFile {
+  readonly dir: string
+  readonly path: string
+
+  constructor(dir: string) {
+    this.dir = dir
+    this.path = join(dir, KEY_SET_FILE)
+  }
+
+  /** Reads the set (an empty set when the file does not exist yet) with the version it was read at. */
+  async read(): Promise<{ doc: KeySetDocument; version: FileVersion | undefined }> {
+    const version = await this.version()
+    if (!version) return { doc: EMPTY_KEY_SET, version }
+    let text: string
+    try {
+      text = await readFile(this.path, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { doc: EMPTY_KEY_SET, version: undefined }
+      throw err
+    }
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      throw new Error(`keygate: key set ${this.path} is not valid JSON`)
+    }
+    return { doc: parseKeySetDocument(parsed, this.path), version }
+  }
+
+  /** The current version of the file, or undefined when it does not exist. */
+  async version(): Promise<FileVersion | undefined> {
+    try {
+      const s = await stat(this.path)
+      return { ino: s.ino, mtimeMs: s.mtimeMs, size: s.size }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw err
+    }
+  }
+
+  /**
+   * Applies `change` to the freshest copy of the set under the lock and writes the result when it differs.
+   * Returns the document as it now stands on disk.
+   */
+  async update<R>(
+    change: (doc: KeySetDocument) => Promise<{ doc: KeySetDocument; result: R }>,
+  ): Promise<{ doc: KeySetDocument; version: FileVersion | undefined; result: R }> {
+    await mkdir(this.dir, { recursive: true, mode: KEY_DIR_MODE })
+    // mkdir leaves an existing directory's mode alone; a key directory is never readable by others.
+    await chmod(this.dir, KEY_DIR_MODE)
+    const release = await lockfile.lock(this.path, {
+      realpath: false,
+      stale: LOCK_STALE_MS,
+      retries: LOCK_RETRIES,
+    })
+    try {
+      const current = await this.read()
+      const { doc, result } = await change(current.doc)
+      if (doc === current.doc) return { ...current, result }
+      await this.#writeAtomically(doc)
+      return { doc, version: await this.version(), result }
+    } finally {
+      await release()
+    }
+  }
+
+  async #writeAtomically(doc: KeySetDocument): Promise<void> {
+    const temp = `${this.path}.${randomBytes(6).toString('hex')}.tmp`
+    const handle = await open(temp, 'wx', KEY_FILE_MODE)
+    try {
+      await handle.writeFile(`${JSON.stringify(doc, null, 2)}\n`)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    try {
+      await rename(temp, this.path)
+    } catch (err) {
+      await rm(temp, { force: true })
+      throw err
+    }
+    // The rename is durable only once the directory entry is on disk.
+    const dirHandle = await open(this.dir, 'r')
+    try {
+      await dirHandle.sync()
+    } finally {
+      await dirHandle.close()
+    }
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * The issuer's live key set: the document from `keyset.json` with its keys imported once (private keys as
+ * WebCrypto keys for signing, public keys as KeyObjects for verifying), the JWKS it publishes, and the
+ * changes it makes through the file. Changes made by another process (the command line) are picked up by
+ * `reloadIfChanged()`, which the scheduler calls every tick.
+ */
+import { createPublicKey, type JsonWebKey } from 'node:crypto'
+import { importJWK, type JWK } from 'jose'
+import type { KeySource, VerificationKey } from '../../../lib/auth/types.js'
+import {
+  EMPTY_KEY_SET,
+  KEY_STATES,
+  type KeySetDocument,
+  keyIn,
+  type KeyState,
+  publicJwk,
+  publishedKeys,
+  SIGNING_ALGORITHM,
+  type StoredKey,
+} from './key-document.js'
+import { type FileVersion, KeyFile } from './key-file.js'
+import {
+  ensureKeys,
+  type KeySchedule,
+  maintainKeys,
+  maintenanceDue,
+  revokeKey,
+  rotateKeys,
+} from './lifecycle.js'
+
+export interface KeySetOptions {
+  /** Directory of `keyset.json`. */
+  dir: string
+  schedule: KeySchedule
+  /** Current time in milliseconds. */
+  now: () => number
+}
+
+/** The key that signs now. */
+export interface SigningKey {
+  kid: string
+  key: CryptoKey
+}
+
+/** What a change to the set did, for logs and revocation events. */
+export interface KeyChange {
+  before: KeySetDocument
+  after: KeySetDocument
+}
+
+/** The issuer's signing keys, in memory and on disk. */
+export class KeySet {
+  readonly file: KeyFile
+  readonly #schedule: KeySchedule
+  readonly #now: () => number
+  #doc: KeySetDocument = EMPTY_KEY_SET
+  #version: FileVersion | undefined
+  #loaded = false
+  #signing: SigningKey | undefined
+  #jwks: { keys: JWK[] } = { keys: [] }
+  readonly #privateKeys = new Map<string, CryptoKey>()
+  readonly #publicKeys = new Map<string, VerificationKey>()
+  readonly #removedListeners: Array<(kids: string[]) => void> = []
+  readonly #changeListeners: Array<(change: KeyChange) => void> = []
+
+  constructor(options: KeySetOptions) {
+    this.file = new KeyFile(options.dir)
+    this.#schedule = options.schedule
+    this.#now = options.now
+  }
+
+  /** Loads the set, generating the first `active` and `next` keys when there are none. */
+  async load(): Promise<void> {
+    const { doc, version } = await this.file.update(async (current) => ({
+      doc: await ensureKeys(current, this.#now(), this.#schedule),
+      result: undefined,
+    }))
+    await this.#apply(doc, version)
+    this.#loaded = true
+  }
+
+  get loaded(): boolean {
+    return this.#loaded
+  }
+
+  /** The set as last loaded. */
+  get document(): KeySetDocument {
+    return this.#doc
+  }
+
+  /** Reloads when another process changed the file since we last read or wrote it. */
+  async reloadIfChanged(): Promise<boolean> {
+    const version = await this.file.version()
+    if (!version || sameVersion(version, this.#version)) return false
+    const { doc, version: readVersion } = await this.file.read()
+    await this.#apply(doc, readVersion)
+    return true
+  }
+
+  /** Runs the schedule: fills a set missing keys, rotates when due, drops keys whose time is up. */
+  async maintain(): Promise<boolean> {
+    if (!maintenanceDue(this.#doc, this.#now(), this.#schedule)) return false
+    await this.#change(async (doc) => {
+      const now = this.#now()
+      return { doc: maintenanceDue(doc, now, this.#schedule) ? await maintainKeys(doc, now, this.#schedule) : doc }
+    })
+    return true
+  }
+
+  /** Rotates on demand (refused while the next key is younger than the publication lead). */
+  async rotate(): Promise<KeySetDocument> {
+    await this.#change(async (doc) => ({ doc: await rotateKeys(doc, this.#now(), this.#schedule) }))
+    return this.#doc
+  }
+
+  /** Revokes a key at once; returns the key as revoked. */
+  async revoke(kid: string): Promise<StoredKey> {
+    return this.#change(async (doc) => {
+      const { doc: after, revoked } = await revokeKey(doc, kid, this.#now(), this.#schedule)
+      return { doc: after, result: revoked }
+    })
+  }
+
+  /** The key that signs now. Throws before `load()`. */
+  signingKey(): SigningKey {
+    if (!this.#signing) throw new Error('keygate: the key set has no active key loaded')
+    return this.#signing
+  }
+
+  /** The published JWKS: next, active and retired keys, public parts only. */
+  jwks(): { keys: JWK[] } {
+    return this.#jwks
+  }
+
+  /** How many keys are in each state (for metrics). */
+  countByState(): Record<KeyState, number> {
+    const counts = Object.fromEntries(KEY_STATES.map((s) => [s, 0])) as Record<KeyState, number>
+    for (const key of this.#doc.keys) counts[key.state]++
+    return counts
+  }
+
+  /** Called with the kids that stop verifying (revoked or dropped). */
+  onKeysRemoved(listener: (kids: string[]) => void): void {
+    this.#removedListeners.push(listener)
+  }
+
+  /** Called after every change, whoever made it (this process or another). */
+  onChange(listener: (change: KeyChange) => void): void {
+    this.#changeListeners.push(listener)
+  }
+
+  /** The set as a verification key source, for the shared auth plugin guarding the issuer's own routes. */
+  keySource(): KeySource {
+    return {
+      getKey: (kid) => this.#publicKeys.get(kid),
+      ready: async () => {
+        if (!this.#loaded) throw new Error('keygate: the key set is not loaded')
+      },
+      usable: () => this.#loaded,
+      onKeysRemoved: (listener) => this.onKeysRemoved(listener),
+      close: async () => {},
+    }
+  }
+
+  async #change<R>(change: (doc: KeySetDocument) => Promise<{ doc: KeySetDocument; result?: R }>): Promise<R> {
+    const { doc, version, result } = await this.file.update(async (current) => {
+      const out = await change(current)
+      return { doc: out.doc, result: out.result as R }
+    })
+    await this.#apply(doc, version)
+    return result
+  }
+
+  async #apply(doc: KeySetDocument, version: FileVersion | undefined): Promise<void> {
+    const before = this.#doc
+    const active = keyIn(doc, 'active')
+    // Import before swapping anything in, so a failure leaves the previous set serving.
+    for (const key of doc.keys) {
+      if ((key.state === 'active' || key.state === 'next') && !this.#privateKeys.has(key.kid)) {
+        this.#privateKeys.set(
+          key.kid,
+          (await importJWK({ ...key.privateJwk, alg: SIGNING_ALGORITHM }, SIGNING_ALGORITHM)) as CryptoKey,
+        )
+      }
+    }
+    const published = publishedKeys(doc)
+    const publicKeys = new Map<string, VerificationKey>()
+    for (const key of published) {
+      publicKeys.set(
+        key.kid,
+        this.#publicKeys.get(key.kid) ?? {
+          kid: key.kid,
+          alg: SIGNING_ALGORITHM,
+          key: createPublicKey({ key: publicJwk(key) as JsonWebKey, format: 'jwk' }),
+        },
+      )
+    }
+    const removed = [...this.#publicKeys.keys()].filter((kid) => !publicKeys.has(kid))
+    for (const kid of this.#privateKeys.keys()) {
+      const key = doc.keys.find((k) => k.kid === kid)
+      if (!key || (key.state !== 'active' && key.state !== 'next')) this.#privateKeys.delete(kid)
+    }
+    this.#doc = doc
+    this.#version = version
+    this.#publicKeys.clear()
+    for (const [kid, key] of publicKeys) this.#publicKeys.set(kid, key)
+    this.#jwks = { keys: published.map(publicJwk) }
+    this.#signing = active && { kid: active.kid, key: this.#privateKeys.get(active.kid)! }
+    if (removed.length) for (const listener of this.#removedListeners) listener(removed)
+    if (before !== doc) for (const listener of this.#changeListeners) listener({ before, after: doc })
+  }
+}
+
+function sameVersion(a: FileVersion, b: FileVersion | undefined): boolean {
+  return b !== undefined && a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.size === b.size
+}

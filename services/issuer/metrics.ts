@@ -1,0 +1,69 @@
+/**
+ * The issuer's Prometheus metrics, registered in the instance's registry (`app.metrics`).
+ */
+import { Counter, Gauge, type Registry } from 'prom-client'
+import { KEY_STATES } from './keys/key-document.js'
+import type { KeySet } from './keys/key-set.js'
+
+export type LoginOutcome = 'success' | 'invalid_credentials' | 'throttled'
+export type RefreshOutcome = 'rotated' | 'grace' | 'invalid' | 'reused' | 'csrf_failed' | 'cross_site'
+
+export interface IssuerMetrics {
+  logins: Counter<'outcome'>
+  refreshes: Counter<'outcome'>
+  refreshReuse: Counter
+  tokensIssued: Counter
+}
+
+/** Creates the issuer's metrics in `registry`; the key gauge reads the key set when scraped. */
+export function createIssuerMetrics(registry: Registry, keys: KeySet): IssuerMetrics {
+  new Gauge({
+    name: 'keygate_issuer_keys',
+    help: 'Signing keys by state',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const counts = keys.countByState()
+      for (const state of KEY_STATES) this.set({ state }, counts[state])
+    },
+  })
+  const logins = new Counter({
+    name: 'keygate_issuer_logins_total',
+    help: 'Password logins by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+  })
+  const refreshes = new Counter({
+    name: 'keygate_issuer_refreshes_total',
+    help: 'Refresh-token exchanges by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+  })
+  for (const outcome of ['success', 'invalid_credentials', 'throttled'] satisfies LoginOutcome[]) {
+    logins.inc({ outcome }, 0)
+  }
+  for (const outcome of [
+    'rotated',
+    'grace',
+    'invalid',
+    'reused',
+    'csrf_failed',
+    'cross_site',
+  ] satisfies RefreshOutcome[]) {
+    refreshes.inc({ outcome }, 0)
+  }
+  return {
+    logins,
+    refreshes,
+    refreshReuse: new Counter({
+      name: 'keygate_issuer_refresh_reuse_total',
+      help: 'Rotated refresh tokens presented again after the grace window (each revoked its session)',
+      registers: [registry],
+    }),
+    tokensIssued: new Counter({
+      name: 'keygate_issuer_tokens_issued_total',
+      help: 'Access tokens issued',
+      registers: [registry],
+    }),
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * `/admin/*`: keys, users and sessions, for a Bearer token with the `admin` role. Key changes go through the
+ * same file and rules as the command line.
+ */
+import type { FastifyInstance } from 'fastify'
+import type { Accounts } from '../accounts.js'
+import type { KeyAdministration } from '../key-administration.js'
+import type { SessionRecord, UserRecord } from '../store/types.js'
+import type { Sessions } from '../sessions.js'
+
+export interface AdminRoutesOptions {
+  accounts: Accounts
+  sessions: Sessions
+  keyAdmin: KeyAdministration
+}
+
+/** The role the issuer's admin API requires. */
+export const ADMIN_ROLE = 'admin'
+const ADMIN = { auth: { mode: 'required', roles: [ADMIN_ROLE] } } as const
+export const DEFAULT_PAGE_SIZE = 100
+export const MAX_PAGE_SIZE = 1000
+
+const Role = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$' } as const
+const Roles = { type: 'array', items: Role, maxItems: 32, uniqueItems: true } as const
+const Id = { type: 'string', minLength: 1, maxLength: 128 } as const
+const IdParams = { type: 'object', required: ['id'], properties: { id: Id } } as const
+
+const iso = (ms: number | null | undefined) =>
+  ms === null || ms === undefined ? null : new Date(ms).toISOString()
+
+/** A user as the admin API shows it (never the password hash). */
+function userView(user: UserRecord) {
+  return {
+    id: user.id,
+    email: user.email,
+    roles: user.roles,
+    created_at: iso(user.createdAt),
+    updated_at: iso(user.updatedAt),
+  }
+}
+
+function sessionView(session: SessionRecord) {
+  return {
+    id: session.id,
+    user_id: session.userId,
+    client_id: session.clientId,
+    created_at: iso(session.createdAt),
+    last_used_at: iso(session.lastUsedAt),
+    idle_expires_at: iso(session.idleExpiresAt),
+    absolute_expires_at: iso(session.absoluteExpiresAt),
+    revoked_at: iso(session.revokedAt),
+    revoked_reason: session.revokedReason,
+  }
+}
+
+/** Registers the admin routes. */
+export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOptions): Promise<void> {
+  const { accounts, sessions, keyAdmin } = options
+
+  app.get('/admin/keys', { config: ADMIN }, async () => ({ keys: keyAdmin.list() }))
+
+  app.post('/admin/keys/rotate', { config: ADMIN }, async (request) => {
+    await keyAdmin.rotate()
+    request.log.info({ by: request.identity!.subject }, 'signing keys rotated')
+    return { keys: keyAdmin.list() }
+  })
+
+  app.post<{ Params: { kid: string } }>(
+    '/admin/keys/:kid/revoke',
+    { config: ADMIN, schema: { params: { type: 'object', properties: { kid: Id } } } },
+    async (request) => {
+      await keyAdmin.revoke(request.params.kid)
+      request.log.warn({ kid: request.params.kid, by: request.identity!.subject }, 'signing key revoked')
+      return { keys: keyAdmin.list() }
+    },
+  )
+
+  app.get<{ Querystring: { limit?: string; offset?: string } }>(
+    '/admin/users',
+    {
+      config: ADMIN,
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
+            offset: { type: 'string', pattern: '^[0-9]{1,9}$' },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const limit = Math.min(Number(request.query.limit ?? DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)
+      const offset = Number(request.query.offset ?? 0)
+      return { users: (await accounts.list(limit, offset)).map(userView) }
+    },
+  )
+
+  app.post<{ Body: { email: string; password: string; roles?: string[] } }>(
+    '/admin/users',
+    {
+      config: ADMIN,
+      schema: {
+        body: {
+          type: 'object',
+          required: ['email', 'password'],
+          additionalProperties: false,
+          properties: {
+            email: { type: 'string', minLength: 1, maxLength: 1024 },
+            password: { type: 'string', minLength: 1, maxLength: 1024 },
+            roles: Roles,
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const user = await accounts.create(request.body.email, request.body.password, request.body.roles)
+      request.log.info({ userId: user.id, by: request.identity!.subject }, 'account created by an admin')
+      return reply.code(201).send(userView(user))
+    },
+  )
+
+  app.put<{ Params: { id: string }; Body: { roles: string[] } }>(
+    '/admin/users/:id/roles',
+    {
+      config: ADMIN,
+      schema: {
+        params: IdParams,
+        body: {
+          type: 'object',
+          required: ['roles'],
+          additionalProperties: false,
+          properties: { roles: Roles },
+        },
+      },
+    },
+    async (request) => {
+      const user = await accounts.setRoles(request.params.id, request.body.roles)
+      request.log.info({ userId: user.id, roles: user.roles, by: request.identity!.subject }, 'roles changed')
+      return userView(user)
+    },
+  )
+
+  app.post<{ Params: { id: string } }>(
+    '/admin/users/:id/logout',
+    { config: ADMIN, schema: { params: IdParams } },
+    async (request, reply) => {
+      const user = await accounts.get(request.params.id)
+      const count = await sessions.revokeAll(user.id, 'admin')
+      request.log.info(
+        { userId: user.id, sessions: count, by: request.identity!.subject },
+        'user logged out by an admin',
+      )
+      return reply.code(204).send()
+    },
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/admin/users/:id/sessions',
+    { config: ADMIN, schema: { params: IdParams } },
+    async (request) => {
+      const user = await accounts.get(request.params.id)
+      return { sessions: (await sessions.list(user.id)).map(sessionView) }
+    },
+  )
+
+  app.post<{ Params: { sid: string } }>(
+    '/admin/sessions/:sid/revoke',
+    { config: ADMIN, schema: { params: { type: 'object', required: ['sid'], properties: { sid: Id } } } },
+    async (request, reply) => {
+      await sessions.revokeById(request.params.sid, 'admin')
+      request.log.info(
+        { sessionId: request.params.sid, by: request.identity!.subject },
+        'session revoked by an admin',
+      )
+      return reply.code(204).send()
+    },
+  )
+}

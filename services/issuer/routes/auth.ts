@@ -1,0 +1,175 @@
+/**
+ * The browser-facing account routes under `/auth`: register, login, refresh, logout, logout everywhere and
+ * password change. Every answer here is `Cache-Control: no-store` (token responses must never be cached).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { KeygateError } from '../../../lib/errors.js'
+import type { AccessTokenMinter } from '../access-tokens.js'
+import type { Accounts } from '../accounts.js'
+import type { IssuerSettings } from '../config.js'
+import type { IssuerMetrics } from '../metrics.js'
+import {
+  clearSessionCookies,
+  csrfHeader,
+  REFRESH_COOKIE,
+  refuseCrossSite,
+  setSessionCookies,
+} from '../session-cookies.js'
+import type { SessionGrant, Sessions } from '../sessions.js'
+
+export interface AuthRoutesOptions {
+  settings: IssuerSettings
+  accounts: Accounts
+  sessions: Sessions
+  tokens: AccessTokenMinter
+  metrics: IssuerMetrics
+  now: () => number
+}
+
+/** Generous bounds: the policy is checked in code with a clear message; these only cap the work. */
+const Email = { type: 'string', minLength: 1, maxLength: 1024 } as const
+const Password = { type: 'string', minLength: 1, maxLength: 1024 } as const
+
+const Credentials = {
+  type: 'object',
+  required: ['email', 'password'],
+  additionalProperties: false,
+  properties: { email: Email, password: Password },
+} as const
+
+const TokenResponse = {
+  type: 'object',
+  required: ['access_token', 'token_type', 'expires_in', 'csrf_token'],
+  properties: {
+    access_token: { type: 'string' },
+    token_type: { type: 'string' },
+    expires_in: { type: 'integer' },
+    csrf_token: { type: 'string' },
+  },
+} as const
+
+/** Refresh and logout take no body; an empty JSON object is tolerated for clients that always send one. */
+const NoBody = { type: 'object', additionalProperties: false, maxProperties: 0 } as const
+
+const REQUIRED = { auth: { mode: 'required' } } as const
+
+/** Registers the `/auth/*` routes. */
+export async function authRoutes(app: FastifyInstance, options: AuthRoutesOptions): Promise<void> {
+  const { settings, accounts, sessions, tokens, metrics, now } = options
+
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('cache-control', 'no-store')
+    reply.header('pragma', 'no-cache')
+  })
+
+  async function sendTokens(reply: FastifyReply, grant: SessionGrant) {
+    const minted = await tokens.mint({
+      userId: grant.user.id,
+      sessionId: grant.session.id,
+      clientId: grant.session.clientId,
+      roles: grant.user.roles,
+    })
+    metrics.tokensIssued.inc()
+    setSessionCookies(reply, { ...grant, absoluteExpiresAt: grant.session.absoluteExpiresAt }, now())
+    return {
+      access_token: minted.token,
+      token_type: 'Bearer',
+      expires_in: minted.expiresIn,
+      csrf_token: grant.csrfToken,
+    }
+  }
+
+  /** The refresh cookie, refusing a cross-site request first. */
+  function browserSession(request: FastifyRequest): string | undefined {
+    try {
+      refuseCrossSite(request, settings.allowedOrigins)
+    } catch (err) {
+      if (request.routeOptions.url === '/auth/refresh') metrics.refreshes.inc({ outcome: 'cross_site' })
+      throw err
+    }
+    const cookie = request.cookies[REFRESH_COOKIE]
+    return cookie ? cookie : undefined
+  }
+
+  app.post<{ Body: { email: string; password: string } }>(
+    '/auth/register',
+    { schema: { body: Credentials } },
+    async (request, reply) => {
+      if (!settings.registrationOpen) throw new KeygateError('KG_REGISTRATION_CLOSED')
+      const user = await accounts.create(request.body.email, request.body.password)
+      request.log.info({ userId: user.id }, 'account registered')
+      return reply.code(201).send({ id: user.id, email: user.email })
+    },
+  )
+
+  app.post<{ Body: { email: string; password: string } }>(
+    '/auth/login',
+    { schema: { body: Credentials, response: { 200: TokenResponse } } },
+    async (request, reply) => {
+      const user = await accounts.authenticate(request.body.email, request.body.password, request.ip)
+      const grant = await sessions.start(user, settings.clientId)
+      request.log.info({ userId: user.id, sessionId: grant.session.id }, 'logged in')
+      return sendTokens(reply, grant)
+    },
+  )
+
+  app.post(
+    '/auth/refresh',
+    { schema: { body: { ...NoBody, nullable: true }, response: { 200: TokenResponse } } },
+    async (request, reply) => {
+      const refreshToken = browserSession(request)
+      if (!refreshToken) {
+        metrics.refreshes.inc({ outcome: 'invalid' })
+        throw new KeygateError('KG_REFRESH_INVALID')
+      }
+      const grant = await sessions.refresh(refreshToken, csrfHeader(request), request.log)
+      return sendTokens(reply, grant)
+    },
+  )
+
+  app.post('/auth/logout', { schema: { body: { ...NoBody, nullable: true } } }, async (request, reply) => {
+    const refreshToken = browserSession(request)
+    if (refreshToken) await sessions.logout(refreshToken, csrfHeader(request))
+    clearSessionCookies(reply)
+    return reply.code(204).send()
+  })
+
+  app.post(
+    '/auth/logout-all',
+    { config: REQUIRED, schema: { body: { ...NoBody, nullable: true } } },
+    async (request, reply) => {
+      const userId = request.identity!.subject
+      const count = await sessions.revokeAll(userId, 'logout_all')
+      request.log.info({ userId, sessions: count }, 'logged out everywhere')
+      clearSessionCookies(reply)
+      return reply.code(204).send()
+    },
+  )
+
+  app.post<{ Body: { current_password: string; new_password: string } }>(
+    '/auth/password',
+    {
+      config: REQUIRED,
+      schema: {
+        body: {
+          type: 'object',
+          required: ['current_password', 'new_password'],
+          additionalProperties: false,
+          properties: { current_password: Password, new_password: Password },
+        },
+      },
+    },
+    async (request, reply) => {
+      const userId = request.identity!.subject
+      await accounts.changePassword(
+        userId,
+        request.body.current_password,
+        request.body.new_password,
+        request.ip,
+      )
+      request.log.info({ userId }, 'password changed; every session revoked')
+      clearSessionCookies(reply)
+      return reply.code(204).send()
+    },
+  )
+}

@@ -1,0 +1,53 @@
+/**
+ * `/.well-known/jwks.json` and `/.well-known/openid-configuration`. keygate is not an OpenID provider (no
+ * authorization endpoint, no ID tokens), so discovery lists what exists: the issuer, its keys, its refresh
+ * (token) and logout (revocation) endpoints, and keygate's own login, logout-all and registration endpoints.
+ */
+import type { FastifyInstance } from 'fastify'
+import type { IssuerSettings } from '../config.js'
+import { SIGNING_ALGORITHM } from '../keys/key-document.js'
+import type { KeySet } from '../keys/key-set.js'
+
+export const JWKS_PATH = '/.well-known/jwks.json'
+export const DISCOVERY_PATH = '/.well-known/openid-configuration'
+
+export interface WellKnownRoutesOptions {
+  keys: KeySet
+  settings: IssuerSettings
+}
+
+/** The issuer's metadata document. */
+export function discoveryDocument(settings: IssuerSettings): Record<string, unknown> {
+  const at = (path: string) => `${settings.issuer}${path}`
+  return {
+    issuer: settings.issuer,
+    jwks_uri: at(JWKS_PATH),
+    token_endpoint: at('/auth/refresh'),
+    revocation_endpoint: at('/auth/logout'),
+    ...(settings.registrationOpen ? { registration_endpoint: at('/auth/register') } : {}),
+    keygate_login_endpoint: at('/auth/login'),
+    keygate_logout_all_endpoint: at('/auth/logout-all'),
+    keygate_password_endpoint: at('/auth/password'),
+    access_token_signing_alg_values_supported: [SIGNING_ALGORITHM],
+    token_endpoint_auth_methods_supported: ['none'],
+    grant_types_supported: ['refresh_token'],
+  }
+}
+
+/** Registers the JWKS and discovery routes. */
+export async function wellKnownRoutes(app: FastifyInstance, options: WellKnownRoutesOptions): Promise<void> {
+  const { keys, settings } = options
+  const jwksCacheControl = `public, max-age=${Math.floor(settings.jwksMaxAgeMs / 1000)}`
+  const discovery = discoveryDocument(settings)
+
+  app.get(JWKS_PATH, { logLevel: 'warn' }, async (_request, reply) => {
+    reply.header('cache-control', jwksCacheControl)
+    reply.type('application/json; charset=utf-8')
+    return keys.jwks()
+  })
+
+  app.get(DISCOVERY_PATH, { logLevel: 'warn' }, async (_request, reply) => {
+    reply.header('cache-control', jwksCacheControl)
+    return discovery
+  })
+}

@@ -1,0 +1,78 @@
+/**
+ * The issuer's schema, one set of migrations for SQLite and PostgreSQL. Times are integer milliseconds
+ * (`bigint`: 64-bit in both); the only dialect difference is how the revocation cursor counts.
+ */
+import { type Kysely, type Migration, PostgresAdapter, sql } from 'kysely'
+
+/**
+ * True on PostgreSQL. The Migrator hands migrations a transaction or plugin-wrapped copy of the handle,
+ * which lib/db.ts's `dialectOf()` does not recognise, so ask the handle's adapter instead.
+ */
+function isPostgres(db: Kysely<unknown>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter
+}
+
+export const issuerMigrations: Record<string, Migration> = {
+  '0001-users-sessions-revocations': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('email', 'text', (c) => c.notNull().unique())
+        .addColumn('password_hash', 'text', (c) => c.notNull())
+        .addColumn('roles', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .execute()
+
+      await db.schema
+        .createTable('sessions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('client_id', 'text', (c) => c.notNull())
+        .addColumn('csrf_hash', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint', (c) => c.notNull())
+        .addColumn('idle_expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('absolute_expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('revoked_at', 'bigint')
+        .addColumn('revoked_reason', 'text')
+        .execute()
+      await db.schema.createIndex('sessions_user_id').on('sessions').column('user_id').execute()
+
+      await db.schema
+        .createTable('refresh_tokens')
+        .addColumn('token_hash', 'text', (c) => c.primaryKey())
+        .addColumn('session_id', 'text', (c) => c.notNull().references('sessions.id').onDelete('cascade'))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('superseded_at', 'bigint')
+        .execute()
+      await db.schema
+        .createIndex('refresh_tokens_session_id')
+        .on('refresh_tokens')
+        .column('session_id')
+        .execute()
+
+      const postgres = isPostgres(db)
+      await db.schema
+        .createTable('revocation_events')
+        .addColumn('cursor', postgres ? 'bigint' : 'integer', (c) =>
+          postgres ? c.primaryKey().generatedAlwaysAsIdentity() : c.primaryKey().autoIncrement(),
+        )
+        .addColumn('type', 'text', (c) => c.notNull().check(sql`type in ('session', 'user', 'token', 'key')`))
+        .addColumn('session_id', 'text')
+        .addColumn('user_id', 'text')
+        .addColumn('jti', 'text')
+        .addColumn('kid', 'text')
+        .addColumn('issued_before', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute()
+      await db.schema
+        .createIndex('revocation_events_expires_at')
+        .on('revocation_events')
+        .column('expires_at')
+        .execute()
+    },
+  },
+}

@@ -1,0 +1,157 @@
+/**
+ * What the issuer keeps in its database, and the interface every part of the issuer reaches it through.
+ * One Kysely implementation serves SQLite and PostgreSQL. Times are integer milliseconds since the epoch.
+ */
+
+export interface UserRecord {
+  /** A UUID; the `sub` of the user's tokens. */
+  id: string
+  /** Normalised (trimmed, NFC, lower case). */
+  email: string
+  passwordHash: string
+  roles: string[]
+  createdAt: number
+  updatedAt: number
+}
+
+export type SessionRevocationReason = 'logout' | 'logout_all' | 'admin' | 'password_change' | 'refresh_reuse'
+
+export interface SessionRecord {
+  /** A UUID; the `sid` of the session's tokens. */
+  id: string
+  userId: string
+  clientId: string
+  /** SHA-256 of the session's CSRF token. */
+  csrfHash: string
+  createdAt: number
+  lastUsedAt: number
+  idleExpiresAt: number
+  absoluteExpiresAt: number
+  revokedAt: number | null
+  revokedReason: SessionRevocationReason | null
+}
+
+export interface RefreshTokenRecord {
+  /** SHA-256 of the token; the token itself is never stored. */
+  tokenHash: string
+  sessionId: string
+  createdAt: number
+  /** When a newer token replaced it; null while it is current. */
+  supersededAt: number | null
+}
+
+export type RevocationType = 'session' | 'user' | 'token' | 'key'
+
+/**
+ * A revocation verifiers must apply until `expiresAt`, when every token it affects has expired anyway.
+ * `issuedBefore` (ms) bounds the tokens affected: those whose `iat` is earlier.
+ */
+export interface RevocationEvent {
+  type: RevocationType
+  sessionId?: string | null
+  userId?: string | null
+  jti?: string | null
+  kid?: string | null
+  issuedBefore: number
+  createdAt: number
+  expiresAt: number
+}
+
+export interface StoredRevocationEvent extends RevocationEvent {
+  /** Position in the feed: strictly increasing. */
+  cursor: number
+}
+
+/** A refresh token together with its session. */
+export interface RefreshTokenWithSession {
+  token: RefreshTokenRecord
+  session: SessionRecord
+}
+
+export interface NewSession {
+  id: string
+  userId: string
+  clientId: string
+  csrfHash: string
+  createdAt: number
+  idleExpiresAt: number
+  absoluteExpiresAt: number
+}
+
+/** A refresh-token rotation: the presented token is superseded and `newTokenHash` becomes current. */
+export interface RefreshRotation {
+  sessionId: string
+  presentedHash: string
+  newTokenHash: string
+  now: number
+  idleExpiresAt: number
+}
+
+/** Thrown by `createUser` when the e-mail already has an account. */
+export class EmailTakenError extends Error {
+  constructor() {
+    super('e-mail already registered')
+    this.name = 'EmailTakenError'
+  }
+}
+
+/** The issuer's persistence. */
+export interface IssuerStore {
+  /** Creates a user; throws EmailTakenError when the e-mail is taken. */
+  createUser(user: UserRecord): Promise<void>
+  findUserById(id: string): Promise<UserRecord | undefined>
+  findUserByEmail(email: string): Promise<UserRecord | undefined>
+  /** Users ordered by creation time. */
+  listUsers(page: { limit: number; offset: number }): Promise<UserRecord[]>
+  /** Returns false when there is no such user. */
+  setUserRoles(id: string, roles: string[], now: number): Promise<boolean>
+  setPasswordHash(id: string, passwordHash: string, now: number): Promise<boolean>
+
+  /** Creates a session with its first refresh token. */
+  createSession(session: NewSession, refreshTokenHash: string): Promise<void>
+  findSession(id: string): Promise<SessionRecord | undefined>
+  /** The user's sessions, newest first, revoked ones included until pruned. */
+  listSessions(userId: string): Promise<SessionRecord[]>
+  findRefreshToken(tokenHash: string): Promise<RefreshTokenWithSession | undefined>
+  /**
+   * In one write transaction: supersedes the presented token only if it is still current (the guard
+   * against a concurrent refresh), supersedes the session's other current tokens, inserts the new one and
+   * extends the session's idle expiry. Returns false (changing nothing) when the guard missed or the
+   * session was revoked meanwhile.
+   */
+  rotateRefreshToken(rotation: RefreshRotation): Promise<boolean>
+  /**
+   * Adds another current token to a live session (the grace window for a concurrent refresh) and extends
+   * its idle expiry. Returns false when the session was revoked meanwhile.
+   */
+  addRefreshToken(sessionId: string, tokenHash: string, now: number, idleExpiresAt: number): Promise<boolean>
+  /** Revokes a live session and records `event` in the same transaction; false if it was not live. */
+  revokeSession(
+    id: string,
+    reason: SessionRevocationReason,
+    now: number,
+    event: RevocationEvent,
+  ): Promise<boolean>
+  /** Revokes every live session of a user and records `event`; returns how many were revoked. */
+  revokeUserSessions(
+    userId: string,
+    reason: SessionRevocationReason,
+    now: number,
+    event: RevocationEvent,
+  ): Promise<number>
+  /** Changes a password, revokes the user's sessions and records `event`, in one transaction. */
+  changePassword(userId: string, passwordHash: string, now: number, event: RevocationEvent): Promise<void>
+
+  recordRevocation(event: RevocationEvent): Promise<StoredRevocationEvent>
+  /** Events after `cursor`, oldest first. */
+  listRevocations(afterCursor: number, limit: number): Promise<StoredRevocationEvent[]>
+
+  /**
+   * Deletes what can no longer matter: sessions past their expiry or revoked for longer than
+   * `revokedSessionKeepMs`, with their refresh tokens, and revocation events past `expiresAt`.
+   */
+  prune(now: number, revokedSessionKeepMs: number): Promise<{ sessions: number; events: number }>
+  /** True when the database answers. */
+  ping(): Promise<boolean>
+  close(): Promise<void>
+}
