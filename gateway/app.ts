@@ -1,0 +1,124 @@
+/**
+ * The gateway: the one door clients use. It verifies tokens locally (the shared plugin), applies each route's
+ * policy, and proxies to the upstreams with identity they can verify. `buildGateway` only builds; see
+ * server.ts for listening.
+ */
+import cors from '@fastify/cors'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { auth, authOptionsFromConfig } from '../lib/auth/index.js'
+import { durationMs } from '../lib/config.js'
+import { registerErrorHandling } from '../lib/errors.js'
+import { GATEWAY_JWKS_PATH } from '../lib/identity/constants.js'
+import { operations } from '../lib/operations.js'
+import { createLogger, serverOptions } from '../lib/server.js'
+import { AssertionSigner, GATEWAY_JWKS_MAX_AGE_S } from './assertion-signer.js'
+import { assertionKeyFile, commaList, defaultRateLimit, type GatewayConfig } from './config.js'
+import { IdentityForwarding } from './identity-headers.js'
+import { GatewayMetrics } from './metrics.js'
+import { UpstreamProxy } from './proxy.js'
+import { proxyRoute } from './proxy-route.js'
+import { RouteRateLimits } from './rate-limits.js'
+import { loadRouteTable, type RouteFile, RouteTable } from './route-table.js'
+
+/** How long browsers may cache a CORS preflight answer, in seconds. */
+export const CORS_MAX_AGE_S = 600
+/** Methods CORS preflights allow. */
+const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']
+/** Response headers a browser script may read. */
+const CORS_EXPOSED_HEADERS = ['x-request-id', 'retry-after', 'www-authenticate']
+
+export interface GatewayOptions {
+  config: GatewayConfig
+  logger?: FastifyBaseLogger
+  /** Milliseconds since the epoch (token and assertion clocks). */
+  now?: () => number
+  /** A route table given directly, instead of GATEWAY_ROUTES_FILE or the default one. */
+  routes?: RouteFile
+}
+
+/**
+ * Builds the gateway; never listens.
+ * @example
+ * const app = await buildGateway({ config: loadGatewayConfig() })
+ * const res = await app.inject('/healthz')
+ */
+export async function buildGateway(options: GatewayOptions): Promise<FastifyInstance> {
+  const { config } = options
+  const upstreams = {
+    issuer: config.ISSUER_URL,
+    profile: config.PROFILE_URL,
+    orders: config.ORDERS_URL,
+    files: config.FILES_URL,
+  }
+  const defaults = {
+    timeoutMs: durationMs(config.GATEWAY_UPSTREAM_TIMEOUT, 'GATEWAY_UPSTREAM_TIMEOUT'),
+    rateLimit: defaultRateLimit(config),
+  }
+  const table = options.routes
+    ? RouteTable.compile(options.routes, upstreams, defaults)
+    : loadRouteTable(config.GATEWAY_ROUTES_FILE, upstreams, defaults)
+  const signer = await AssertionSigner.open({
+    keyFile: assertionKeyFile(config),
+    issuer: config.GATEWAY_URL,
+    ttlS: durationMs(config.GATEWAY_ASSERTION_TTL, 'GATEWAY_ASSERTION_TTL') / 1000,
+    ...(options.now ? { now: options.now } : {}),
+  })
+
+  const logger =
+    options.logger ?? createLogger({ name: 'gateway', level: config.LOG_LEVEL, pretty: config.LOG_PRETTY })
+  const app = Fastify(serverOptions({ logger, trustProxy: commaList(config.GATEWAY_TRUST_PROXY) }))
+  registerErrorHandling(app)
+  await app.register(operations, { component: 'gateway' })
+  await app.register(auth, {
+    ...authOptionsFromConfig(config),
+    defaultAuth: { mode: 'none' },
+    ...(options.now ? { now: options.now } : {}),
+  })
+
+  const corsOrigins = commaList(config.GATEWAY_CORS_ORIGINS)
+  if (corsOrigins.length > 0) {
+    // With CORS on, the gateway answers every OPTIONS itself (preflights never reach an upstream).
+    await app.register(cors, {
+      origin: corsOrigins,
+      credentials: true,
+      methods: CORS_METHODS,
+      exposedHeaders: CORS_EXPOSED_HEADERS,
+      maxAge: CORS_MAX_AGE_S,
+      strictPreflight: false,
+    })
+  }
+
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id)
+    done()
+  })
+
+  // An exact route of the gateway's own: it wins over the `/.well-known` prefix proxied to the issuer.
+  app.get(GATEWAY_JWKS_PATH, { logLevel: 'warn' }, async (_request, reply) => {
+    return reply.header('cache-control', `public, max-age=${GATEWAY_JWKS_MAX_AGE_S}`).send(signer.jwks)
+  })
+
+  const metrics = new GatewayMetrics(app.metrics)
+  const proxy = new UpstreamProxy({
+    upstreams: table.upstreams.values(),
+    connections: config.GATEWAY_UPSTREAM_CONNECTIONS,
+    bodyLimit: config.GATEWAY_BODY_LIMIT,
+    metrics,
+  })
+  app.addHook('preClose', (done) => {
+    proxy.drain()
+    done()
+  })
+  // Fastify closes the server (letting in-flight requests finish) before onClose hooks run.
+  app.addHook('onClose', () => proxy.close())
+
+  await app.register(proxyRoute, {
+    table,
+    proxy,
+    limits: await RouteRateLimits.register(app, table.routes),
+    identity: new IdentityForwarding(commaList(config.GATEWAY_STRIP_HEADERS, true), signer),
+    metrics,
+    methods: app.supportedMethods.filter((m) => corsOrigins.length === 0 || m !== 'OPTIONS'),
+  })
+  return app
+}

@@ -1,0 +1,94 @@
+/**
+ * The gateway's configuration: one schema whose property names are the environment variables, the settings
+ * of the verification plugin included.
+ */
+import { join } from 'node:path'
+import { Type } from '@sinclair/typebox'
+import { AuthConfigSchema } from '../lib/auth/index.js'
+import { componentSchema, type Config, Duration, durationMs, loadConfig } from '../lib/config.js'
+import type { RateLimit } from './route-table.js'
+
+/** Largest request body the gateway forwards, in bytes (10 MiB). */
+export const DEFAULT_BODY_LIMIT_BYTES = 10 * 1024 * 1024
+
+/** Identity headers a client may have set for some other proxy; never forwarded. */
+export const DEFAULT_STRIP_HEADERS = [
+  'x-user-id',
+  'x-user',
+  'x-user-email',
+  'x-user-roles',
+  'x-remote-user',
+  'remote-user',
+  'x-forwarded-user',
+  'x-forwarded-email',
+  'x-auth-request-user',
+  'x-auth-request-email',
+  'x-auth-request-groups',
+  'x-userinfo',
+  'x-jwt-payload',
+  'x-authenticated-userid',
+  'x-consumer-id',
+  'x-consumer-username',
+]
+
+/** Name of the assertion key file inside KEYS_DIR. */
+export const ASSERTION_KEY_FILE_NAME = 'gateway-assertion-key.json'
+
+const RATE_LIMIT_PATTERN = '^\\d+/\\d+(\\.\\d+)?(ms|s|m|h|d)?$'
+
+export const GatewayConfigSchema = componentSchema({
+  ...AuthConfigSchema,
+  /** JSON route table (see docs/gateway.md); the built-in table when unset. */
+  GATEWAY_ROUTES_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  /** Default time an upstream may take to answer (headers) and between body chunks. */
+  GATEWAY_UPSTREAM_TIMEOUT: Duration('10s'),
+  /** Most pooled connections per upstream. */
+  GATEWAY_UPSTREAM_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 4096, default: 128 }),
+  /** Largest request body, in bytes. */
+  GATEWAY_BODY_LIMIT: Type.Integer({ minimum: 0, default: DEFAULT_BODY_LIMIT_BYTES }),
+  /** Comma list of identity headers stripped from every client request (beside every `x-keygate-*`). */
+  GATEWAY_STRIP_HEADERS: Type.String({ default: DEFAULT_STRIP_HEADERS.join(',') }),
+  /** Comma list of addresses or CIDRs whose X-Forwarded-* headers are believed; empty trusts none. */
+  GATEWAY_TRUST_PROXY: Type.String({ default: '127.0.0.1,::1' }),
+  /** Rate limit of routes that set none: `<max>/<window>`, e.g. `600/1m`. */
+  GATEWAY_RATE_LIMIT: Type.String({ default: '600/1m', pattern: RATE_LIMIT_PATTERN }),
+  /** Comma list of browser origins allowed by CORS (credentials included); empty: CORS off. */
+  GATEWAY_CORS_ORIGINS: Type.String({ default: '' }),
+  /** Lifetime of the gateway's identity assertions. */
+  GATEWAY_ASSERTION_TTL: Duration('60s'),
+  /** The gateway's Ed25519 assertion key (generated on first start); default `$KEYS_DIR/gateway-assertion-key.json`. */
+  GATEWAY_ASSERTION_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  KEYS_DIR: Type.String({ default: 'keys', minLength: 1 }),
+})
+
+export type GatewayConfig = Config<typeof GatewayConfigSchema>
+
+/** Reads and validates the gateway's configuration (from `process.env` unless `env` is given). */
+export function loadGatewayConfig(env?: Record<string, string | undefined>): GatewayConfig {
+  return loadConfig(GatewayConfigSchema, env === undefined ? {} : { env })
+}
+
+/** Splits a comma-list setting, lower-cased when `lowerCase`. */
+export function commaList(value: string, lowerCase = false): string[] {
+  return value
+    .split(',')
+    .map((v) => (lowerCase ? v.trim().toLowerCase() : v.trim()))
+    .filter((v) => v !== '')
+}
+
+/** `GATEWAY_RATE_LIMIT` as a max per window. */
+export function defaultRateLimit(config: GatewayConfig): RateLimit {
+  const [max, window] = config.GATEWAY_RATE_LIMIT.split('/') as [string, string]
+  const limit = { max: Number(max), windowMs: durationMs(window, 'GATEWAY_RATE_LIMIT') }
+  if (limit.max < 1 || limit.windowMs < 1) {
+    throw new Error(
+      'keygate: invalid configuration: GATEWAY_RATE_LIMIT must allow at least 1 request per window',
+    )
+  }
+  return limit
+}
+
+/** Where the assertion key lives. */
+export function assertionKeyFile(config: GatewayConfig): string {
+  return config.GATEWAY_ASSERTION_KEY_FILE ?? join(config.KEYS_DIR, ASSERTION_KEY_FILE_NAME)
+}

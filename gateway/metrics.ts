@@ -1,0 +1,53 @@
+/**
+ * The gateway's own metrics, beside the HTTP histogram every component has: requests by route and outcome,
+ * and upstream failures by kind.
+ */
+import { Counter, type Registry } from 'prom-client'
+import type { GatewayRoute } from './route-table.js'
+
+/** How a failed upstream exchange failed. */
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'other'
+
+/** Route label of requests no route matched. */
+const UNMATCHED = 'unmatched'
+
+export class GatewayMetrics {
+  readonly #requests: Counter<'route' | 'outcome'>
+  readonly #upstreamErrors: Counter<'upstream' | 'kind'>
+  /** The counter child of each route's commonest outcome, so the hot path skips label hashing. */
+  readonly #proxied = new WeakMap<GatewayRoute, Counter.Internal>()
+
+  constructor(registry: Registry) {
+    this.#requests = new Counter({
+      name: 'keygate_gateway_requests_total',
+      help: 'Requests by route prefix and outcome (proxied, or the error code that answered)',
+      labelNames: ['route', 'outcome'],
+      registers: [registry],
+    })
+    this.#upstreamErrors = new Counter({
+      name: 'keygate_gateway_upstream_errors_total',
+      help: 'Failed upstream exchanges by upstream and kind (connect, timeout, reset, other)',
+      labelNames: ['upstream', 'kind'],
+      registers: [registry],
+    })
+  }
+
+  /** A request the upstream answered (whatever its status). */
+  proxied(route: GatewayRoute): void {
+    let child = this.#proxied.get(route)
+    if (child === undefined) {
+      child = this.#requests.labels(route.prefix, 'proxied')
+      this.#proxied.set(route, child)
+    }
+    child.inc()
+  }
+
+  /** A request the gateway answered itself with an error `code`. */
+  refused(route: GatewayRoute | undefined, code: string): void {
+    this.#requests.labels(route?.prefix ?? UNMATCHED, code).inc()
+  }
+
+  upstreamError(route: GatewayRoute, kind: UpstreamErrorKind): void {
+    this.#upstreamErrors.labels(route.upstream.name, kind).inc()
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Per-route rate limits on @fastify/rate-limit's store: a route's requests are counted per subject when the
+ * caller is authenticated (wherever they come from), else per client address. Limits are checked after
+ * authentication, which is what makes the subject known.
+ */
+import rateLimit from '@fastify/rate-limit'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Identity } from '../lib/auth/types.js'
+import { KeygateError } from '../lib/errors.js'
+import type { GatewayRoute, RateLimit } from './route-table.js'
+
+/** Counters remembered per distinct limit (route × caller keys); the least recently seen go first. */
+export const RATE_LIMIT_KEYS = 100_000
+
+const kRateLimitKey = Symbol('keygate.gateway.rateLimitKey')
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    [kRateLimitKey]: string
+  }
+}
+
+type Limiter = (request: FastifyRequest) => Promise<{ isExceeded?: boolean; ttlInSeconds?: number }>
+
+/** The limiters of a route table: one store per distinct limit, keys prefixed by the route. */
+export class RouteRateLimits {
+  readonly #byRoute = new Map<GatewayRoute, Limiter>()
+
+  private constructor() {}
+
+  /** Registers @fastify/rate-limit on `app` (no global limit) and makes the limiters of `routes`. */
+  static async register(app: FastifyInstance, routes: readonly GatewayRoute[]): Promise<RouteRateLimits> {
+    await app.register(rateLimit, { global: false, cache: RATE_LIMIT_KEYS })
+    app.decorateRequest(kRateLimitKey, '')
+    const limits = new RouteRateLimits()
+    const byLimit = new Map<string, Limiter>()
+    for (const route of routes) {
+      const id = limitId(route.rateLimit)
+      let limiter = byLimit.get(id)
+      if (limiter === undefined) {
+        limiter = app.createRateLimit({
+          max: route.rateLimit.max,
+          timeWindow: route.rateLimit.windowMs,
+          keyGenerator: (request) => request[kRateLimitKey],
+        }) as Limiter
+        byLimit.set(id, limiter)
+      }
+      limits.#byRoute.set(route, limiter)
+    }
+    return limits
+  }
+
+  /** Counts the request against its route's limit; throws 429 with `Retry-After` once it is exceeded. */
+  async check(request: FastifyRequest, route: GatewayRoute, identity: Identity | null): Promise<void> {
+    request[kRateLimitKey] =
+      identity === null
+        ? `${route.prefix} ip ${request.ip}`
+        : `${route.prefix} sub ${identity.issuer} ${identity.subject}`
+    const result = await this.#byRoute.get(route)!(request)
+    if (result.isExceeded) {
+      throw new KeygateError('KG_RATE_LIMITED', {
+        headers: { 'retry-after': String(result.ttlInSeconds ?? 1) },
+      })
+    }
+  }
+}
+
+function limitId(limit: RateLimit): string {
+  return `${limit.max}/${limit.windowMs}`
+}

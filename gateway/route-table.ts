@@ -1,0 +1,352 @@
+/**
+ * The gateway's route table: path prefix → upstream, with the auth policy, the identity to forward, a prefix
+ * rewrite, a timeout and a rate limit per route. Read from a JSON file (or the built-in default), validated
+ * once at start with errors naming the bad entry, then compiled into a map so that matching costs one lookup
+ * per path segment, whatever the number of routes.
+ */
+import { readFileSync } from 'node:fs'
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import type { AuthRequirements } from '../lib/auth/types.js'
+import { CLAIM_HEADER_PREFIX } from '../lib/identity/constants.js'
+
+/** A path prefix or rewrite: absolute, normalised (no `.`/`..`, no empty segment, no trailing slash, no escape). */
+const PATH_PATTERN = "^/$|^(/(?!\\.\\.?(/|$))[A-Za-z0-9\\-._~!$&'()*+,;=:@]+)+$"
+const RoutePath = (what: string) =>
+  Type.String({
+    pattern: PATH_PATTERN,
+    description: `${what} must be a normalised absolute path like /api/x`,
+  })
+
+/** A claim to forward: a dot path into the token's claims (`email`, `org.id`). */
+const CLAIM_PATH_PATTERN = '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$'
+
+const AuthSchema = Type.Object(
+  {
+    mode: Type.Union([Type.Literal('required'), Type.Literal('optional'), Type.Literal('none')]),
+    roles: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    scopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    match: Type.Optional(Type.Union([Type.Literal('any'), Type.Literal('all')])),
+    sensitive: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+)
+
+const ForwardSchema = Type.Object(
+  {
+    /** Relay the caller's access token in `Authorization`. Default: true, false on `none` routes. */
+    token: Type.Optional(Type.Boolean()),
+    /** Attach the gateway's signed assertion. Default: true. */
+    assertion: Type.Optional(Type.Boolean()),
+    subject: Type.Optional(Type.Boolean()),
+    roles: Type.Optional(Type.Boolean()),
+    scopes: Type.Optional(Type.Boolean()),
+    claims: Type.Optional(
+      Type.Array(
+        Type.String({ pattern: CLAIM_PATH_PATTERN, description: 'a claim must be a dot path like org.id' }),
+      ),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+const RouteSchema = Type.Object(
+  {
+    prefix: RoutePath('prefix'),
+    upstream: Type.String({ minLength: 1 }),
+    rewrite: Type.Optional(RoutePath('rewrite')),
+    auth: AuthSchema,
+    forward: Type.Optional(ForwardSchema),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 3_600_000 })),
+    rateLimit: Type.Optional(
+      Type.Object(
+        { max: Type.Integer({ minimum: 1 }), windowMs: Type.Integer({ minimum: 1 }) },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+/** The JSON shape of `GATEWAY_ROUTES_FILE`. */
+export const RouteFileSchema = Type.Object(
+  {
+    /** Upstream name → base URL. Merged over the built-in ones (issuer, profile, orders, files). */
+    upstreams: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String())),
+    routes: Type.Array(RouteSchema),
+  },
+  { additionalProperties: false },
+)
+export type RouteFile = Static<typeof RouteFileSchema>
+export type RouteSpec = RouteFile['routes'][number]
+
+/** Where an upstream lives: the pool's origin and a base path prepended to every forwarded path. */
+export interface Upstream {
+  readonly name: string
+  readonly origin: string
+  readonly basePath: string
+}
+
+/** A claim forwarded as `x-keygate-claim-<name>`. */
+export interface ClaimHeader {
+  readonly header: string
+  readonly path: readonly string[]
+}
+
+/** What identity a route forwards, with defaults resolved. */
+export interface ForwardPolicy {
+  readonly token: boolean
+  readonly assertion: boolean
+  readonly subject: boolean
+  readonly roles: boolean
+  readonly scopes: boolean
+  readonly claims: readonly ClaimHeader[]
+}
+
+export interface RateLimit {
+  readonly max: number
+  readonly windowMs: number
+}
+
+/** One compiled route. */
+export interface GatewayRoute {
+  readonly prefix: string
+  readonly upstream: Upstream
+  readonly auth: AuthRequirements
+  readonly forward: ForwardPolicy
+  readonly timeoutMs: number
+  readonly rateLimit: RateLimit
+  /** The path to request upstream for a (normalised) request path this route matched. */
+  targetPath(path: string): string
+}
+
+/** Settings that apply to routes which do not set their own. */
+export interface RouteDefaults {
+  timeoutMs: number
+  rateLimit: RateLimit
+}
+
+/** The upstreams every table knows, by name, from config (ISSUER_URL, PROFILE_URL, ORDERS_URL, FILES_URL). */
+export interface KnownUpstreams {
+  issuer: string
+  profile: string
+  orders: string
+  files: string
+}
+
+/**
+ * The built-in table: the issuer's public endpoints, its admin API for admins, and the three services.
+ * `/auth` relays `Authorization` because `/auth/logout-all` takes the caller's Bearer token.
+ */
+export function defaultRouteFile(): RouteFile {
+  const none = { mode: 'none' } as const
+  const required = { mode: 'required' } as const
+  return {
+    routes: [
+      { prefix: '/auth', upstream: 'issuer', auth: none, forward: { token: true } },
+      { prefix: '/.well-known', upstream: 'issuer', auth: none },
+      {
+        prefix: '/api/admin',
+        upstream: 'issuer',
+        rewrite: '/admin',
+        auth: { mode: 'required', roles: ['admin'] },
+      },
+      { prefix: '/api/profile', upstream: 'profile', rewrite: '/', auth: required },
+      { prefix: '/api/orders', upstream: 'orders', rewrite: '/orders', auth: required },
+      { prefix: '/api/files', upstream: 'files', rewrite: '/files', auth: required },
+    ],
+  }
+}
+
+/** A route table that cannot be used; the message names the file and the entry. */
+export class RouteTableError extends Error {
+  override name = 'RouteTableError'
+}
+
+/** Reads, validates and compiles `file`, or the default table when no file is given. */
+export function loadRouteTable(
+  file: string | undefined,
+  upstreams: KnownUpstreams,
+  defaults: RouteDefaults,
+): RouteTable {
+  if (file === undefined) return RouteTable.compile(defaultRouteFile(), upstreams, defaults, 'default table')
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'))
+  } catch (err) {
+    throw new RouteTableError(`GATEWAY_ROUTES_FILE ${file}: cannot read: ${(err as Error).message}`)
+  }
+  return RouteTable.compile(parsed, upstreams, defaults, `GATEWAY_ROUTES_FILE ${file}`)
+}
+
+/** The compiled table: an exact-prefix map searched from the longest candidate prefix of a path down. */
+export class RouteTable {
+  readonly routes: readonly GatewayRoute[]
+  readonly upstreams: ReadonlyMap<string, Upstream>
+  readonly #byPrefix: Map<string, GatewayRoute>
+  /** The most segments any prefix has: longer candidates of a path need no lookup. */
+  readonly #maxDepth: number
+
+  private constructor(routes: GatewayRoute[], upstreams: Map<string, Upstream>) {
+    this.routes = routes
+    this.upstreams = upstreams
+    this.#byPrefix = new Map(routes.map((r) => [r.prefix, r]))
+    this.#maxDepth = Math.max(0, ...routes.map((r) => segmentCount(r.prefix)))
+  }
+
+  /**
+   * Validates a parsed route file and compiles it. `source` names the file in error messages.
+   * @throws RouteTableError naming the bad entry
+   */
+  static compile(
+    input: unknown,
+    known: KnownUpstreams,
+    defaults: RouteDefaults,
+    source = 'route table',
+  ): RouteTable {
+    const spec = validateRouteFile(input, source)
+    const upstreams = new Map<string, Upstream>()
+    const urls: Record<string, string> = { ...known, ...spec.upstreams }
+    const routes: GatewayRoute[] = []
+    const seen = new Map<string, number>()
+    spec.routes.forEach((route, index) => {
+      const where = `${source}: routes[${index}] (prefix ${route.prefix})`
+      const previous = seen.get(route.prefix)
+      if (previous !== undefined) throw new RouteTableError(`${where}: duplicates routes[${previous}]`)
+      seen.set(route.prefix, index)
+      let upstream = upstreams.get(route.upstream)
+      if (upstream === undefined) {
+        const url = urls[route.upstream]
+        if (url === undefined) {
+          const names = Object.keys(urls).join(', ')
+          throw new RouteTableError(`${where}: unknown upstream "${route.upstream}" (known: ${names})`)
+        }
+        upstream = parseUpstream(route.upstream, url, source)
+        upstreams.set(route.upstream, upstream)
+      }
+      routes.push(compileRoute(route, upstream, defaults, where))
+    })
+    return new RouteTable(routes, upstreams)
+  }
+
+  /**
+   * The route whose prefix is the longest whole-segment prefix of `path` (a normalised path, see
+   * request-path.ts): `/api/profile` matches `/api/profile` and `/api/profile/x`, never `/api/profilex`.
+   */
+  match(path: string): GatewayRoute | undefined {
+    let end = path.length
+    for (let i = 1, depth = 0; i < path.length; i++) {
+      if (path.charCodeAt(i) === 47 /* / */ && ++depth === this.#maxDepth) {
+        end = i
+        break
+      }
+    }
+    for (;;) {
+      const candidate = end === 0 ? '/' : end === path.length ? path : path.slice(0, end)
+      const route = this.#byPrefix.get(candidate)
+      if (route !== undefined) return route
+      if (end === 0) return undefined
+      end = path.lastIndexOf('/', end - 1)
+    }
+  }
+}
+
+function compileRoute(
+  spec: RouteSpec,
+  upstream: Upstream,
+  defaults: RouteDefaults,
+  where: string,
+): GatewayRoute {
+  const auth: AuthRequirements = { ...spec.auth }
+  if (auth.mode === 'none' && (auth.roles?.length || auth.scopes?.length)) {
+    throw new RouteTableError(`${where}: auth.roles and auth.scopes need mode required or optional`)
+  }
+  return {
+    prefix: spec.prefix,
+    upstream,
+    auth,
+    forward: forwardPolicy(spec, where),
+    timeoutMs: spec.timeoutMs ?? defaults.timeoutMs,
+    rateLimit: spec.rateLimit ?? defaults.rateLimit,
+    targetPath: pathRewriter(spec.prefix, spec.rewrite, upstream.basePath),
+  }
+}
+
+function forwardPolicy(spec: RouteSpec, where: string): ForwardPolicy {
+  const forward = spec.forward ?? {}
+  const claims: ClaimHeader[] = []
+  const headers = new Set<string>()
+  for (const claim of forward.claims ?? []) {
+    const header = `${CLAIM_HEADER_PREFIX}${claim.toLowerCase()}`
+    if (headers.has(header)) throw new RouteTableError(`${where}: forward.claims names ${header} twice`)
+    headers.add(header)
+    claims.push({ header, path: claim.split('.') })
+  }
+  return {
+    token: forward.token ?? spec.auth.mode !== 'none',
+    assertion: forward.assertion ?? true,
+    subject: forward.subject ?? false,
+    roles: forward.roles ?? false,
+    scopes: forward.scopes ?? false,
+    claims,
+  }
+}
+
+/** Compiles the prefix rewrite: the matched prefix is replaced, the rest of the path kept. */
+function pathRewriter(
+  prefix: string,
+  rewrite: string | undefined,
+  basePath: string,
+): (path: string) => string {
+  if (rewrite === undefined) return basePath === '' ? (path) => path : (path) => basePath + path
+  const cut = prefix === '/' ? 0 : prefix.length
+  const replacement = basePath + (rewrite === '/' ? '' : rewrite)
+  const bare = replacement === '' ? '/' : replacement
+  return (path) => (path.length === cut ? bare : replacement + path.slice(cut))
+}
+
+function parseUpstream(name: string, value: string, source: string): Upstream {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new RouteTableError(`${source}: upstream "${name}" has an invalid URL: ${value}`)
+  }
+  if (
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.search !== '' ||
+    url.hash !== '' ||
+    url.username !== '' ||
+    url.password !== ''
+  ) {
+    throw new RouteTableError(
+      `${source}: upstream "${name}" must be an http(s) URL without credentials, query or fragment: ${value}`,
+    )
+  }
+  return { name, origin: url.origin, basePath: url.pathname.replace(/\/+$/, '') }
+}
+
+function segmentCount(prefix: string): number {
+  return prefix === '/' ? 0 : prefix.split('/').length - 1
+}
+
+function validateRouteFile(input: unknown, source: string): RouteFile {
+  const first = Value.Errors(RouteFileSchema, input).First()
+  if (first === undefined) return input as RouteFile
+  const match = /^\/routes\/(\d+)(\/.*)?$/.exec(first.path)
+  let where = first.path === '' ? 'the file' : first.path.slice(1).replaceAll('/', '.')
+  if (match) {
+    const index = Number(match[1])
+    const prefix = (input as { routes: Array<{ prefix?: unknown }> }).routes[index]?.prefix
+    const field = match[2] ? match[2].slice(1).replaceAll('/', '.') : 'the entry'
+    where = `routes[${index}]${typeof prefix === 'string' ? ` (prefix ${prefix})` : ''}: ${field}`
+  }
+  throw new RouteTableError(`${source}: ${where}: ${describe(first.schema, first.message)}`)
+}
+
+function describe(schema: TSchema, message: string): string {
+  const choices = (schema.anyOf as TSchema[] | undefined)?.map((s) => s.const as unknown)
+  if (choices?.every((c) => typeof c === 'string')) return `must be one of ${choices.join(', ')}`
+  if (typeof schema.description === 'string' && schema.pattern !== undefined) return schema.description
+  return message.charAt(0).toLowerCase() + message.slice(1)
+}
