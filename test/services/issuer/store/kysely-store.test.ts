@@ -1,0 +1,212 @@
+/**
+ * The store's contract, run on SQLite and on PostgreSQL (a throwaway database per run; skipped with a
+ * message when PostgreSQL is unreachable, unless KEYGATE_REQUIRE_POSTGRES=1).
+ */
+import { randomUUID } from 'node:crypto'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { openIssuerStore } from '../../../../services/issuer/store/kysely-store.js'
+import {
+  EmailTakenError,
+  type IssuerStore,
+  type RevocationEvent,
+  type UserRecord,
+} from '../../../../services/issuer/store/types.js'
+import { postgresUnavailable, testDatabase } from '../../../helpers/postgres.js'
+import { tempDir } from '../fixtures.js'
+
+const T0 = 1_800_000_000_000
+
+function user(email: string, roles = ['user']): UserRecord {
+  return { id: randomUUID(), email, passwordHash: '$argon2id$fake', roles, createdAt: T0, updatedAt: T0 }
+}
+
+function event(overrides: Partial<RevocationEvent> = {}): RevocationEvent {
+  return {
+    type: 'session',
+    sessionId: 's',
+    userId: 'u',
+    issuedBefore: T0,
+    createdAt: T0,
+    expiresAt: T0 + 1000,
+    ...overrides,
+  }
+}
+
+async function newSession(store: IssuerStore, userId: string, tokenHash: string, at = T0) {
+  const id = randomUUID()
+  await store.createSession(
+    {
+      id,
+      userId,
+      clientId: 'web',
+      csrfHash: 'csrf',
+      createdAt: at,
+      idleExpiresAt: at + 10_000,
+      absoluteExpiresAt: at + 50_000,
+    },
+    tokenHash,
+  )
+  return id
+}
+
+async function contract(t: Test, open: () => Promise<IssuerStore>) {
+  const store = await open()
+  t.teardown(() => store.close())
+
+  t.test('users: create, find, unique e-mail, roles, password', async (t) => {
+    const alice = user('alice@example.com')
+    await store.createUser(alice)
+    t.same(await store.findUserByEmail('alice@example.com'), alice)
+    t.same(await store.findUserById(alice.id), alice)
+    t.equal(await store.findUserByEmail('nobody@example.com'), undefined)
+    await t.rejects(store.createUser(user('alice@example.com')), EmailTakenError)
+    t.ok(await store.setUserRoles(alice.id, ['admin', 'user'], T0 + 5))
+    t.same((await store.findUserById(alice.id))!.roles, ['admin', 'user'])
+    t.equal((await store.findUserById(alice.id))!.updatedAt, T0 + 5, 'times come back as numbers')
+    t.notOk(await store.setUserRoles(randomUUID(), ['x'], T0))
+    t.ok(await store.setPasswordHash(alice.id, '$argon2id$new', T0 + 6))
+    t.equal((await store.findUserById(alice.id))!.passwordHash, '$argon2id$new')
+    await store.createUser({ ...user('bob@example.com'), createdAt: T0 + 1 })
+    const page = await store.listUsers({ limit: 1, offset: 1 })
+    t.same(
+      page.map((u) => u.email),
+      ['bob@example.com'],
+    )
+  })
+
+  t.test('refresh rotation is guarded against a concurrent refresh', async (t) => {
+    const u = user(`${randomUUID()}@example.com`)
+    await store.createUser(u)
+    const sid = await newSession(store, u.id, 'h1')
+    const found = await store.findRefreshToken('h1')
+    t.equal(found!.session.id, sid)
+    t.equal(found!.token.supersededAt, null)
+
+    const rotation = { sessionId: sid, presentedHash: 'h1', now: T0 + 100, idleExpiresAt: T0 + 10_100 }
+    const [a, b] = await Promise.all([
+      store.rotateRefreshToken({ ...rotation, newTokenHash: 'h2a' }),
+      store.rotateRefreshToken({ ...rotation, newTokenHash: 'h2b' }),
+    ])
+    t.same([a, b].sort(), [false, true], 'exactly one concurrent rotation wins')
+    const winner = a ? 'h2a' : 'h2b'
+    t.equal((await store.findRefreshToken(winner))!.token.supersededAt, null)
+    t.equal(await store.findRefreshToken(a ? 'h2b' : 'h2a'), undefined, 'the loser changed nothing')
+    t.equal((await store.findRefreshToken('h1'))!.token.supersededAt, T0 + 100)
+    const session = await store.findSession(sid)
+    t.equal(session!.lastUsedAt, T0 + 100)
+    t.equal(session!.idleExpiresAt, T0 + 10_100)
+
+    t.ok(await store.addRefreshToken(sid, 'sibling', T0 + 101, T0 + 10_101), 'a sibling joins a live session')
+    t.ok(
+      await store.rotateRefreshToken({
+        sessionId: sid,
+        presentedHash: 'sibling',
+        newTokenHash: 'h3',
+        now: T0 + 200,
+        idleExpiresAt: T0 + 10_200,
+      }),
+    )
+    t.equal(
+      (await store.findRefreshToken(winner))!.token.supersededAt,
+      T0 + 200,
+      'rotation supersedes every current token',
+    )
+  })
+
+  t.test('revocation: sessions, users, events in the same transaction', async (t) => {
+    const u = user(`${randomUUID()}@example.com`)
+    await store.createUser(u)
+    const s1 = await newSession(store, u.id, `${u.id}-1`)
+    const s2 = await newSession(store, u.id, `${u.id}-2`, T0 + 1)
+    const s3 = await newSession(store, u.id, `${u.id}-3`, T0 + 2)
+    const before = await store.listRevocations(0, 1000)
+    const cursor = before.at(-1)?.cursor ?? 0
+
+    t.ok(await store.revokeSession(s1, 'logout', T0 + 10, event({ sessionId: s1, userId: u.id })))
+    t.notOk(
+      await store.revokeSession(s1, 'logout', T0 + 11, event()),
+      'a revoked session is not revoked twice',
+    )
+    t.equal((await store.findSession(s1))!.revokedReason, 'logout')
+    t.notOk(
+      await store.rotateRefreshToken({
+        sessionId: s1,
+        presentedHash: `${u.id}-1`,
+        newTokenHash: 'x',
+        now: T0 + 12,
+        idleExpiresAt: T0 + 99,
+      }),
+      'a revoked session does not rotate',
+    )
+    t.equal(
+      (await store.findRefreshToken(`${u.id}-1`))!.token.supersededAt,
+      null,
+      'and the guard was rolled back',
+    )
+    t.notOk(await store.addRefreshToken(s1, 'y', T0 + 12, T0 + 99))
+
+    t.equal(
+      await store.revokeUserSessions(u.id, 'logout_all', T0 + 20, event({ type: 'user', userId: u.id })),
+      2,
+    )
+    t.same(
+      (await store.listSessions(u.id)).map((s) => [s.id, s.revokedReason]),
+      [
+        [s3, 'logout_all'],
+        [s2, 'logout_all'],
+        [s1, 'logout'],
+      ],
+      'newest first',
+    )
+    await store.changePassword(u.id, '$argon2id$changed', T0 + 30, event({ type: 'user', userId: u.id }))
+    t.equal((await store.findUserById(u.id))!.passwordHash, '$argon2id$changed')
+    const keyEvent = await store.recordRevocation(
+      event({ type: 'key', kid: 'k1', sessionId: null, userId: null }),
+    )
+
+    const events = await store.listRevocations(cursor, 100)
+    t.same(
+      events.map((e) => e.type),
+      ['session', 'user', 'user', 'key'],
+    )
+    t.ok(
+      events.every((e, i) => i === 0 || e.cursor > events[i - 1]!.cursor),
+      'cursors increase',
+    )
+    t.equal(events.at(-1)!.cursor, keyEvent.cursor)
+    t.equal(events.at(-1)!.kid, 'k1')
+    t.same(await store.listRevocations(keyEvent.cursor, 100), [])
+  })
+
+  t.test('prune drops expired sessions with their tokens, and expired events', async (t) => {
+    const u = user(`${randomUUID()}@example.com`)
+    await store.createUser(u)
+    const live = await newSession(store, u.id, `${u.id}-live`, T0 + 1_000_000)
+    const idle = await newSession(store, u.id, `${u.id}-idle`)
+    await store.recordRevocation(event({ expiresAt: T0 + 1 }))
+    const result = await store.prune(T0 + 20_000, 5_000)
+    t.ok(result.sessions >= 1)
+    t.ok(result.events >= 1)
+    t.equal(await store.findSession(idle), undefined)
+    t.equal(await store.findRefreshToken(`${u.id}-idle`), undefined, 'its tokens went with it')
+    t.ok(await store.findSession(live))
+    t.ok((await store.listRevocations(0, 1000)).every((e) => e.expiresAt > T0 + 20_000))
+    t.ok(await store.ping())
+  })
+}
+
+t.test('on SQLite', async (t) => {
+  const dir = tempDir(t)
+  await contract(t, () => openIssuerStore(join(dir, 'nested', 'issuer.db')))
+})
+
+t.test('on PostgreSQL', async (t) => {
+  const skip = await postgresUnavailable()
+  if (skip) {
+    t.skip(skip, () => {})
+    return
+  }
+  const db = await testDatabase(t)
+  await contract(t, () => openIssuerStore(db.url))
+})
