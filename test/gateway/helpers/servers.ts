@@ -104,6 +104,7 @@ export async function startGateway(t: Test, options: TestGatewayOptions): Promis
     ...(options.now ? { now: options.now } : {}),
   })
   t.teardown(() => app.close())
+  await app.auth.ready()
   if (options.listen === false) {
     await app.ready()
     return { app, url: '', config }
