@@ -4,9 +4,12 @@
  */
 import { type Static, Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { Duration, durationMs } from '../config.js'
+import { join } from 'node:path'
+import { Duration, durationMs, OneOf } from '../config.js'
+import { loadOrCreateSecret } from '../secrets.js'
 import { DEFAULT_API_AUDIENCE } from '../identity/constants.js'
 import { isSupportedAlgorithm } from './algorithms.js'
+import { FEED_PATH } from './feed-protocol.js'
 import type { AuthPluginOptions } from './plugin.js'
 import type { TrustedIssuer } from './types.js'
 
@@ -29,6 +32,20 @@ export const AuthConfigSchema = {
   TOKEN_CACHE_SIZE: Type.Integer({ minimum: 1, default: 10_000 }),
   MAX_TOKEN_BYTES: Type.Integer({ minimum: 512, maximum: 65_536, default: 8192 }),
   AUTH_REALM: Type.String({ default: 'keygate', minLength: 1 }),
+  /** Subscribe to the issuers' revocation feeds (`on`) or not (`off`: revocation waits for expiry). */
+  REVOCATION_FEED: OneOf(['on', 'off'], 'off'),
+  /** Shared secret of verifiers on the feed; default: generated once in `${DATA_DIR}/revocation-feed.secret`. */
+  REVOCATION_FEED_SECRET: Type.Optional(Type.String({ minLength: 16 })),
+  /** Out-of-contact time after which routes marked sensitive answer 503. */
+  REVOCATION_FEED_MAX_STALE: Duration('30s'),
+}
+
+/** Where components on one machine find the generated feed secret when none is configured. */
+export function feedSecret(config: {
+  REVOCATION_FEED_SECRET?: string | undefined
+  DATA_DIR: string
+}): string {
+  return config.REVOCATION_FEED_SECRET ?? loadOrCreateSecret(join(config.DATA_DIR, 'revocation-feed.secret'))
 }
 
 const TrustedIssuerSchema = Type.Object(
@@ -39,16 +56,27 @@ const TrustedIssuerSchema = Type.Object(
     algorithms: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
     types: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
     clockToleranceS: Type.Optional(Type.Number({ minimum: 0, maximum: 300 })),
+    revocationFeed: Type.Optional(Type.String({ pattern: '^https?://' })),
   },
   { additionalProperties: false },
 )
 const TrustedIssuersSchema = Type.Array(TrustedIssuerSchema, { minItems: 1 })
 
-type AuthConfig = Static<ReturnType<typeof Type.Object<typeof AuthConfigSchema>>> & { ISSUER_URL: string }
+type AuthConfig = Static<ReturnType<typeof Type.Object<typeof AuthConfigSchema>>> & {
+  ISSUER_URL: string
+  DATA_DIR: string
+}
 
 function trustedIssuers(config: AuthConfig, toleranceS: number): TrustedIssuer[] {
   if (config.TRUSTED_ISSUERS === undefined) {
-    return [{ issuer: config.ISSUER_URL, audiences: [config.API_AUDIENCE], clockToleranceS: toleranceS }]
+    return [
+      {
+        issuer: config.ISSUER_URL,
+        audiences: [config.API_AUDIENCE],
+        clockToleranceS: toleranceS,
+        revocationFeed: `${config.ISSUER_URL}${FEED_PATH}`,
+      },
+    ]
   }
   let parsed: unknown = config.TRUSTED_ISSUERS
   if (typeof parsed === 'string') {
@@ -87,6 +115,14 @@ export function authOptionsFromConfig(config: AuthConfig): AuthPluginOptions {
     realm: config.AUTH_REALM,
     maxTokenBytes: config.MAX_TOKEN_BYTES,
     cacheSize: config.TOKEN_CACHE_SIZE,
+    ...(config.REVOCATION_FEED === 'on'
+      ? {
+          revocationFeed: {
+            secret: feedSecret(config),
+            maxStaleMs: durationMs(config.REVOCATION_FEED_MAX_STALE, 'REVOCATION_FEED_MAX_STALE'),
+          },
+        }
+      : {}),
     jwks: {
       minTtlMs: durationMs(config.JWKS_MIN_TTL, 'JWKS_MIN_TTL'),
       maxTtlMs: durationMs(config.JWKS_MAX_TTL, 'JWKS_MAX_TTL'),

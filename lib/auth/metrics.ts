@@ -2,6 +2,7 @@
  * Prometheus metrics of the verification plugin, per issuer and per outcome.
  */
 import { Counter, Gauge, type Registry } from 'prom-client'
+import type { RevocationFeed } from './revocation-feed.js'
 
 /** What a key source reports to the metrics at scrape time. */
 export interface KeySourceStatus {
@@ -16,7 +17,9 @@ export class AuthMetrics {
   readonly verifiedCache: Counter<'result'>
   readonly jwksFetches: Counter<'issuer' | 'outcome'>
   readonly unknownKid: Counter<'issuer'>
+  readonly feedEvents: Counter<'issuer' | 'type'>
   readonly #sources = new Map<string, KeySourceStatus>()
+  readonly #feeds = new Map<string, RevocationFeed>()
 
   constructor(registry: Registry) {
     const registers = [registry]
@@ -44,6 +47,40 @@ export class AuthMetrics {
       labelNames: ['issuer'],
       registers,
     })
+    this.feedEvents = new Counter({
+      name: 'keygate_revocation_events_total',
+      help: 'Revocation events applied, by issuer and type',
+      labelNames: ['issuer', 'type'],
+      registers,
+    })
+    const feeds = this.#feeds
+    new Gauge({
+      name: 'keygate_revocation_feed_up',
+      help: '1 while the revocation feed stream is live',
+      labelNames: ['issuer'],
+      registers,
+      collect() {
+        for (const [issuer, f] of feeds) this.set({ issuer }, f.state === 'live' ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'keygate_revocation_feed_silence_seconds',
+      help: 'Seconds since the revocation feed last heard from the issuer',
+      labelNames: ['issuer'],
+      registers,
+      collect() {
+        for (const [issuer, f] of feeds) this.set({ issuer }, f.silenceSeconds())
+      },
+    })
+    new Gauge({
+      name: 'keygate_revocation_feed_cursor_lag',
+      help: 'Revocation events recorded by the issuer and not yet applied here',
+      labelNames: ['issuer'],
+      registers,
+      collect() {
+        for (const [issuer, f] of feeds) this.set({ issuer }, f.cursorLag())
+      },
+    })
     const sources = this.#sources
     new Gauge({
       name: 'keygate_jwks_key_set_age_seconds',
@@ -67,5 +104,9 @@ export class AuthMetrics {
 
   watchKeySource(issuer: string, status: KeySourceStatus): void {
     this.#sources.set(issuer, status)
+  }
+
+  watchFeed(issuer: string, feed: RevocationFeed): void {
+    this.#feeds.set(issuer, feed)
   }
 }

@@ -17,6 +17,7 @@ import { type AccessTokenCookie, extractCredentials } from './credentials.js'
 import { JwksCache, type JwksCacheOptions } from './jwks-cache.js'
 import { AuthMetrics } from './metrics.js'
 import { checkRequirements } from './policy.js'
+import { type FeedState, RevocationFeed } from './revocation-feed.js'
 import { RevocationSet } from './revocation-set.js'
 import type { AuthRequirements, Identity, KeySource, TrustedIssuer } from './types.js'
 import {
@@ -61,8 +62,17 @@ export interface AuthPluginOptions {
   cacheSize?: number
   /** Milliseconds since the epoch. */
   now?: () => number
-  /** undici dispatcher for JWKS fetches (tests, proxies). */
+  /** undici dispatcher for JWKS and feed requests (tests, proxies). */
   dispatcher?: Dispatcher
+  /** Subscribe to the revocation feed of every trusted issuer that names one. */
+  revocationFeed?: {
+    /** The verifiers' shared secret (see feed-protocol.ts). */
+    secret: string
+    /** Out-of-contact time after which sensitive routes refuse (503). Default 30 s. */
+    maxStaleMs?: number
+    /** Silence after which the stream is reopened. Default 15 s. */
+    silenceMs?: number
+  }
 }
 
 /** What the plugin decorates the instance with. */
@@ -76,6 +86,8 @@ export interface AuthContext {
   readonly assertionVerifier: TokenVerifier | undefined
   /** The revocation set of each trusted issuer, filled by a revocation feed. */
   readonly revocations: ReadonlyMap<string, RevocationSet>
+  /** The revocation feed of each issuer that has one. */
+  readonly feeds: ReadonlyMap<string, RevocationFeed>
   /** Resolves once every key source has loaded its keys. */
   ready(): Promise<void>
 }
@@ -175,6 +187,38 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   const sources = [...issuerPolicies, ...(gatewayPolicy ? [gatewayPolicy] : [])].map((p) => p.keySource)
   for (const cache of caches) cache.start()
 
+  const feeds = new Map<string, RevocationFeed>()
+  if (options.revocationFeed) {
+    const { secret, maxStaleMs, silenceMs } = options.revocationFeed
+    for (const trusted of options.issuers) {
+      if (!trusted.revocationFeed) continue
+      const issuer = trusted.issuer
+      const feed = new RevocationFeed({
+        issuer,
+        url: trusted.revocationFeed,
+        secret,
+        set: revocations.get(issuer)!,
+        now,
+        ...(maxStaleMs === undefined ? {} : { maxStaleMs }),
+        ...(silenceMs === undefined ? {} : { silenceMs }),
+        ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+        onApplied: (events) => {
+          // Cached verifications the new revocations cover go at once, not at their next lookup.
+          verifier.dropRevoked(issuer)
+          assertionVerifier?.dropRevoked(issuer)
+          for (const e of events) metrics.feedEvents.labels(issuer, e.type).inc()
+        },
+        onStateChange: (state: FeedState, reason?: string) => {
+          const log = state === 'down' ? app.log.warn.bind(app.log) : app.log.info.bind(app.log)
+          log({ issuer, state, reason }, 'revocation feed state')
+        },
+      })
+      metrics.watchFeed(issuer, feed)
+      feeds.set(issuer, feed)
+      feed.start()
+    }
+  }
+
   async function verifyCredentials(
     request: FastifyRequest,
     mode: AuthRequirements['mode'],
@@ -202,12 +246,19 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     verifier,
     assertionVerifier,
     revocations,
+    feeds,
     async authenticate(request, requirements = request.routeOptions.config.auth ?? defaultAuth) {
       if (requirements.mode === 'none') return null
       let identity: Identity | null = null
       try {
         identity = await verifyCredentials(request, requirements.mode)
-        if (identity) checkRequirements(identity, requirements)
+        if (identity) {
+          // A sensitive route cannot vouch that the token was not revoked while the feed is out of contact.
+          if (requirements.sensitive && feeds.get(identity.issuer)?.isStale()) {
+            throw new KeygateError('KG_REVOCATION_FEED_STALE', { headers: { 'retry-after': '5' } })
+          }
+          checkRequirements(identity, requirements)
+        }
       } catch (err) {
         if (!(err instanceof KeygateError)) throw err
         request.log.info(
@@ -229,6 +280,11 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   app.readiness.add('keys', () =>
     sources.every((s) => s.usable()) ? true : 'signing keys of a trusted issuer are not loaded',
   )
+  if (feeds.size > 0) {
+    app.readiness.add('revocation-feed', () =>
+      [...feeds.values()].every((f) => f.isSynced()) ? true : 'revocation feed not yet synced',
+    )
+  }
   app.addHook('onRequest', async (request) => {
     if (request.is404) return
     const requirements = request.routeOptions.config.auth ?? defaultAuth
@@ -236,7 +292,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   })
   // Only the caches made here are ours to close; a key source passed in belongs to its owner.
   app.addHook('onClose', async () => {
-    await Promise.all(caches.map((c) => c.close()))
+    await Promise.all([...caches.map((c) => c.close()), ...[...feeds.values()].map((f) => f.close())])
   })
 }
 

@@ -80,4 +80,6 @@ export interface TrustedIssuer {
   types?: string[]
   /** Clock tolerance for `exp`, `nbf` and `iat`, in seconds. Default 30. */
   clockToleranceS?: number
+  /** Base URL of the issuer's revocation feed (keygate issuers: `${issuer}/revocations`). */
+  revocationFeed?: string
 }

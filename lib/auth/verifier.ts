@@ -28,7 +28,9 @@ const KEY_BEARING_HEADERS = ['jwk', 'jku', 'x5u', 'x5c'] as const
 export type TokenProfile = 'access_token' | 'assertion'
 
 /** A trusted issuer with its key source resolved and its defaults applied. */
-export interface IssuerPolicy extends Required<Omit<TrustedIssuer, 'jwksUri' | 'keySource'>> {
+export interface IssuerPolicy extends Required<
+  Omit<TrustedIssuer, 'jwksUri' | 'keySource' | 'revocationFeed'>
+> {
   keySource: KeySource
 }
 

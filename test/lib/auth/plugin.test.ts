@@ -1,16 +1,14 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
-import Fastify, { type FastifyInstance } from 'fastify'
-import { calculateJwkThumbprint } from 'jose'
+import Fastify from 'fastify'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { auth, type AuthPluginOptions } from '../../../lib/auth/index.js'
 import { registerErrorHandling } from '../../../lib/errors.js'
-import { GATEWAY_JWKS_PATH } from '../../../lib/identity/constants.js'
 import { operations } from '../../../lib/operations.js'
 import { serverOptions } from '../../../lib/server.js'
-import { signWith } from '../../helpers/jws.js'
+import { startGatewayKeys } from '../../helpers/gateway-keys.js'
 import { captureLogs } from '../../helpers/logs.js'
+import { startFeedServer } from '../../helpers/feed-server.js'
 import { startTokenIssuer, type TokenIssuer } from '../../helpers/token-issuer.js'
 
 async function build(t: Test, issuer: TokenIssuer, extra: Partial<AuthPluginOptions> = {}) {
@@ -167,37 +165,6 @@ t.test('a token sent as a cookie needs CSRF proof on unsafe methods', async (t) 
   t.equal(r.body.code, 'KG_TOKEN_MULTIPLE')
 })
 
-/** A gateway stand-in: an Ed25519 key published at the gateway JWKS path, and assertions signed with it. */
-async function startGatewayKeys(t: Test) {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519')
-  const jwk = publicKey.export({ format: 'jwk' })
-  const kid = await calculateJwkThumbprint(jwk as never)
-  const app: FastifyInstance = Fastify()
-  app.get(GATEWAY_JWKS_PATH, async () => ({ keys: [{ ...jwk, kid, alg: 'EdDSA', use: 'sig' }] }))
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  t.teardown(() => app.close())
-  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
-  const assert = (claims: Record<string, unknown>) => {
-    const now = Math.floor(Date.now() / 1000)
-    return signWith(
-      { alg: 'EdDSA', typ: 'kg-assertion+jwt', kid },
-      {
-        iss: url,
-        aud: 'profile',
-        iat: now,
-        exp: now + 60,
-        jti: randomUUID(),
-        roles: [],
-        scope: '',
-        ...claims,
-      },
-      privateKey,
-      'EdDSA',
-    )
-  }
-  return { url, assert }
-}
-
 t.test('services accept a gateway assertion, alone or matching the relayed token', async (t) => {
   const issuer = await startTokenIssuer()
   t.teardown(() => issuer.close())
@@ -280,3 +247,63 @@ t.test('readiness waits for keys; rotation costs one refetch and no failure', as
   t.equal(logs.find(fresh).length, 0)
   t.ok(logs.find('authentication refused').length > 0, 'denials are logged')
 })
+
+t.test(
+  'revocations from the feed reach cached tokens; sensitive routes refuse while it is stale',
+  async (t) => {
+    const issuer = await startTokenIssuer()
+    const feed = await startFeedServer({ heartbeatMs: 50 })
+    t.teardown(async () => {
+      await issuer.close()
+      await feed.close()
+    })
+    let now = Date.now()
+    const logs = captureLogs()
+    const app = Fastify(serverOptions({ logger: logs.logger }))
+    registerErrorHandling(app)
+    await app.register(operations, { component: 'test' })
+    await app.register(auth, {
+      issuers: [{ issuer: issuer.url, audiences: ['keygate-api'], revocationFeed: feed.url }],
+      revocationFeed: { secret: feed.secret, maxStaleMs: 30_000, silenceMs: 200 },
+      now: () => now,
+    })
+    app.get('/me', async (req) => ({ sub: req.identity?.subject }))
+    app.get('/payout', { config: { auth: { mode: 'required', sensitive: true } } }, async () => 'ok')
+    t.teardown(() => app.close())
+    await app.ready()
+    t.equal((await app.inject('/readyz')).statusCode, 503, 'not ready before the feed synced')
+    await app.auth.ready()
+    await app.auth.feeds.get(issuer.url)!.synced()
+    t.equal((await app.inject('/readyz')).statusCode, 200)
+
+    const token = await issuer.mint({ sid: 'sess-7' })
+    const headers = { authorization: `Bearer ${token}` }
+    t.equal((await app.inject({ url: '/me', headers })).statusCode, 200, 'verified and now cached')
+    feed.publish({ type: 'session', sessionId: 'sess-7', expiresAt: Date.now() + 900_000 })
+    const deadline = Date.now() + 2_000
+    let status = 200
+    while (status === 200 && Date.now() < deadline) {
+      // inject() never leaves the microtask queue: give the feed's socket a turn of the event loop.
+      await new Promise((r) => setTimeout(r, 5))
+      status = (await app.inject({ url: '/me', headers })).statusCode
+    }
+    t.equal(status, 401, 'the cached token is refused once the revocation arrives')
+    t.equal(app.auth.verifier.cache.size, 0, 'and its cache entry was dropped')
+
+    const other = { authorization: `Bearer ${await issuer.mint({ sid: 'sess-8' })}` }
+    t.equal((await app.inject({ url: '/payout', headers: other })).statusCode, 200)
+    await feed.close()
+    now += 31_000
+    const r = await app.inject({ url: '/payout', headers: other })
+    t.equal(r.statusCode, 503, 'a sensitive route refuses while the feed is stale')
+    t.equal(r.json().code, 'KG_REVOCATION_FEED_STALE')
+    t.equal(
+      (await app.inject({ url: '/me', headers: other })).statusCode,
+      200,
+      'ordinary routes keep accepting',
+    )
+    const metrics = (await app.inject('/metrics')).body
+    t.match(metrics, /keygate_revocation_events_total\{issuer="[^"]+",type="session"[^}]*\} 1/)
+    t.match(metrics, /keygate_revocation_feed_silence_seconds/)
+  },
+)

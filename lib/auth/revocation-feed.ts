@@ -1,0 +1,206 @@
+/**
+ * A verifier's subscription to one issuer's revocation feed: a server-sent-event stream read from the last
+ * applied cursor, applied to the local RevocationSet (and the verified-token cache) the moment it arrives,
+ * reconnected with backoff when it drops. Verification never waits on it; it only tells sensitive routes
+ * when it has been out of contact too long to trust.
+ */
+import { createParser } from 'eventsource-parser'
+import { type Dispatcher, request } from 'undici'
+import {
+  FEED_SECRET_HEADER,
+  type FeedHeartbeat,
+  parseWireEvent,
+  type WireRevocationEvent,
+} from './feed-protocol.js'
+import type { RevocationSet } from './revocation-set.js'
+
+/** How long the feed may be out of contact before sensitive routes refuse requests, in milliseconds. */
+export const DEFAULT_FEED_MAX_STALE_MS = 30_000
+/** Silence on the stream after which the connection is presumed dead and reopened, in milliseconds. */
+export const DEFAULT_FEED_SILENCE_MS = 15_000
+const FIRST_BACKOFF_MS = 250
+const MAX_BACKOFF_MS = 10_000
+/** How often expired revocations are forgotten, in milliseconds. */
+const PRUNE_INTERVAL_MS = 60_000
+
+export type FeedState = 'connecting' | 'live' | 'down'
+
+export interface RevocationFeedOptions {
+  issuer: string
+  /** Base URL of the feed (the issuer's `/revocations`). */
+  url: string
+  secret: string
+  set: RevocationSet
+  /** Called after events were applied (to drop cached verifications they cover). */
+  onApplied?: (events: WireRevocationEvent[]) => void
+  maxStaleMs?: number
+  silenceMs?: number
+  now?: () => number
+  dispatcher?: Dispatcher
+  onStateChange?: (state: FeedState, reason?: string) => void
+}
+
+export class RevocationFeed {
+  readonly issuer: string
+  #state: FeedState = 'connecting'
+  #cursor = 0
+  #lastContact: number
+  /** `createdAt` of the newest applied event, to report propagation lag. */
+  #lastEventAt: number | undefined
+  #latestKnownCursor = 0
+  #synced = false
+  #syncedResolve!: () => void
+  readonly #syncedPromise = new Promise<void>((r) => (this.#syncedResolve = r))
+  #abort: AbortController | undefined
+  #closed = false
+  #backoff = FIRST_BACKOFF_MS
+  #pruneTimer: NodeJS.Timeout | undefined
+  readonly #options: RevocationFeedOptions &
+    Required<Pick<RevocationFeedOptions, 'maxStaleMs' | 'silenceMs' | 'now'>>
+
+  constructor(options: RevocationFeedOptions) {
+    this.issuer = options.issuer
+    this.#options = {
+      maxStaleMs: DEFAULT_FEED_MAX_STALE_MS,
+      silenceMs: DEFAULT_FEED_SILENCE_MS,
+      now: Date.now,
+      ...options,
+    }
+    this.#lastContact = this.#options.now()
+  }
+
+  get state(): FeedState {
+    return this.#state
+  }
+
+  /** The last cursor applied. */
+  get cursor(): number {
+    return this.#cursor
+  }
+
+  /** Resolves once the backlog has been read and the stream is live. */
+  synced(): Promise<void> {
+    return this.#syncedPromise
+  }
+
+  isSynced(): boolean {
+    return this.#synced
+  }
+
+  /** True when the feed has been out of contact longer than the bound (sensitive routes then refuse). */
+  isStale(): boolean {
+    return this.#options.now() - this.#lastContact > this.#options.maxStaleMs
+  }
+
+  /** Seconds since the feed last heard from the issuer. */
+  silenceSeconds(): number {
+    return (this.#options.now() - this.#lastContact) / 1000
+  }
+
+  /** Events the issuer has recorded that this verifier has not applied yet. */
+  cursorLag(): number {
+    return Math.max(0, this.#latestKnownCursor - this.#cursor)
+  }
+
+  /** Milliseconds between the newest applied revocation being recorded and being applied here. */
+  lastEventAt(): number | undefined {
+    return this.#lastEventAt
+  }
+
+  start(): void {
+    void this.#run()
+    this.#pruneTimer = setInterval(() => this.#options.set.prune(this.#options.now()), PRUNE_INTERVAL_MS)
+    this.#pruneTimer.unref()
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    clearInterval(this.#pruneTimer)
+    this.#abort?.abort()
+  }
+
+  #setState(state: FeedState, reason?: string): void {
+    if (state === this.#state) return
+    this.#state = state
+    this.#options.onStateChange?.(state, reason)
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#closed) {
+      try {
+        await this.#stream()
+        // A stream that ends cleanly (issuer restarting) is reopened at once.
+        this.#backoff = FIRST_BACKOFF_MS
+      } catch (err) {
+        if (this.#closed) return
+        this.#setState('down', (err as Error).message)
+        await new Promise((r) => setTimeout(r, this.#backoff).unref())
+        this.#backoff = Math.min(this.#backoff * 2, MAX_BACKOFF_MS)
+      }
+    }
+  }
+
+  async #stream(): Promise<void> {
+    const abort = new AbortController()
+    this.#abort = abort
+    let silence: NodeJS.Timeout | undefined
+    const heard = () => {
+      this.#lastContact = this.#options.now()
+      clearTimeout(silence)
+      silence = setTimeout(() => abort.abort(new Error('feed went silent')), this.#options.silenceMs)
+      silence.unref()
+    }
+    try {
+      const res = await request(`${this.#options.url}/stream?after=${this.#cursor}`, {
+        method: 'GET',
+        headers: { accept: 'text/event-stream', [FEED_SECRET_HEADER]: this.#options.secret },
+        signal: abort.signal,
+        headersTimeout: this.#options.silenceMs,
+        bodyTimeout: 0,
+        ...(this.#options.dispatcher ? { dispatcher: this.#options.dispatcher } : {}),
+      })
+      res.body.on('error', () => {})
+      if (res.statusCode !== 200) {
+        res.body.destroy()
+        throw new Error(`feed answered HTTP ${res.statusCode}`)
+      }
+      heard()
+      this.#backoff = FIRST_BACKOFF_MS
+      const pending: WireRevocationEvent[] = []
+      const parser = createParser({
+        onEvent: (message) => {
+          if (message.event === 'revocation') {
+            const event = parseWireEvent(JSON.parse(message.data))
+            if (event && event.cursor > this.#cursor) pending.push(event)
+          } else if (message.event === 'heartbeat') {
+            const beat = JSON.parse(message.data) as FeedHeartbeat
+            this.#latestKnownCursor = Math.max(this.#latestKnownCursor, Number(beat.cursor) || 0)
+            // The first heartbeat follows the backlog: from here on the set is complete.
+            if (!this.#synced) {
+              this.#synced = true
+              this.#syncedResolve()
+            }
+            this.#setState('live')
+          }
+        },
+      })
+      for await (const chunk of res.body) {
+        heard()
+        parser.feed((chunk as Buffer).toString('utf8'))
+        if (pending.length > 0) this.#apply(pending.splice(0))
+      }
+    } finally {
+      clearTimeout(silence)
+    }
+  }
+
+  #apply(events: WireRevocationEvent[]): void {
+    for (const event of events) {
+      this.#options.set.apply(event)
+      this.#cursor = Math.max(this.#cursor, event.cursor)
+      this.#latestKnownCursor = Math.max(this.#latestKnownCursor, event.cursor)
+      this.#lastEventAt = event.createdAt
+    }
+    this.#options.onApplied?.(events)
+  }
+}
