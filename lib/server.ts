@@ -141,5 +141,7 @@ export async function listen(app: FastifyInstance, options: ListenOptions): Prom
     await app.close()
     await options.onClose?.()
   })
+  // Under `keygate start` (a supervisor with an IPC channel): say we are up.
+  process.send?.({ type: 'listening', address })
   return address
 }
