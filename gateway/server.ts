@@ -2,16 +2,19 @@
  * The gateway's entry point: build it from config and listen, with graceful shutdown (in-flight proxied
  * requests drain, then the upstream pools close).
  */
+import type { FastifyInstance } from 'fastify'
 import { listen } from '../lib/server.js'
 import { buildGateway } from './app.js'
 import type { GatewayConfig } from './config.js'
 
 /**
- * Builds and starts the gateway on `HOST:GATEWAY_PORT`; resolves with its address.
+ * Builds and starts the gateway on `HOST:GATEWAY_PORT`; resolves with the listening instance.
  * @example
- * await startGateway(loadGatewayConfig())
+ * const app = await startGateway(loadGatewayConfig())
  */
-export async function startGateway(config: GatewayConfig): Promise<string> {
+export async function startGateway(config: GatewayConfig): Promise<FastifyInstance> {
   const app = await buildGateway({ config })
-  return listen(app, { host: config.HOST, port: config.GATEWAY_PORT })
+  const address = await listen(app, { host: config.HOST, port: config.GATEWAY_PORT })
+  app.log.info({ address }, 'gateway listening')
+  return app
 }
