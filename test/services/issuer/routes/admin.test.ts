@@ -1,0 +1,188 @@
+import t from 'tap'
+import { bearer, claimsOf, issuerFixture, login, PASSWORD, refreshRequest, register } from '../fixtures.js'
+
+const ADMIN_ENV = { KEYGATE_ADMIN_EMAIL: 'root@example.com', KEYGATE_ADMIN_PASSWORD: 'admin password 1' }
+
+async function adminFixture(t: Parameters<typeof issuerFixture>[0], env: Record<string, string> = {}) {
+  const fixture = await issuerFixture(t, { env: { ...ADMIN_ENV, ...env } })
+  const admin = await login(fixture.app, ADMIN_ENV.KEYGATE_ADMIN_EMAIL, ADMIN_ENV.KEYGATE_ADMIN_PASSWORD)
+  return { ...fixture, auth: bearer(admin.accessToken) }
+}
+
+t.test('only a Bearer token with the admin role gets in (RFC 6750 answers)', async (t) => {
+  const { app } = await adminFixture(t)
+  await register(app, 'plain@example.com')
+  const plain = await login(app, 'plain@example.com')
+  const anonymous = await app.inject('/admin/keys')
+  t.equal(anonymous.statusCode, 401)
+  t.equal(anonymous.headers['www-authenticate'], 'Bearer realm="keygate"')
+  const garbage = await app.inject({ url: '/admin/keys', headers: bearer('not.a.token') })
+  t.equal(garbage.statusCode, 401)
+  t.match(garbage.headers['www-authenticate'], /error="invalid_token"/)
+  const forbidden = await app.inject({ url: '/admin/keys', headers: bearer(plain.accessToken) })
+  t.equal(forbidden.statusCode, 403)
+  t.equal(forbidden.json().code, 'KG_INSUFFICIENT_SCOPE')
+  t.match(forbidden.headers['www-authenticate'], /error="insufficient_scope"/)
+})
+
+t.test('keys: list, rotate (refused while too early), revoke', async (t) => {
+  const { app, clock, auth } = await adminFixture(t, { KEY_PUBLISH_LEAD: '10m' })
+  const list = await app.inject({ url: '/admin/keys', headers: auth })
+  t.equal(list.statusCode, 200)
+  const keys = list.json().keys
+  t.same(
+    keys.map((k: { state: string }) => k.state),
+    ['next', 'active'],
+  )
+  t.notOk(JSON.stringify(keys).includes('"d"'), 'no key material')
+  t.match(keys[1], { kid: String, alg: 'RS256', created_at: String, activated_at: String, remove_at: null })
+
+  const early = await app.inject({ method: 'POST', url: '/admin/keys/rotate', headers: auth })
+  t.equal(early.statusCode, 409)
+  t.equal(early.json().code, 'KG_KEY_ROTATION_TOO_EARLY')
+  t.equal(early.headers['retry-after'], '600')
+  t.ok(early.json().rotate_after)
+
+  clock.advance(10 * 60_000)
+  const rotated = await app.inject({ method: 'POST', url: '/admin/keys/rotate', headers: auth })
+  t.equal(rotated.statusCode, 200)
+  const after = rotated.json().keys as Array<{ kid: string; state: string }>
+  t.same(
+    after.map((k) => k.state),
+    ['next', 'active', 'retired'],
+  )
+  t.equal(after[1]!.kid, keys[0].kid, 'the published next key now signs')
+
+  const active = after[1]!.kid
+  const revoked = await app.inject({ method: 'POST', url: `/admin/keys/${active}/revoke`, headers: auth })
+  t.equal(revoked.statusCode, 200)
+  t.same(
+    revoked.json().keys.map((k: { state: string }) => k.state),
+    ['next', 'active', 'retired', 'revoked'],
+  )
+  t.notOk(
+    (await app.inject('/.well-known/jwks.json')).json().keys.some((k: { kid: string }) => k.kid === active),
+    'withdrawn from the JWKS at once',
+  )
+  t.match(await app.issuer.store.listRevocations(0, 10), [{ type: 'key', kid: active }])
+  const again = await app.inject({ method: 'POST', url: `/admin/keys/${active}/revoke`, headers: auth })
+  t.equal(again.statusCode, 409)
+  t.equal(again.json().code, 'KG_KEY_STATE_CONFLICT')
+  const unknown = await app.inject({ method: 'POST', url: '/admin/keys/nope/revoke', headers: auth })
+  t.equal(unknown.statusCode, 404)
+  t.equal(unknown.json().code, 'KG_KEY_NOT_FOUND')
+})
+
+t.test('users: create, list, roles, sessions, logout, session revoke', async (t) => {
+  const { app, clock, auth } = await adminFixture(t, { REGISTRATION: 'closed' })
+  clock.advance(1000)
+  const created = await app.inject({
+    method: 'POST',
+    url: '/admin/users',
+    headers: auth,
+    payload: { email: 'New@Example.com', password: PASSWORD, roles: ['user', 'support'] },
+  })
+  t.equal(created.statusCode, 201, 'admins create accounts when registration is closed')
+  const user = created.json()
+  t.match(user, { id: String, email: 'new@example.com', roles: ['user', 'support'] })
+  t.notOk('password_hash' in user)
+  const dup = await app.inject({
+    method: 'POST',
+    url: '/admin/users',
+    headers: auth,
+    payload: { email: 'new@example.com', password: PASSWORD },
+  })
+  t.equal(dup.statusCode, 409)
+  const badRole = await app.inject({
+    method: 'POST',
+    url: '/admin/users',
+    headers: auth,
+    payload: { email: 'x@example.com', password: PASSWORD, roles: ['has space'] },
+  })
+  t.equal(badRole.statusCode, 400)
+
+  const listed = await app.inject({ url: '/admin/users?limit=10', headers: auth })
+  t.same(
+    listed.json().users.map((u: { email: string }) => u.email),
+    ['root@example.com', 'new@example.com'],
+  )
+  t.equal((await app.inject({ url: '/admin/users?limit=ten', headers: auth })).statusCode, 400)
+  t.same((await app.inject({ url: '/admin/users?offset=1', headers: auth })).json().users.length, 1)
+
+  const s1 = await login(app, 'new@example.com')
+  clock.advance(1000)
+  const s2 = await login(app, 'new@example.com')
+  const roles = await app.inject({
+    method: 'PUT',
+    url: `/admin/users/${user.id}/roles`,
+    headers: auth,
+    payload: { roles: ['user', 'editor'] },
+  })
+  t.equal(roles.statusCode, 200)
+  t.same(roles.json().roles, ['user', 'editor'])
+  const refreshed = await refreshRequest(app, s1.refreshToken, s1.csrfToken)
+  t.same(claimsOf(refreshed.json().access_token).roles, ['user', 'editor'], 'new roles at the next refresh')
+  t.equal(
+    (
+      await app.inject({
+        method: 'PUT',
+        url: '/admin/users/00000000-0000-0000-0000-000000000000/roles',
+        headers: auth,
+        payload: { roles: [] },
+      })
+    ).statusCode,
+    404,
+  )
+
+  const sessions = await app.inject({ url: `/admin/users/${user.id}/sessions`, headers: auth })
+  t.equal(sessions.statusCode, 200)
+  t.equal(sessions.json().sessions.length, 2)
+  const sid2 = claimsOf(s2.accessToken).sid as string
+  t.match(sessions.json().sessions[0], { id: sid2, client_id: 'keygate-web', revoked_at: null })
+
+  const revokeOne = await app.inject({ method: 'POST', url: `/admin/sessions/${sid2}/revoke`, headers: auth })
+  t.equal(revokeOne.statusCode, 204)
+  t.equal((await refreshRequest(app, s2.refreshToken, s2.csrfToken)).statusCode, 401)
+  t.equal(
+    (await app.inject({ method: 'POST', url: '/admin/sessions/nope/revoke', headers: auth })).json().code,
+    'KG_SESSION_NOT_FOUND',
+  )
+
+  clock.advance(1000)
+  const logout = await app.inject({ method: 'POST', url: `/admin/users/${user.id}/logout`, headers: auth })
+  t.equal(logout.statusCode, 204)
+  const s1next = refreshed.cookies.find((c) => c.name === 'kg_refresh')!.value
+  t.equal((await refreshRequest(app, s1next, s1.csrfToken)).statusCode, 401, 'every session ended')
+  t.equal(
+    (await app.inject({ method: 'POST', url: '/admin/users/nope/logout', headers: auth })).json().code,
+    'KG_USER_NOT_FOUND',
+  )
+  const events = await app.issuer.store.listRevocations(0, 10)
+  t.same(
+    events.map((e) => e.type),
+    ['session', 'user'],
+  )
+})
+
+t.test(
+  'the admin is created at start only when both settings are given and the account is new',
+  async (t) => {
+    const { app, logs, dir } = await adminFixture(t)
+    const admin = await app.issuer.store.findUserByEmail('root@example.com')
+    t.same(admin!.roles, ['admin', 'user'])
+    t.equal(logs.find('created the admin account').length, 1)
+    await app.close()
+    const again = await issuerFixture(t, {
+      dir,
+      env: { ...ADMIN_ENV, KEYGATE_ADMIN_PASSWORD: 'another password' },
+    })
+    t.same(again.logs.find('created the admin account'), [], 'an existing account is left alone')
+    t.ok(
+      await login(again.app, 'root@example.com', ADMIN_ENV.KEYGATE_ADMIN_PASSWORD),
+      'its password unchanged',
+    )
+    await t.rejects(issuerFixture(t, { env: { KEYGATE_ADMIN_EMAIL: 'a@example.com' } }), {
+      message: /KEYGATE_ADMIN_EMAIL and KEYGATE_ADMIN_PASSWORD must be set together/,
+    })
+    },
+)
