@@ -1,0 +1,79 @@
+/**
+ * `GET /me` and `PUT /me`: who the verified caller is (subject, roles, scopes) and their stored profile.
+ * The subject is always the verified identity's, never anything the request says.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Identity } from '../../lib/auth/index.js'
+import { displayNameFrom, MAX_DISPLAY_NAME_INPUT_CHARS } from './display-name.js'
+import type { ProfileStore, StoredProfile } from './store.js'
+
+export interface ProfileRoutesOptions {
+  store: ProfileStore
+  now: () => number
+}
+
+const ProfileSchema = {
+  type: 'object',
+  required: ['displayName', 'updatedAt'],
+  properties: {
+    displayName: { type: ['string', 'null'] },
+    updatedAt: { type: ['string', 'null'] },
+  },
+} as const
+
+const MeSchema = {
+  type: 'object',
+  required: ['sub', 'roles', 'scopes', 'profile'],
+  properties: {
+    sub: { type: 'string' },
+    roles: { type: 'array', items: { type: 'string' } },
+    scopes: { type: 'array', items: { type: 'string' } },
+    profile: ProfileSchema,
+  },
+} as const
+
+const PutMeBodySchema = {
+  type: 'object',
+  required: ['displayName'],
+  additionalProperties: false,
+  properties: { displayName: { type: 'string', maxLength: MAX_DISPLAY_NAME_INPUT_CHARS } },
+} as const
+
+/** The caller as `GET /me` shows it. */
+export interface Me {
+  sub: string
+  roles: readonly string[]
+  scopes: readonly string[]
+  profile: StoredProfile
+}
+
+function me(identity: Identity, profile: StoredProfile): Me {
+  return { sub: identity.subject, roles: identity.roles, scopes: identity.scopes, profile }
+}
+
+/** The verified caller; every route here requires identity, so the auth plugin has set it. */
+function caller(request: FastifyRequest): Identity {
+  if (!request.identity) throw new Error('keygate profile: route reached without a verified identity')
+  return request.identity
+}
+
+export async function profileRoutes(app: FastifyInstance, options: ProfileRoutesOptions): Promise<void> {
+  const { store, now } = options
+
+  app.get('/me', { schema: { response: { 200: MeSchema } } }, async (request) => {
+    const identity = caller(request)
+    return me(identity, await store.get(identity.subject))
+  })
+
+  app.put<{ Body: { displayName: string } }>(
+    '/me',
+    { schema: { body: PutMeBodySchema, response: { 200: MeSchema } } },
+    async (request) => {
+      const identity = caller(request)
+      const displayName = displayNameFrom(request.body.displayName)
+      const profile = await store.setDisplayName(identity.subject, displayName, now())
+      request.log.info({ sub: identity.subject }, 'display name updated')
+      return me(identity, profile)
+    },
+  )
+}
