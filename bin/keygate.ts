@@ -12,17 +12,13 @@
 import { parseArgs } from 'node:util'
 import { COMPONENTS } from '../lib/config.js'
 import { KeygateError } from '../lib/errors.js'
-import {
-  CLOCK_SKEW_MS,
-  type IssuerConfig,
-  issuerSettings,
-  loadIssuerConfig,
-} from '../services/issuer/config.js'
-import { KeyAdministration, type KeyView, listKeys } from '../services/issuer/key-administration.js'
-import { KeySet } from '../services/issuer/keys/key-set.js'
-import { RevocationEvents } from '../services/issuer/revocation-events.js'
-import { startIssuer } from '../services/issuer/server.js'
-import { openIssuerStore } from '../services/issuer/store/kysely-store.js'
+import type { IssuerConfig } from '../services/issuer/config.js'
+import type { KeyAdministration, KeyView } from '../services/issuer/key-administration.js'
+import type { KeySet } from '../services/issuer/keys/key-set.js'
+
+// The issuer's modules (Fastify, argon2, database drivers) load only for the command that needs them, so
+// usage errors and `--help` answer at once.
+const issuerConfig = () => import('../services/issuer/config.js')
 
 const USAGE = `Usage:
   keygate start [issuer]          start the issuer (default: every built component)
@@ -67,6 +63,8 @@ async function start(args: string[]): Promise<number> {
     console.error(`keygate: ${component} is not built yet`)
     return 1
   }
+  const { loadIssuerConfig } = await issuerConfig()
+  const { startIssuer } = await import('../services/issuer/server.js')
   const app = await startIssuer(loadIssuerConfig())
   app.log.info({ url: app.issuer.settings.issuer }, 'issuer listening')
   return -1
@@ -80,6 +78,9 @@ async function keys(args: string[]): Promise<number> {
       action === 'revoke' ? 'keys revoke needs exactly one kid' : 'keys needs list, rotate or revoke',
     )
   }
+  const { loadIssuerConfig, issuerSettings } = await issuerConfig()
+  const { KeySet } = await import('../services/issuer/keys/key-set.js')
+  const { listKeys } = await import('../services/issuer/key-administration.js')
   const config = loadIssuerConfig()
   const settings = issuerSettings(config)
   const keySet = new KeySet({ dir: settings.keysDir, schedule: settings, now: Date.now })
@@ -109,6 +110,10 @@ async function withKeyAdministration<R>(
   keySet: KeySet,
   fn: (admin: KeyAdministration) => Promise<R>,
 ): Promise<R> {
+  const { CLOCK_SKEW_MS, issuerSettings } = await issuerConfig()
+  const { KeyAdministration } = await import('../services/issuer/key-administration.js')
+  const { RevocationEvents } = await import('../services/issuer/revocation-events.js')
+  const { openIssuerStore } = await import('../services/issuer/store/kysely-store.js')
   const settings = issuerSettings(config)
   const store = await openIssuerStore(settings.databaseUrl)
   try {

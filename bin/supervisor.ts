@@ -117,7 +117,9 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
         if (stopping) return
         stopping = true
         const why = c.lastLines.map((l) => `    ${l}`).join('\n')
-        out.write(`keygate: ${c.name} ${c.listening ? 'stopped' : 'failed to start'} (exit code ${code})\n${why}\n`)
+        out.write(
+          `keygate: ${c.name} ${c.listening ? 'stopped' : 'failed to start'} (exit code ${code})\n${why}\n`,
+        )
         await stopAll(children)
         resolve(1)
       })

@@ -65,6 +65,8 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
     options.logger ?? createLogger({ name: 'issuer', level: config.LOG_LEVEL, pretty: config.LOG_PRETTY })
   const app = Fastify(serverOptions({ logger }))
   registerErrorHandling(app)
+  // JSON only: a text/plain body is what a cross-site form can send without a CORS preflight.
+  app.removeContentTypeParser('text/plain')
   app.register(operations, { component: 'issuer' })
   app.register(cookie)
 

@@ -184,5 +184,5 @@ t.test(
     await t.rejects(issuerFixture(t, { env: { KEYGATE_ADMIN_EMAIL: 'a@example.com' } }), {
       message: /KEYGATE_ADMIN_EMAIL and KEYGATE_ADMIN_PASSWORD must be set together/,
     })
-    },
+  },
 )
