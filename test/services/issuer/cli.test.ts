@@ -108,15 +108,7 @@ t.test('rotation too early is refused with the time it becomes possible', async 
 t.test('list before the first start; usage errors exit 2; components not built yet exit 1', async (t) => {
   const dir = tempDir(t)
   const env = { KEYS_DIR: join(dir, 'keys'), DATA_DIR: join(dir, 'data') }
-  const usageCases = [
-    [],
-    ['bogus'],
-    ['keys'],
-    ['keys', 'revoke'],
-    ['keys', 'list', 'extra'],
-    ['--nope'],
-    ['start', 'nothing'],
-  ]
+  const usageCases = [[], ['keys', 'revoke'], ['keys', 'list', 'extra'], ['--nope'], ['start', 'nothing']]
   // Independent runs: start them together (each child spends most of its time loading TypeScript).
   const [empty, gateway, help, badConfig, ...usage] = await Promise.all([
     keygate(['keys', 'list'], env),
