@@ -110,6 +110,10 @@ export class UpstreamProxy {
   /** The one place where undici's failures become catalogue errors (and metrics, and a log line). */
   #failure(request: FastifyRequest, route: GatewayRoute, err: unknown): KeygateError {
     if (err instanceof KeygateError) return err
+    // A client that went away mid-upload broke the exchange, not the upstream: nobody is left to answer.
+    if (request.raw.destroyed && !request.raw.complete) {
+      return new KeygateError('KG_INVALID_REQUEST', { message: 'The client aborted the request', cause: err })
+    }
     const code = (err as { code?: unknown }).code
     const kind = upstreamErrorKind(typeof code === 'string' ? code : undefined)
     this.#metrics.upstreamError(route, kind)

@@ -54,7 +54,7 @@ export class RouteRateLimits {
   async check(request: FastifyRequest, route: GatewayRoute, identity: Identity | null): Promise<void> {
     request[kRateLimitKey] =
       identity === null
-        ? `${route.prefix} ip ${request.ip}`
+        ? `${route.prefix} ip ${clientAddress(request)}`
         : `${route.prefix} sub ${identity.issuer} ${identity.subject}`
     const result = await this.#byRoute.get(route)!(request)
     if (result.isExceeded) {
@@ -63,6 +63,11 @@ export class RouteRateLimits {
       })
     }
   }
+}
+
+/** The client's address: the peer's, unless a trusted proxy says otherwise (request.ip parses the chain). */
+function clientAddress(request: FastifyRequest): string | undefined {
+  return request.headers['x-forwarded-for'] === undefined ? request.socket.remoteAddress : request.ip
 }
 
 function limitId(limit: RateLimit): string {

@@ -80,6 +80,33 @@ t.test('method, path, query and body reach the upstream', async (t) => {
   t.match(JSON.parse(ambiguous.body), { code: 'KG_INVALID_REQUEST' })
 })
 
+t.test('statuses without a body pass through as they are', async (t) => {
+  const issuer = await startIssuer(t)
+  const upstream = await startEchoUpstream(t)
+  const gw = await startGateway(t, {
+    issuer,
+    routes: {
+      upstreams: { up: upstream.url },
+      routes: [{ prefix: '/', upstream: 'up', auth: { mode: 'none' } }],
+    },
+  })
+  for (const status of [204, 304, 404, 500]) {
+    upstream.handle = (_request, reply) => reply.code(status).header('etag', '"v1"').send()
+    const res = await request(`${gw.url}/s`)
+    t.equal(res.statusCode, status, `${status} is the upstream's`)
+    t.equal(res.headers.etag, '"v1"')
+    t.equal(await res.body.text(), '')
+  }
+  upstream.handle = (_request, reply) => reply.code(503).send({ error: 'upstream says no', stack: 'at x' })
+  const failing = await request(`${gw.url}/s`)
+  t.equal(failing.statusCode, 503)
+  t.same(
+    await failing.body.json(),
+    { error: 'upstream says no', stack: 'at x' },
+    'an upstream answer is relayed, not rewritten',
+  )
+})
+
 t.test('multi-megabyte bodies stream through both ways, without buffering', async (t) => {
   const issuer = await startIssuer(t)
   const upstream = await startEchoUpstream(t)
@@ -175,6 +202,42 @@ t.test(
     )
   },
 )
+
+t.test('a client that hangs up mid-upload is not an upstream failure', async (t) => {
+  const issuer = await startIssuer(t)
+  const upstream = await startEchoUpstream(t)
+  let receiving: () => void
+  const uploadStarted = new Promise<void>((resolve) => (receiving = resolve))
+  let upstreamSawAbort: () => void
+  const aborted = new Promise<void>((resolve) => (upstreamSawAbort = resolve))
+  upstream.handle = async (request) => {
+    request.raw.once('data', () => receiving())
+    request.raw.once('close', () => upstreamSawAbort())
+    return new Promise(() => {})
+  }
+  const gw = await startGateway(t, {
+    issuer,
+    routes: {
+      upstreams: { up: upstream.url },
+      routes: [{ prefix: '/', upstream: 'up', auth: { mode: 'none' } }],
+    },
+  })
+  const url = new URL(`${gw.url}/upload`)
+  const client = httpRequest({
+    host: url.hostname,
+    port: url.port,
+    path: url.pathname,
+    method: 'POST',
+    agent: false,
+  })
+  client.on('error', () => {})
+  client.write(Buffer.alloc(1024))
+  await uploadStarted
+  client.destroy()
+  await aborted
+  const metrics = await (await request(`${gw.url}/metrics`)).body.text()
+  t.notMatch(metrics, /keygate_gateway_upstream_errors_total\{upstream="up"/)
+})
 
 t.test('bodies over the limit are refused with 413, declared or streamed', async (t) => {
   const issuer = await startIssuer(t)
