@@ -21,6 +21,8 @@ import { loadGatewayConfig } from '../gateway/config.js'
 import { createLogger } from '../lib/server.js'
 import { startTokenIssuer } from '../test/helpers/token-issuer.js'
 
+/** A discarded run before each measured one, in seconds. */
+const WARMUP_S = 3
 const AUTOCANNON = join(import.meta.dirname, '..', 'node_modules', '.bin', 'autocannon')
 
 async function upstreamProcess(): Promise<void> {
@@ -107,8 +109,11 @@ async function main(): Promise<void> {
     ['gateway, auth none', `${gatewayUrl}/open/x`, []],
     ['gateway, auth required (token reused)', `${gatewayUrl}/secure/x`, [`authorization=Bearer ${token}`]],
   ]
-  console.log(`autocannon -c ${connections} -d ${duration}; node ${process.version}`)
+  console.log(
+    `autocannon -c ${connections} -d ${duration} (after ${WARMUP_S} s warm-up); node ${process.version}`,
+  )
   for (const [name, url, headers] of runs) {
+    await load(url, connections, WARMUP_S, headers) // JIT and pools warm, discarded
     const r = await load(url, connections, duration, headers)
     console.log(
       `${name.padEnd(40)} ${Math.round(r.requests.average).toString().padStart(7)} req/s` +
