@@ -1,0 +1,42 @@
+/**
+ * `buildOrders(opts)`: the orders service as a Fastify instance that never listens (server.ts listens).
+ * It keeps each caller's orders and calls profile on the caller's behalf (see profile-client.ts).
+ */
+import type { FastifyInstance } from 'fastify'
+import { durationMs } from '../../lib/config.js'
+import { buildService, type ServiceOptions, storeUrl } from '../../lib/service.js'
+import type { OrdersConfig } from './config.js'
+import { ProfileClient } from './profile-client.js'
+import { orderRoutes } from './routes.js'
+import { orderMigrations, OrderStore, type OrderTables } from './store.js'
+
+export type BuildOrdersOptions = ServiceOptions<OrdersConfig>
+
+/**
+ * Builds the orders service; its store opens and its pool to profile is created when the instance loads.
+ * @example
+ * const app = buildOrders({ config: loadOrdersConfig() })
+ * await app.ready()
+ */
+export function buildOrders(options: BuildOrdersOptions): FastifyInstance {
+  const { config } = options
+  const timeoutMs = durationMs(config.ORDERS_PROFILE_TIMEOUT, 'ORDERS_PROFILE_TIMEOUT')
+  return buildService<OrderTables>(
+    {
+      name: 'orders',
+      databaseUrl: storeUrl(config, config.ORDERS_DATABASE_URL, 'orders'),
+      migrations: orderMigrations,
+      routes: async (app, { db, now }) => {
+        const profile = new ProfileClient({ url: config.PROFILE_URL, timeoutMs })
+        app.addHook('onClose', () => profile.close())
+        // Not ready until profile has answered once; later outages only fail creations (502), so a
+        // profile blip does not take listing orders out of rotation.
+        app.readiness.add('profile', async () =>
+          (await profile.reachable()) ? true : 'profile is not reachable yet',
+        )
+        await app.register(orderRoutes, { store: new OrderStore(db), profile, now })
+      },
+    },
+    options,
+  )
+}
