@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import t from 'tap'
 import { KeyFile } from '../../../services/issuer/keys/key-file.js'
+import { postgresUnavailable, testDatabase } from '../../helpers/postgres.js'
 import {
   assertNoSecretsLogged,
   bearer,
@@ -140,4 +141,22 @@ t.test('a damaged key file stops the start with a message naming it', async (t) 
   const file = new KeyFile(`${dir}/keys`)
   writeFileSync(file.path, '{"version":2}')
   await t.rejects(issuerFixture(t, { dir }), { message: /keyset\.json is invalid: unknown version/ })
+})
+
+t.test('the same issuer runs on PostgreSQL when DATABASE_URL says so', async (t) => {
+  const skip = await postgresUnavailable()
+  if (skip) {
+    t.skip(skip, () => {})
+    return
+  }
+  const db = await testDatabase(t)
+  const { app } = await issuerFixture(t, { env: { DATABASE_URL: db.url } })
+  await register(app, 'pg@example.com')
+  const s1 = await login(app, 'pg@example.com')
+  const [a, b] = await Promise.all([refresh(app, s1), refresh(app, s1)])
+  t.ok(a.accessToken && b.accessToken, 'concurrent refreshes (grace) on PostgreSQL')
+  const res = await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(a.accessToken) })
+  t.equal(res.statusCode, 204)
+  t.match(await app.issuer.store.listRevocations(0, 10), [{ type: 'user' }])
+  t.match((await app.inject('/readyz')).json(), { checks: { store: true } })
 })
