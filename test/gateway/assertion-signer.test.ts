@@ -1,8 +1,7 @@
-import { chmodSync, mkdtempSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { chmodSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { calculateJwkThumbprint, createLocalJWKSet, decodeJwt, jwtVerify } from 'jose'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { ASSERTION_RENEW_BEFORE_S, AssertionSigner } from '../../gateway/assertion-signer.js'
 import type { Identity } from '../../lib/auth/types.js'
@@ -30,10 +29,10 @@ function identity(overrides: Partial<Identity> = {}): Identity {
   }
 }
 
-const keyFile = () => join(mkdtempSync(join(tmpdir(), 'kg-assertion-')), 'keys', 'gateway-assertion-key.json')
+const keyFile = (t: Test) => join(t.testdir(), 'keys', 'gateway-assertion-key.json')
 
 t.test('the key is made on first start, private, and shared by every process using the file', async (t) => {
-  const file = keyFile()
+  const file = keyFile(t)
   const [a, b] = await Promise.all([
     AssertionSigner.open({ keyFile: file, issuer: ISSUER }),
     AssertionSigner.open({ keyFile: file, issuer: ISSUER }),
@@ -62,7 +61,7 @@ t.test('the key is made on first start, private, and shared by every process usi
 
 t.test('an assertion is an EdDSA JWS with exactly the documented claims', async (t) => {
   const now = T0
-  const signer = await AssertionSigner.open({ keyFile: keyFile(), issuer: ISSUER, now: () => now })
+  const signer = await AssertionSigner.open({ keyFile: keyFile(t), issuer: ISSUER, now: () => now })
   const jws = signer.assertionFor(identity(), 'profile')
   const { payload, protectedHeader } = await jwtVerify(jws, createLocalJWKSet(signer.jwks), {
     issuer: ISSUER,
@@ -111,7 +110,7 @@ t.test('an assertion is an EdDSA JWS with exactly the documented claims', async 
 
 t.test('assertions are reused per token and audience until shortly before they expire', async (t) => {
   let now = T0
-  const signer = await AssertionSigner.open({ keyFile: keyFile(), issuer: ISSUER, ttlS: 60, now: () => now })
+  const signer = await AssertionSigner.open({ keyFile: keyFile(t), issuer: ISSUER, ttlS: 60, now: () => now })
   const first = signer.assertionFor(identity(), 'profile')
   t.equal(signer.assertionFor(identity(), 'profile'), first, 'same token, same audience: the same assertion')
   t.not(signer.assertionFor(identity(), 'orders'), first, 'another audience: another assertion')

@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import {
@@ -135,7 +134,7 @@ t.test('a bad table fails with an error naming the entry', async (t) => {
 })
 
 t.test('a route file is read from disk, and a broken one named', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'kg-routes-'))
+  const dir = t.testdir()
   const file = join(dir, 'routes.json')
   writeFileSync(
     file,

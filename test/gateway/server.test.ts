@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
 import { loadGatewayConfig } from '../../gateway/config.js'
@@ -14,7 +11,7 @@ t.test('startGateway builds and listens on HOST:GATEWAY_PORT', async (t) => {
       GATEWAY_PORT: '0',
       LOG_LEVEL: 'silent',
       ISSUER_URL: issuer.url,
-      KEYS_DIR: mkdtempSync(join(tmpdir(), 'kg-gateway-keys-')),
+      KEYS_DIR: t.testdir(),
     }),
   )
   t.teardown(() => app.close())

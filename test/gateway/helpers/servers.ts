@@ -3,10 +3,7 @@
  * received) and a gateway built on them, listening on port 0, torn down with the test.
  */
 import { createHash } from 'node:crypto'
-import { mkdtempSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Test } from 'tap'
 import { buildGateway } from '../../../gateway/app.js'
@@ -93,7 +90,7 @@ export interface TestGatewayOptions {
 export async function startGateway(t: Test, options: TestGatewayOptions): Promise<TestGateway> {
   const config = loadGatewayConfig({
     LOG_LEVEL: 'silent',
-    KEYS_DIR: mkdtempSync(join(tmpdir(), 'kg-gateway-keys-')),
+    KEYS_DIR: t.testdir(),
     TRUSTED_ISSUERS: JSON.stringify([{ issuer: options.issuer.url, audiences: [options.issuer.audience] }]),
     ...options.env,
   })
