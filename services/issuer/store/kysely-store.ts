@@ -3,9 +3,10 @@
  * that must be all-or-nothing (rotating a refresh token, revoking and recording the event) runs in one
  * `writeTransaction`.
  */
-import type { ExpressionBuilder, Generated, Kysely, Selectable } from 'kysely'
+import type { ExpressionBuilder, Kysely } from 'kysely'
 import { openDatabase, writeTransaction } from '../../../lib/db.js'
 import { issuerMigrations } from './migrations.js'
+import { type IssuerTables, toEvent, toSession, toUser } from './tables.js'
 import {
   EmailTakenError,
   type IssuerStore,
@@ -18,54 +19,6 @@ import {
   type StoredRevocationEvent,
   type UserRecord,
 } from './types.js'
-
-interface UsersTable {
-  id: string
-  email: string
-  password_hash: string
-  roles: string
-  created_at: number
-  updated_at: number
-}
-
-interface SessionsTable {
-  id: string
-  user_id: string
-  client_id: string
-  csrf_hash: string
-  created_at: number
-  last_used_at: number
-  idle_expires_at: number
-  absolute_expires_at: number
-  revoked_at: number | null
-  revoked_reason: string | null
-}
-
-interface RefreshTokensTable {
-  token_hash: string
-  session_id: string
-  created_at: number
-  superseded_at: number | null
-}
-
-interface RevocationEventsTable {
-  cursor: Generated<number>
-  type: string
-  session_id: string | null
-  user_id: string | null
-  jti: string | null
-  kid: string | null
-  issued_before: number
-  created_at: number
-  expires_at: number
-}
-
-export interface IssuerTables {
-  users: UsersTable
-  sessions: SessionsTable
-  refresh_tokens: RefreshTokensTable
-  revocation_events: RevocationEventsTable
-}
 
 type Db = Kysely<IssuerTables>
 
@@ -412,44 +365,4 @@ function isUniqueViolation(err: unknown): boolean {
   const code = (err as { code?: string }).code
   // PostgreSQL unique_violation, SQLite's extended constraint code.
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
-}
-
-function toUser(row: Selectable<UsersTable>): UserRecord {
-  return {
-    id: row.id,
-    email: row.email,
-    passwordHash: row.password_hash,
-    roles: JSON.parse(row.roles) as string[],
-    createdAt: Number(row.created_at),
-    updatedAt: Number(row.updated_at),
-  }
-}
-
-function toSession(row: Selectable<SessionsTable>): SessionRecord {
-  return {
-    id: row.id,
-    userId: row.user_id,
-    clientId: row.client_id,
-    csrfHash: row.csrf_hash,
-    createdAt: Number(row.created_at),
-    lastUsedAt: Number(row.last_used_at),
-    idleExpiresAt: Number(row.idle_expires_at),
-    absoluteExpiresAt: Number(row.absolute_expires_at),
-    revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
-    revokedReason: row.revoked_reason as SessionRevocationReason | null,
-  }
-}
-
-function toEvent(row: Selectable<RevocationEventsTable>): StoredRevocationEvent {
-  return {
-    cursor: Number(row.cursor),
-    type: row.type as StoredRevocationEvent['type'],
-    sessionId: row.session_id,
-    userId: row.user_id,
-    jti: row.jti,
-    kid: row.kid,
-    issuedBefore: Number(row.issued_before),
-    createdAt: Number(row.created_at),
-    expiresAt: Number(row.expires_at),
-  }
 }
