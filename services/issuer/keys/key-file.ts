@@ -74,19 +74,29 @@ export class KeyFile {
     await mkdir(this.dir, { recursive: true, mode: KEY_DIR_MODE })
     // mkdir leaves an existing directory's mode alone; a key directory is never readable by others.
     await chmod(this.dir, KEY_DIR_MODE)
+    let compromised: Error | undefined
     const release = await lockfile.lock(this.path, {
       realpath: false,
       stale: LOCK_STALE_MS,
       retries: LOCK_RETRIES,
+      // The default throws from a timer, crashing the process; refusing to write is enough.
+      onCompromised: (err) => {
+        compromised = err
+      },
     })
     try {
       const current = await this.read()
       const { doc, result } = await change(current.doc)
       if (doc === current.doc) return { ...current, result }
+      if (compromised) {
+        throw new Error(`keygate: lost the lock on ${this.path} (${compromised.message}); nothing was written`)
+      }
       await this.#writeAtomically(doc)
       return { doc, version: await this.version(), result }
     } finally {
-      await release()
+      await release().catch(() => {
+        // A compromised lock may already be gone; there is nothing left to release.
+      })
     }
   }
 
