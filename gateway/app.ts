@@ -18,7 +18,8 @@ import { GatewayMetrics } from './metrics.js'
 import { UpstreamProxy } from './proxy.js'
 import { proxyRoute } from './proxy-route.js'
 import { RouteRateLimits } from './rate-limits.js'
-import { loadRouteTable, type RouteFile, RouteTable } from './route-table.js'
+import type { RouteFile } from './route-file.js'
+import { loadRouteTable, RouteTable } from './route-table.js'
 
 /** How long browsers may cache a CORS preflight answer, in seconds. */
 export const CORS_MAX_AGE_S = 600

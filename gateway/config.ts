@@ -36,6 +36,7 @@ export const ASSERTION_KEY_FILE_NAME = 'gateway-assertion-key.json'
 
 const RATE_LIMIT_PATTERN = '^\\d+/\\d+(\\.\\d+)?(ms|s|m|h|d)?$'
 
+/** Every gateway setting (the verification plugin's included); property names are the environment variables. */
 export const GatewayConfigSchema = componentSchema({
   ...AuthConfigSchema,
   /** JSON route table (see docs/gateway.md); the built-in table when unset. */

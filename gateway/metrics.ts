@@ -11,6 +11,7 @@ export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'other'
 /** Route label of requests no route matched. */
 const UNMATCHED = 'unmatched'
 
+/** The gateway's counters, registered in the instance's registry (`app.metrics`). */
 export class GatewayMetrics {
   readonly #requests: Counter<'route' | 'outcome'>
   readonly #upstreamErrors: Counter<'upstream' | 'kind'>

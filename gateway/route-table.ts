@@ -1,84 +1,17 @@
 /**
- * The gateway's route table: path prefix → upstream, with the auth policy, the identity to forward, a prefix
- * rewrite, a timeout and a rate limit per route. Read from a JSON file (or the built-in default), validated
- * once at start with errors naming the bad entry, then compiled into a map so that matching costs one lookup
- * per path segment, whatever the number of routes.
+ * The gateway's route table, compiled: path prefix → upstream, with the auth policy, the identity to forward,
+ * a prefix rewrite, a timeout and a rate limit per route. Prefixes go into a map, so that matching costs one
+ * lookup per path segment, whatever the number of routes.
  */
-import { readFileSync } from 'node:fs'
-import { Type, type Static, type TSchema } from '@sinclair/typebox'
-import { Value } from '@sinclair/typebox/value'
 import type { AuthRequirements } from '../lib/auth/types.js'
 import { CLAIM_HEADER_PREFIX } from '../lib/identity/constants.js'
-
-/** A path prefix or rewrite: absolute, normalised (no `.`/`..`, no empty segment, no trailing slash, no escape). */
-const PATH_PATTERN = "^/$|^(/(?!\\.\\.?(/|$))[A-Za-z0-9\\-._~!$&'()*+,;=:@]+)+$"
-const RoutePath = (what: string) =>
-  Type.String({
-    pattern: PATH_PATTERN,
-    description: `${what} must be a normalised absolute path like /api/x`,
-  })
-
-/** A claim to forward: a dot path into the token's claims (`email`, `org.id`). */
-const CLAIM_PATH_PATTERN = '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$'
-
-const AuthSchema = Type.Object(
-  {
-    mode: Type.Union([Type.Literal('required'), Type.Literal('optional'), Type.Literal('none')]),
-    roles: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
-    scopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
-    match: Type.Optional(Type.Union([Type.Literal('any'), Type.Literal('all')])),
-    sensitive: Type.Optional(Type.Boolean()),
-  },
-  { additionalProperties: false },
-)
-
-const ForwardSchema = Type.Object(
-  {
-    /** Relay the caller's access token in `Authorization`. Default: true, false on `none` routes. */
-    token: Type.Optional(Type.Boolean()),
-    /** Attach the gateway's signed assertion. Default: true. */
-    assertion: Type.Optional(Type.Boolean()),
-    subject: Type.Optional(Type.Boolean()),
-    roles: Type.Optional(Type.Boolean()),
-    scopes: Type.Optional(Type.Boolean()),
-    claims: Type.Optional(
-      Type.Array(
-        Type.String({ pattern: CLAIM_PATH_PATTERN, description: 'a claim must be a dot path like org.id' }),
-      ),
-    ),
-  },
-  { additionalProperties: false },
-)
-
-const RouteSchema = Type.Object(
-  {
-    prefix: RoutePath('prefix'),
-    upstream: Type.String({ minLength: 1 }),
-    rewrite: Type.Optional(RoutePath('rewrite')),
-    auth: AuthSchema,
-    forward: Type.Optional(ForwardSchema),
-    timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 3_600_000 })),
-    rateLimit: Type.Optional(
-      Type.Object(
-        { max: Type.Integer({ minimum: 1 }), windowMs: Type.Integer({ minimum: 1 }) },
-        { additionalProperties: false },
-      ),
-    ),
-  },
-  { additionalProperties: false },
-)
-
-/** The JSON shape of `GATEWAY_ROUTES_FILE`. */
-export const RouteFileSchema = Type.Object(
-  {
-    /** Upstream name → base URL. Merged over the built-in ones (issuer, profile, orders, files). */
-    upstreams: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String())),
-    routes: Type.Array(RouteSchema),
-  },
-  { additionalProperties: false },
-)
-export type RouteFile = Static<typeof RouteFileSchema>
-export type RouteSpec = RouteFile['routes'][number]
+import {
+  defaultRouteFile,
+  readRouteFile,
+  type RouteSpec,
+  RouteTableError,
+  validateRouteFile,
+} from './route-file.js'
 
 /** Where an upstream lives: the pool's origin and a base path prepended to every forwarded path. */
 export interface Upstream {
@@ -134,49 +67,14 @@ export interface KnownUpstreams {
   files: string
 }
 
-/**
- * The built-in table: the issuer's public endpoints, its admin API for admins, and the three services.
- * `/auth` relays `Authorization` because `/auth/logout-all` takes the caller's Bearer token.
- */
-export function defaultRouteFile(): RouteFile {
-  const none = { mode: 'none' } as const
-  const required = { mode: 'required' } as const
-  return {
-    routes: [
-      { prefix: '/auth', upstream: 'issuer', auth: none, forward: { token: true } },
-      { prefix: '/.well-known', upstream: 'issuer', auth: none },
-      {
-        prefix: '/api/admin',
-        upstream: 'issuer',
-        rewrite: '/admin',
-        auth: { mode: 'required', roles: ['admin'] },
-      },
-      { prefix: '/api/profile', upstream: 'profile', rewrite: '/', auth: required },
-      { prefix: '/api/orders', upstream: 'orders', rewrite: '/orders', auth: required },
-      { prefix: '/api/files', upstream: 'files', rewrite: '/files', auth: required },
-    ],
-  }
-}
-
-/** A route table that cannot be used; the message names the file and the entry. */
-export class RouteTableError extends Error {
-  override name = 'RouteTableError'
-}
-
-/** Reads, validates and compiles `file`, or the default table when no file is given. */
+/** Reads, validates and compiles `file`, or the built-in table when no file is given. */
 export function loadRouteTable(
   file: string | undefined,
   upstreams: KnownUpstreams,
   defaults: RouteDefaults,
 ): RouteTable {
   if (file === undefined) return RouteTable.compile(defaultRouteFile(), upstreams, defaults, 'default table')
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'))
-  } catch (err) {
-    throw new RouteTableError(`GATEWAY_ROUTES_FILE ${file}: cannot read: ${(err as Error).message}`)
-  }
-  return RouteTable.compile(parsed, upstreams, defaults, `GATEWAY_ROUTES_FILE ${file}`)
+  return RouteTable.compile(readRouteFile(file), upstreams, defaults, `GATEWAY_ROUTES_FILE ${file}`)
 }
 
 /** The compiled table: an exact-prefix map searched from the longest candidate prefix of a path down. */
@@ -328,25 +226,4 @@ function parseUpstream(name: string, value: string, source: string): Upstream {
 
 function segmentCount(prefix: string): number {
   return prefix === '/' ? 0 : prefix.split('/').length - 1
-}
-
-function validateRouteFile(input: unknown, source: string): RouteFile {
-  const first = Value.Errors(RouteFileSchema, input).First()
-  if (first === undefined) return input as RouteFile
-  const match = /^\/routes\/(\d+)(\/.*)?$/.exec(first.path)
-  let where = first.path === '' ? 'the file' : first.path.slice(1).replaceAll('/', '.')
-  if (match) {
-    const index = Number(match[1])
-    const prefix = (input as { routes: Array<{ prefix?: unknown }> }).routes[index]?.prefix
-    const field = match[2] ? match[2].slice(1).replaceAll('/', '.') : 'the entry'
-    where = `routes[${index}]${typeof prefix === 'string' ? ` (prefix ${prefix})` : ''}: ${field}`
-  }
-  throw new RouteTableError(`${source}: ${where}: ${describe(first.schema, first.message)}`)
-}
-
-function describe(schema: TSchema, message: string): string {
-  const choices = (schema.anyOf as TSchema[] | undefined)?.map((s) => s.const as unknown)
-  if (choices?.every((c) => typeof c === 'string')) return `must be one of ${choices.join(', ')}`
-  if (typeof schema.description === 'string' && schema.pattern !== undefined) return schema.description
-  return message.charAt(0).toLowerCase() + message.slice(1)
 }

@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http'
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
-import type { RouteFile } from '../../gateway/route-table.js'
+import type { RouteFile } from '../../gateway/route-file.js'
 import { ASSERTION_HEADER } from '../../lib/identity/constants.js'
 import { type Echo, startEchoUpstream, startGateway, startIssuer } from './helpers/servers.js'
 

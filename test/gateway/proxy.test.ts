@@ -5,7 +5,7 @@ import { createServer } from 'node:net'
 import { Readable } from 'node:stream'
 import t from 'tap'
 import { request } from 'undici'
-import type { RouteFile } from '../../gateway/route-table.js'
+import type { RouteFile } from '../../gateway/route-file.js'
 import { type Echo, startEchoUpstream, startGateway, startIssuer } from './helpers/servers.js'
 
 const MiB = 1024 * 1024

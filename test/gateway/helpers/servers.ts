@@ -8,7 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Test } from 'tap'
 import { buildGateway } from '../../../gateway/app.js'
 import { type GatewayConfig, loadGatewayConfig } from '../../../gateway/config.js'
-import type { RouteFile } from '../../../gateway/route-table.js'
+import type { RouteFile } from '../../../gateway/route-file.js'
 import { createLogger } from '../../../lib/server.js'
 import { startTokenIssuer, type TokenIssuer } from '../../helpers/token-issuer.js'
 
