@@ -21,7 +21,7 @@ const SPOOFED = {
   'x-consumer-username': 'admin',
 }
 
-async function setup(t: Test) {
+async function setup(t: Test, env: Record<string, string> = {}) {
   const issuer = await startIssuer(t)
   const upstream = await startEchoUpstream(t)
   const routes: RouteFile = {
@@ -45,14 +45,7 @@ async function setup(t: Test) {
       },
     ],
   }
-  const gw = await startGateway(t, {
-    issuer,
-    routes,
-    env: {
-      GATEWAY_STRIP_HEADERS:
-        'X-User-Id, x-remote-user,x-forwarded-user,x-auth-request-groups,x-jwt-payload,x-consumer-username',
-    },
-  })
+  const gw = await startGateway(t, { issuer, routes, env })
   return { issuer, upstream, gw }
 }
 
@@ -88,6 +81,20 @@ t.test(
     }
   },
 )
+
+t.test('GATEWAY_STRIP_HEADERS replaces the list of identity headers (names case-insensitive)', async (t) => {
+  const { gw } = await setup(t, { GATEWAY_STRIP_HEADERS: 'X-Tenant-User, x-remote-user' })
+  const echo = await echoOf(`${gw.url}/none/x`, {
+    'x-tenant-user': 'admin',
+    'x-remote-user': 'admin',
+    'x-user-id': 'no longer listed',
+    'x-keygate-subject': 'admin',
+  })
+  t.equal(echo.headers['x-tenant-user'], undefined)
+  t.equal(echo.headers['x-remote-user'], undefined)
+  t.equal(echo.headers['x-user-id'], 'no longer listed')
+  t.equal(echo.headers['x-keygate-subject'], undefined, 'the x-keygate- namespace is always stripped')
+})
 
 t.test('a valid token passes and the upstream sees who it is, in forms it can verify', async (t) => {
   const { issuer, gw } = await setup(t)
