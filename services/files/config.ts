@@ -1,0 +1,50 @@
+/**
+ * The files service's configuration: the shared service settings, its store, the upload size limit and
+ * the one-time download links (lifetime and signing secret).
+ */
+import { Type } from '@sinclair/typebox'
+import { type Config, Duration, durationMs, loadConfig } from '../../lib/config.js'
+import { serviceSchema } from '../../lib/service.js'
+
+/** Largest file accepted, in bytes (10 MiB). */
+export const DEFAULT_FILES_MAX_BYTES = 10 * 1024 * 1024
+/** Upper bound of FILES_MAX_BYTES, in bytes: files are held in memory while stored and served. */
+export const FILES_MAX_BYTES_LIMIT = 256 * 1024 * 1024
+/** Lifetime of a one-time download link. */
+export const DEFAULT_FILES_LINK_TTL = '60s'
+/** Bounds of FILES_LINK_TTL, in milliseconds: a link is for handing over a file now, not for sharing. */
+export const MIN_LINK_TTL_MS = 1_000
+export const MAX_LINK_TTL_MS = 3_600_000
+/** Shortest FILES_LINK_SECRET, in characters (HS256 wants at least 256 bits). */
+export const MIN_LINK_SECRET_CHARS = 32
+
+export const FilesConfigSchema = serviceSchema({
+  /** A SQLite file path, or `postgres://…`. Default: `${DATA_DIR}/files.db`. */
+  FILES_DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  FILES_MAX_BYTES: Type.Integer({
+    minimum: 0,
+    maximum: FILES_MAX_BYTES_LIMIT,
+    default: DEFAULT_FILES_MAX_BYTES,
+  }),
+  FILES_LINK_TTL: Duration(DEFAULT_FILES_LINK_TTL),
+  /** HS256 secret of download links; default: generated once in `${DATA_DIR}/files-link.secret` (0600). */
+  FILES_LINK_SECRET: Type.Optional(Type.String({ minLength: MIN_LINK_SECRET_CHARS })),
+})
+
+export type FilesConfig = Config<typeof FilesConfigSchema>
+
+/** Reads and validates the files service's configuration (environment, optional `KEYGATE_CONFIG` file). */
+export function loadFilesConfig(env?: Record<string, string | undefined>): FilesConfig {
+  const config = loadConfig(FilesConfigSchema, env ? { env } : {})
+  linkTtlMs(config)
+  return config
+}
+
+/** FILES_LINK_TTL in milliseconds, checked against its bounds. */
+export function linkTtlMs(config: Pick<FilesConfig, 'FILES_LINK_TTL'>): number {
+  const ms = durationMs(config.FILES_LINK_TTL, 'FILES_LINK_TTL')
+  if (ms < MIN_LINK_TTL_MS || ms > MAX_LINK_TTL_MS) {
+    throw new Error('keygate: invalid configuration: FILES_LINK_TTL must be between 1s and 1h')
+  }
+  return ms
+}

@@ -1,0 +1,135 @@
+/**
+ * The caller's files: `PUT /files/:name` (raw body of any type, up to FILES_MAX_BYTES), `GET /files`,
+ * and `POST /files/:name/link` for a one-time download link. Links are served by download-route.ts.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Identity } from '../../lib/auth/index.js'
+import { KeygateError } from '../../lib/errors.js'
+import type { DownloadLinks } from './download-links.js'
+import { FILE_NAME_PATTERN, storedContentType } from './file-names.js'
+import type { FileStore } from './store.js'
+
+/** Where the gateway's default route table exposes files' download route (`/api/files` → `/files`). */
+export const GATEWAY_DOWNLOAD_PATH = '/api/files/download/'
+
+export interface FileRoutesOptions {
+  store: FileStore
+  links: DownloadLinks
+  maxBytes: number
+  /** Base of the links handed out (GATEWAY_URL): clients download through the gateway. */
+  publicUrl: string
+  now: () => number
+}
+
+const NameParamsSchema = {
+  type: 'object',
+  required: ['name'],
+  additionalProperties: false,
+  properties: { name: { type: 'string', pattern: FILE_NAME_PATTERN } },
+} as const
+
+const FileInfoSchema = {
+  type: 'object',
+  required: ['name', 'size', 'contentType', 'updatedAt'],
+  properties: {
+    name: { type: 'string' },
+    size: { type: 'integer' },
+    contentType: { type: 'string' },
+    updatedAt: { type: 'string' },
+  },
+} as const
+
+const LinkSchema = {
+  type: 'object',
+  required: ['url', 'expires_in'],
+  properties: { url: { type: 'string' }, expires_in: { type: 'integer' } },
+} as const
+
+function isAbsentOrEmpty(body: unknown): boolean {
+  return (
+    body === undefined ||
+    (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0)
+  )
+}
+
+/** The verified caller; every route here requires identity, so the auth plugin has set it. */
+function caller(request: FastifyRequest): Identity {
+  if (!request.identity) throw new Error('keygate files: route reached without a verified identity')
+  return request.identity
+}
+
+export async function fileRoutes(app: FastifyInstance, options: FileRoutesOptions): Promise<void> {
+  const { store, links, maxBytes, publicUrl, now } = options
+
+  await app.register(async function uploads(scope) {
+    // Files are opaque bytes: every content type (JSON included) arrives as a Buffer, never parsed.
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBytes }, (_request, body, done) => {
+      done(null, body)
+    })
+    scope.put<{ Params: { name: string }; Body: Buffer | undefined }>(
+      '/files/:name',
+      {
+        bodyLimit: maxBytes,
+        schema: { params: NameParamsSchema, response: { 200: FileInfoSchema, 201: FileInfoSchema } },
+      },
+      async (request, reply) => {
+        const identity = caller(request)
+        const contentType = storedContentType(request.headers['content-type'])
+        if (contentType === undefined) {
+          throw new KeygateError('KG_INVALID_REQUEST', { message: 'Invalid Content-Type header' })
+        }
+        const content = request.body ?? Buffer.alloc(0)
+        const { created, file } = await store.put(
+          identity.subject,
+          request.params.name,
+          contentType,
+          content,
+          now(),
+        )
+        request.log.info({ sub: identity.subject, file: file.name, size: file.size, created }, 'file stored')
+        const { id: _id, ...info } = file
+        return reply.code(created ? 201 : 200).send(info)
+      },
+    )
+  })
+
+  app.get(
+    '/files',
+    {
+      schema: {
+        response: {
+          200: { type: 'object', properties: { files: { type: 'array', items: FileInfoSchema } } },
+        },
+      },
+    },
+    async (request) => ({ files: await store.list(caller(request).subject) }),
+  )
+
+  app.post<{ Params: { name: string } }>(
+    '/files/:name/link',
+    {
+      schema: {
+        params: NameParamsSchema,
+        response: { 200: LinkSchema },
+      },
+    },
+    async (request) => {
+      // No options yet: no body, or an empty JSON object. (A body schema would also refuse no body.)
+      if (!isAbsentOrEmpty(request.body)) {
+        throw new KeygateError('KG_INVALID_REQUEST', {
+          message: 'Invalid body: this request takes no options',
+        })
+      }
+      const identity = caller(request)
+      const file = await store.find(identity.subject, request.params.name)
+      if (!file) throw new KeygateError('KG_NOT_FOUND', { message: 'No such file' })
+      const { token, expiresIn } = links.issue(identity.subject, file)
+      request.log.info(
+        { sub: identity.subject, file: file.name, expires_in: expiresIn },
+        'download link issued',
+      )
+      return { url: `${publicUrl}${GATEWAY_DOWNLOAD_PATH}${token}`, expires_in: expiresIn }
+    },
+  )
+}
