@@ -1,9 +1,15 @@
 import { request as httpRequest } from 'node:http'
+import { once } from 'node:events'
+import { type AddressInfo, createServer } from 'node:net'
+import Fastify from 'fastify'
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import type { RouteFile } from '../../gateway/route-file.js'
-import { ASSERTION_HEADER } from '../../lib/identity/constants.js'
+import { auth } from '../../lib/auth/index.js'
+import { registerErrorHandling } from '../../lib/errors.js'
+import { ASSERTION_HEADER, GATEWAY_JWKS_PATH } from '../../lib/identity/constants.js'
+import { operations } from '../../lib/operations.js'
 import { type Echo, startEchoUpstream, startGateway, startIssuer } from './helpers/servers.js'
 
 /** Identity headers a client might try to smuggle. */
@@ -210,4 +216,50 @@ t.test('refusals carry their RFC 6750 status and challenge, and reach no upstrea
 
   const metrics = await (await request(`${gw.url}/metrics`)).body.text()
   t.match(metrics, /keygate_gateway_requests_total\{route="\/admin",outcome="KG_INSUFFICIENT_SCOPE"[^}]*\} 1/)
+})
+
+t.test('a service using the shared plugin accepts the gateway’s assertion, and nothing forged', async (t) => {
+  const issuer = await startIssuer(t)
+  // The service needs the gateway's address and the gateway the service's: reserve the service's port first.
+  const reserved = createServer().listen(0, '127.0.0.1')
+  await once(reserved, 'listening')
+  const servicePort = (reserved.address() as AddressInfo).port
+  await new Promise((resolve) => reserved.close(resolve))
+  const serviceUrl = `http://127.0.0.1:${servicePort}`
+  const gw = await startGateway(t, {
+    issuer,
+    routes: {
+      upstreams: { profile: serviceUrl },
+      routes: [{ prefix: '/api/profile', upstream: 'profile', rewrite: '/', auth: { mode: 'required' } }],
+    },
+  })
+
+  const service = Fastify({ logger: false, forceCloseConnections: true })
+  t.teardown(() => service.close())
+  registerErrorHandling(service)
+  await service.register(operations, { component: 'profile' })
+  await service.register(auth, {
+    issuers: [{ issuer: issuer.url, audiences: [issuer.audience] }],
+    gateway: { issuer: gw.config.GATEWAY_URL, jwksUri: `${gw.url}${GATEWAY_JWKS_PATH}`, audience: 'profile' },
+  })
+  service.get('/me', async (request) => ({
+    sub: request.identity?.subject,
+    source: request.identity?.source,
+  }))
+  await service.listen({ host: '127.0.0.1', port: servicePort })
+  await service.auth.ready()
+
+  const token = await issuer.mint({ sub: 'user-9' })
+  const res = await request(`${gw.url}/api/profile/me`, { headers: { authorization: `Bearer ${token}` } })
+  t.equal(res.statusCode, 200)
+  t.same(await res.body.json(), { sub: 'user-9', source: 'token' }, 'token and assertion agree')
+
+  const forged = await request(`${serviceUrl}/me`, {
+    headers: {
+      'x-keygate-assertion': 'eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJhZG1pbiJ9.c2ln',
+      'x-keygate-subject': 'admin',
+    },
+  })
+  t.equal(forged.statusCode, 401, 'past the gateway, forged identity headers get nothing')
+  await forged.body.dump()
 })
