@@ -5,9 +5,9 @@
  * own SQL store, opened at start, checked by `/readyz` and closed with the instance.
  */
 import { join } from 'node:path'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { type Kysely, type Migration, sql } from 'kysely'
-import { auth, AuthConfigSchema, authOptionsFromConfig } from './auth/index.js'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
+import { type Kysely, type Migration, PostgresAdapter, sql } from 'kysely'
+import { auth, AuthConfigSchema, authOptionsFromConfig, type Identity } from './auth/index.js'
 import { type Component, componentSchema, type Config } from './config.js'
 import { openDatabase } from './db.js'
 import { registerErrorHandling } from './errors.js'
@@ -101,6 +101,23 @@ export function buildService<DB>(
     await definition.routes(instance, { db, now })
   })
   return app
+}
+
+/**
+ * The verified caller of a route that requires identity (every route of a service unless it says
+ * otherwise): the auth plugin has set it before the handler runs, so its absence is a server fault.
+ */
+export function verifiedCaller(request: FastifyRequest): Identity {
+  if (!request.identity) throw new Error('keygate: a route that needs identity ran without a verified caller')
+  return request.identity
+}
+
+/**
+ * True when a migration runs on PostgreSQL. The Migrator hands migrations a wrapped handle that
+ * lib/db.ts's `dialectOf()` does not recognise, so the adapter is asked instead.
+ */
+export function migratingPostgres(db: Kysely<unknown>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter
 }
 
 /**

@@ -2,9 +2,9 @@
  * The caller's files: `PUT /files/:name` (raw body of any type, up to FILES_MAX_BYTES), `GET /files`,
  * and `POST /files/:name/link` for a one-time download link. Links are served by download-route.ts.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { Identity } from '../../lib/auth/index.js'
+import type { FastifyInstance } from 'fastify'
 import { KeygateError } from '../../lib/errors.js'
+import { verifiedCaller } from '../../lib/service.js'
 import type { DownloadLinks } from './download-links.js'
 import { FILE_NAME_PATTERN, storedContentType } from './file-names.js'
 import type { FileStore } from './store.js'
@@ -52,12 +52,6 @@ function isAbsentOrEmpty(body: unknown): boolean {
   )
 }
 
-/** The verified caller; every route here requires identity, so the auth plugin has set it. */
-function caller(request: FastifyRequest): Identity {
-  if (!request.identity) throw new Error('keygate files: route reached without a verified identity')
-  return request.identity
-}
-
 export async function fileRoutes(app: FastifyInstance, options: FileRoutesOptions): Promise<void> {
   const { store, links, maxBytes, publicUrl, now } = options
 
@@ -74,7 +68,7 @@ export async function fileRoutes(app: FastifyInstance, options: FileRoutesOption
         schema: { params: NameParamsSchema, response: { 200: FileInfoSchema, 201: FileInfoSchema } },
       },
       async (request, reply) => {
-        const identity = caller(request)
+        const identity = verifiedCaller(request)
         const contentType = storedContentType(request.headers['content-type'])
         if (contentType === undefined) {
           throw new KeygateError('KG_INVALID_REQUEST', { message: 'Invalid Content-Type header' })
@@ -103,7 +97,7 @@ export async function fileRoutes(app: FastifyInstance, options: FileRoutesOption
         },
       },
     },
-    async (request) => ({ files: await store.list(caller(request).subject) }),
+    async (request) => ({ files: await store.list(verifiedCaller(request).subject) }),
   )
 
   app.post<{ Params: { name: string } }>(
@@ -121,7 +115,7 @@ export async function fileRoutes(app: FastifyInstance, options: FileRoutesOption
           message: 'Invalid body: this request takes no options',
         })
       }
-      const identity = caller(request)
+      const identity = verifiedCaller(request)
       const file = await store.find(identity.subject, request.params.name)
       if (!file) throw new KeygateError('KG_NOT_FOUND', { message: 'No such file' })
       const { token, expiresIn } = links.issue(identity.subject, file)

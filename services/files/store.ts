@@ -5,7 +5,8 @@
  * content uploaded after it was issued. `used_links` remembers spent link ids until their links expire.
  */
 import { randomUUID } from 'node:crypto'
-import { type Kysely, type Migration, PostgresAdapter } from 'kysely'
+import type { Kysely, Migration } from 'kysely'
+import { migratingPostgres } from '../../lib/service.js'
 import { writeTransaction } from '../../lib/db.js'
 
 export interface FileTables {
@@ -24,11 +25,6 @@ export interface FileTables {
   }
 }
 
-/** True on PostgreSQL (the Migrator hands migrations a wrapped handle that lib/db.ts's `dialectOf()` does not know). */
-function isPostgres(db: Kysely<unknown>): boolean {
-  return db.getExecutor().adapter instanceof PostgresAdapter
-}
-
 export const fileMigrations: Record<string, Migration> = {
   '0001-files-used-links': {
     async up(db: Kysely<unknown>) {
@@ -39,7 +35,7 @@ export const fileMigrations: Record<string, Migration> = {
         .addColumn('id', 'text', (c) => c.notNull())
         .addColumn('content_type', 'text', (c) => c.notNull())
         .addColumn('size', 'bigint', (c) => c.notNull())
-        .addColumn('content', isPostgres(db) ? 'bytea' : 'blob', (c) => c.notNull())
+        .addColumn('content', migratingPostgres(db) ? 'bytea' : 'blob', (c) => c.notNull())
         .addColumn('updated_at', 'bigint', (c) => c.notNull())
         .addPrimaryKeyConstraint('files_pk', ['owner', 'name'])
         .execute()

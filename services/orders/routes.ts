@@ -5,9 +5,9 @@
  * order never exists with a name silently missing and the client can simply retry.
  */
 import { randomUUID } from 'node:crypto'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { Identity } from '../../lib/auth/index.js'
+import type { FastifyInstance } from 'fastify'
 import { KeygateError } from '../../lib/errors.js'
+import { verifiedCaller } from '../../lib/service.js'
 import type { ProfileClient } from './profile-client.js'
 import type { Order, OrderStore } from './store.js'
 
@@ -58,12 +58,6 @@ const OrderIdParamsSchema = {
   },
 } as const
 
-/** The verified caller; every route here requires identity, so the auth plugin has set it. */
-function caller(request: FastifyRequest): Identity {
-  if (!request.identity) throw new Error('keygate orders: route reached without a verified identity')
-  return request.identity
-}
-
 export async function orderRoutes(app: FastifyInstance, options: OrderRoutesOptions): Promise<void> {
   const { store, profile, now } = options
 
@@ -71,7 +65,7 @@ export async function orderRoutes(app: FastifyInstance, options: OrderRoutesOpti
     '/orders',
     { schema: { body: CreateOrderSchema, response: { 201: OrderSchema } } },
     async (request, reply) => {
-      const identity = caller(request)
+      const identity = verifiedCaller(request)
       const customerName = await profile.displayNameOf(identity, { requestId: request.id, log: request.log })
       const order = await store.create({
         id: randomUUID(),
@@ -94,7 +88,7 @@ export async function orderRoutes(app: FastifyInstance, options: OrderRoutesOpti
       },
     },
     async (request): Promise<{ orders: Order[] }> => ({
-      orders: await store.listFor(caller(request).subject),
+      orders: await store.listFor(verifiedCaller(request).subject),
     }),
   )
 
@@ -102,7 +96,7 @@ export async function orderRoutes(app: FastifyInstance, options: OrderRoutesOpti
     '/orders/:id',
     { schema: { params: OrderIdParamsSchema, response: { 200: OrderSchema } } },
     async (request) => {
-      const order = await store.findFor(caller(request).subject, request.params.id)
+      const order = await store.findFor(verifiedCaller(request).subject, request.params.id)
       if (!order) throw new KeygateError('KG_NOT_FOUND', { message: 'No such order' })
       return order
     },

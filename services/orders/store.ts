@@ -2,7 +2,8 @@
  * The orders store. `seq` orders rows by insertion, so "newest first" holds even for orders created in
  * the same millisecond; `id` is the random public identifier. Times are integer milliseconds.
  */
-import { type Generated, type Kysely, type Migration, PostgresAdapter } from 'kysely'
+import type { Generated, Kysely, Migration } from 'kysely'
+import { migratingPostgres } from '../../lib/service.js'
 
 export interface OrderTables {
   orders: {
@@ -16,15 +17,10 @@ export interface OrderTables {
   }
 }
 
-/** True on PostgreSQL (the Migrator hands migrations a wrapped handle that lib/db.ts's `dialectOf()` does not know). */
-function isPostgres(db: Kysely<unknown>): boolean {
-  return db.getExecutor().adapter instanceof PostgresAdapter
-}
-
 export const orderMigrations: Record<string, Migration> = {
   '0001-orders': {
     async up(db: Kysely<unknown>) {
-      const postgres = isPostgres(db)
+      const postgres = migratingPostgres(db)
       await db.schema
         .createTable('orders')
         .addColumn('seq', postgres ? 'bigint' : 'integer', (c) =>

@@ -2,8 +2,9 @@
  * `GET /me` and `PUT /me`: who the verified caller is (subject, roles, scopes) and their stored profile.
  * The subject is always the verified identity's, never anything the request says.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { Identity } from '../../lib/auth/index.js'
+import { verifiedCaller } from '../../lib/service.js'
 import { displayNameFrom, MAX_DISPLAY_NAME_INPUT_CHARS } from './display-name.js'
 import type { ProfileStore, StoredProfile } from './store.js'
 
@@ -51,17 +52,11 @@ function me(identity: Identity, profile: StoredProfile): Me {
   return { sub: identity.subject, roles: identity.roles, scopes: identity.scopes, profile }
 }
 
-/** The verified caller; every route here requires identity, so the auth plugin has set it. */
-function caller(request: FastifyRequest): Identity {
-  if (!request.identity) throw new Error('keygate profile: route reached without a verified identity')
-  return request.identity
-}
-
 export async function profileRoutes(app: FastifyInstance, options: ProfileRoutesOptions): Promise<void> {
   const { store, now } = options
 
   app.get('/me', { schema: { response: { 200: MeSchema } } }, async (request) => {
-    const identity = caller(request)
+    const identity = verifiedCaller(request)
     return me(identity, await store.get(identity.subject))
   })
 
@@ -69,7 +64,7 @@ export async function profileRoutes(app: FastifyInstance, options: ProfileRoutes
     '/me',
     { schema: { body: PutMeBodySchema, response: { 200: MeSchema } } },
     async (request) => {
-      const identity = caller(request)
+      const identity = verifiedCaller(request)
       const displayName = displayNameFrom(request.body.displayName)
       const profile = await store.setDisplayName(identity.subject, displayName, now())
       request.log.info({ sub: identity.subject }, 'display name updated')
