@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { loadOrCreateSecret } from '../../lib/secrets.js'
 import { buildService, type ServiceOptions, storeUrl } from '../../lib/service.js'
-import { type FilesConfig, linkTtlMs } from './config.js'
+import { type FilesConfig, linkTtlMs, MIN_LINK_SECRET_CHARS } from './config.js'
 import { registerDownloadLinks } from './download-links.js'
 import { downloadRoute } from './download-route.js'
 import { fileRoutes } from './routes.js'
@@ -22,7 +22,16 @@ export type BuildFilesOptions = ServiceOptions<FilesConfig>
  * kept (0600) in DATA_DIR, so links issued before a restart still work after it.
  */
 export function linkSecret(config: Pick<FilesConfig, 'FILES_LINK_SECRET' | 'DATA_DIR'>): string {
-  return config.FILES_LINK_SECRET ?? loadOrCreateSecret(join(config.DATA_DIR, LINK_SECRET_FILE_NAME))
+  if (config.FILES_LINK_SECRET !== undefined) return config.FILES_LINK_SECRET
+  const file = join(config.DATA_DIR, LINK_SECRET_FILE_NAME)
+  const secret = loadOrCreateSecret(file)
+  // A hand-edited or truncated file must not quietly weaken every link.
+  if (secret.length < MIN_LINK_SECRET_CHARS) {
+    throw new Error(
+      `keygate files: ${file} holds fewer than ${MIN_LINK_SECRET_CHARS} characters; delete it to regenerate`,
+    )
+  }
+  return secret
 }
 
 /**

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs'
+import { existsSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { buildFiles } from '../../../services/files/app.js'
@@ -113,6 +113,14 @@ t.test(
     t.equal(r.statusCode, 401)
   },
 )
+
+t.test('a link secret file too short to be safe stops the start', async (t) => {
+  const world = await startServiceWorld(t)
+  writeFileSync(join(world.dir, 'files-link.secret'), 'short\n', { mode: 0o600 })
+  const app = buildFiles({ config: loadFilesConfig(world.env), logger: captureLogs().logger })
+  t.teardown(() => app.close())
+  await t.rejects(async () => app.ready(), /files-link\.secret holds fewer than 32 characters/)
+})
 
 t.test('operations and the entry point', async (t) => {
   const { app } = await startFiles(t)
