@@ -6,18 +6,25 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import { Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely'
+import {
+  Kysely,
+  type Migration,
+  Migrator,
+  PostgresAdapter,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+} from 'kysely'
 import pg from 'pg'
 
 export type Dialect = 'sqlite' | 'postgres'
 
-const dialects = new WeakMap<Kysely<unknown>, Dialect>()
-
-/** Which dialect a database handle speaks. */
+/**
+ * Which dialect a database handle speaks. Asked of the handle's adapter, so it also works on the wrapped
+ * handles Kysely's Migrator passes to migrations and on transactions.
+ */
 export function dialectOf(db: Kysely<unknown>): Dialect {
-  const d = dialects.get(db)
-  if (!d) throw new Error('keygate: database handle was not opened by openDatabase()')
-  return d
+  return db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite'
 }
 
 export interface OpenDatabaseOptions {
@@ -41,9 +48,7 @@ export function isPostgresUrl(url: string): boolean {
  */
 export async function openDatabase<T>(options: OpenDatabaseOptions): Promise<Kysely<T>> {
   let db: Kysely<T>
-  let dialect: Dialect
   if (isPostgresUrl(options.url)) {
-    dialect = 'postgres'
     const pool = new pg.Pool({
       connectionString: options.url,
       max: options.poolSize ?? 10,
@@ -55,7 +60,6 @@ export async function openDatabase<T>(options: OpenDatabaseOptions): Promise<Kys
     })
     db = new Kysely<T>({ dialect: new PostgresDialect({ pool }) })
   } else {
-    dialect = 'sqlite'
     const file = options.url.replace(/^sqlite:/, '')
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
     const sqlite = new Database(file)
@@ -66,7 +70,6 @@ export async function openDatabase<T>(options: OpenDatabaseOptions): Promise<Kys
     sqlite.pragma('foreign_keys = ON')
     db = new Kysely<T>({ dialect: new SqliteDialect({ database: sqlite }) })
   }
-  dialects.set(db as Kysely<unknown>, dialect)
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => options.migrations },

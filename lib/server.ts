@@ -111,9 +111,7 @@ export function serverOptions(
 ): FastifyServerOptions & { loggerInstance: FastifyBaseLogger } {
   return {
     loggerInstance: options.logger,
-    disableRequestLogging: false,
     genReqId: requestId,
-    requestIdLogLabel: 'reqId',
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     trustProxy: options.trustProxy ?? ['127.0.0.1', '::1'],
     return503OnClosing: true,

@@ -49,16 +49,17 @@ export class RevocationSet {
   }
 
   /**
-   * True when a revocation covers this identity. `iat` has one-second precision, so a token issued in the
-   * same second as a user-wide revocation counts as issued before it: refusing one fresh token is safer
-   * than accepting a revoked one.
+   * True when a revocation covers this identity. keygate's issuer writes `iat` with millisecond precision
+   * (NumericDate allows fractions), so a user-wide revocation and a login in the same second are told apart;
+   * a whole-second `iat` from another issuer counts as issued before a revocation in that second.
    */
   isRevoked(identity: Identity): boolean {
     if (this.size === 0) return false
     if (identity.sessionId !== undefined && this.#sessions.has(identity.sessionId)) return true
     if (this.#tokens.has(identity.tokenId) || this.#keys.has(identity.keyId)) return true
     const user = this.#users.get(identity.subject)
-    return user !== undefined && identity.issuedAt * 1000 < Math.ceil(user.issuedBefore / 1000) * 1000
+    // Issued at or before the revocation instant: in the same millisecond, refusing is the safe side.
+    return user !== undefined && Math.round(identity.issuedAt * 1000) <= user.issuedBefore
   }
 
   /** Forgets revocations whose affected tokens have all expired. */

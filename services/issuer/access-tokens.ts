@@ -47,7 +47,10 @@ export class AccessTokenMinter {
   async mint(subject: TokenSubject): Promise<MintedAccessToken> {
     const { keys, issuer, audience, ttlMs, now } = this.#options
     const signer = keys.signingKey()
-    const iat = Math.floor(now() / 1000)
+    // Millisecond precision (NumericDate may be fractional): verifiers can then tell a token minted just
+    // after a user-wide revocation from one minted just before it, within the same second.
+    const issuedAtMs = now()
+    const iat = issuedAtMs / 1000
     const expiresIn = Math.floor(ttlMs / 1000)
     const jti = randomUUID()
     const token = await new SignJWT({
@@ -61,7 +64,7 @@ export class AccessTokenMinter {
       .setSubject(subject.userId)
       .setAudience(audience)
       .setIssuedAt(iat)
-      .setExpirationTime(iat + expiresIn)
+      .setExpirationTime(Math.floor(iat) + expiresIn)
       .setJti(jti)
       .sign(signer.key)
     return { token, jti, expiresIn }

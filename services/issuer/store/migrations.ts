@@ -2,15 +2,10 @@
  * The issuer's schema, one set of migrations for SQLite and PostgreSQL. Times are integer milliseconds
  * (`bigint`: 64-bit in both); the only dialect difference is how the revocation cursor counts.
  */
-import { type Kysely, type Migration, PostgresAdapter, sql } from 'kysely'
+import { type Kysely, type Migration, sql } from 'kysely'
+import { dialectOf } from '../../../lib/db.js'
 
-/**
- * True on PostgreSQL. The Migrator hands migrations a transaction or plugin-wrapped copy of the handle,
- * which lib/db.ts's `dialectOf()` does not recognise, so ask the handle's adapter instead.
- */
-function isPostgres(db: Kysely<unknown>): boolean {
-  return db.getExecutor().adapter instanceof PostgresAdapter
-}
+const isPostgres = (db: Kysely<unknown>) => dialectOf(db) === 'postgres'
 
 export const issuerMigrations: Record<string, Migration> = {
   '0001-users-sessions-revocations': {
