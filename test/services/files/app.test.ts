@@ -73,6 +73,7 @@ t.test('files and links survive a restart on the same DATA_DIR', async (t) => {
   t.equal((await first.app.inject({ url: `/files/download/${usedBefore}` })).statusCode, 200)
   await first.app.close()
 
+  t.ok(existsSync(join(world.dir, 'files.db')), 'kept in ${DATA_DIR}/files.db')
   const secretFile = join(world.dir, 'files-link.secret')
   t.ok(existsSync(secretFile), 'the generated link secret is kept in DATA_DIR')
   t.equal(statSync(secretFile).mode & 0o777, 0o600, 'readable by its owner only')

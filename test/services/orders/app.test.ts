@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import Fastify from 'fastify'
 import t from 'tap'
 import { buildOrders } from '../../../services/orders/app.js'
@@ -171,6 +173,7 @@ t.test('orders survive a restart on the same DATA_DIR', async (t) => {
     })
   ).json()
   await fixture.orders.close()
+  t.ok(existsSync(join(world.dir, 'orders.db')), 'kept in ${DATA_DIR}/orders.db')
 
   const orders = buildOrders({
     config: loadOrdersConfig({ ...world.env, PROFILE_URL: fixture.profileUrl }),

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import t from 'tap'
 import { buildProfile } from '../../../services/profile/app.js'
 import { loadProfileConfig } from '../../../services/profile/config.js'
@@ -78,6 +80,22 @@ t.test('profiles survive a restart on the same DATA_DIR', async (t) => {
   t.teardown(() => app.close())
   const r = await app.inject({ url: '/me', headers: alice })
   t.equal(r.json().profile.displayName, 'Alice')
+})
+
+t.test('the store: ${DATA_DIR}/profile.db, or PROFILE_DATABASE_URL', async (t) => {
+  const world = await startServiceWorld(t)
+  let app = buildProfile({ config: loadProfileConfig(world.env), logger: captureLogs().logger })
+  await app.ready()
+  await app.close()
+  t.ok(existsSync(join(world.dir, 'profile.db')))
+  const elsewhere = join(world.dir, 'elsewhere', 'p.db')
+  app = buildProfile({
+    config: loadProfileConfig({ ...world.env, PROFILE_DATABASE_URL: elsewhere }),
+    logger: captureLogs().logger,
+  })
+  await app.ready()
+  await app.close()
+  t.ok(existsSync(elsewhere))
 })
 
 t.test('startProfile listens on PROFILE_PORT and fails clearly when the port is taken', async (t) => {
