@@ -96,6 +96,8 @@ export function defaultRouteFile(): RouteFile {
       { prefix: '/api/profile', upstream: 'profile', rewrite: '/', auth: required },
       { prefix: '/api/orders', upstream: 'orders', rewrite: '/orders', auth: required },
       { prefix: '/api/files', upstream: 'files', rewrite: '/files', auth: required },
+      // One-time download links are the credential themselves: no login, verified by files.
+      { prefix: '/api/files/download', upstream: 'files', rewrite: '/files/download', auth: none },
     ],
   }
 }

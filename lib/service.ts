@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
-import { type Kysely, type Migration, PostgresAdapter, sql } from 'kysely'
+import { type Kysely, type Migration, sql } from 'kysely'
 import { auth, AuthConfigSchema, authOptionsFromConfig, type Identity } from './auth/index.js'
 import { type Component, componentSchema, type Config } from './config.js'
 import { openDatabase } from './db.js'
@@ -110,14 +110,6 @@ export function buildService<DB>(
 export function verifiedCaller(request: FastifyRequest): Identity {
   if (!request.identity) throw new Error('keygate: a route that needs identity ran without a verified caller')
   return request.identity
-}
-
-/**
- * True when a migration runs on PostgreSQL. The Migrator hands migrations a wrapped handle that
- * lib/db.ts's `dialectOf()` does not recognise, so the adapter is asked instead.
- */
-export function migratingPostgres(db: Kysely<unknown>): boolean {
-  return db.getExecutor().adapter instanceof PostgresAdapter
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Kysely, Migration } from 'kysely'
-import { migratingPostgres } from '../../lib/service.js'
+import { dialectOf } from '../../lib/db.js'
 import { writeTransaction } from '../../lib/db.js'
 
 export interface FileTables {
@@ -35,7 +35,7 @@ export const fileMigrations: Record<string, Migration> = {
         .addColumn('id', 'text', (c) => c.notNull())
         .addColumn('content_type', 'text', (c) => c.notNull())
         .addColumn('size', 'bigint', (c) => c.notNull())
-        .addColumn('content', migratingPostgres(db) ? 'bytea' : 'blob', (c) => c.notNull())
+        .addColumn('content', dialectOf(db) === 'postgres' ? 'bytea' : 'blob', (c) => c.notNull())
         .addColumn('updated_at', 'bigint', (c) => c.notNull())
         .addPrimaryKeyConstraint('files_pk', ['owner', 'name'])
         .execute()

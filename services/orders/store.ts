@@ -3,7 +3,7 @@
  * the same millisecond; `id` is the random public identifier. Times are integer milliseconds.
  */
 import type { Generated, Kysely, Migration } from 'kysely'
-import { migratingPostgres } from '../../lib/service.js'
+import { dialectOf } from '../../lib/db.js'
 
 export interface OrderTables {
   orders: {
@@ -20,7 +20,7 @@ export interface OrderTables {
 export const orderMigrations: Record<string, Migration> = {
   '0001-orders': {
     async up(db: Kysely<unknown>) {
-      const postgres = migratingPostgres(db)
+      const postgres = dialectOf(db) === 'postgres'
       await db.schema
         .createTable('orders')
         .addColumn('seq', postgres ? 'bigint' : 'integer', (c) =>
