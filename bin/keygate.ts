@@ -1,7 +1,8 @@
 /**
  * The `keygate` command line.
  *
- *   keygate start [issuer]          start the issuer (the other components come later)
+ *   keygate start                   start every component, each its own process (what `npm start` runs)
+ *   keygate start <component>       start one: issuer, gateway, profile, orders or files
  *   keygate keys list               list the signing keys and their states
  *   keygate keys rotate             promote the next key, retire the active one
  *   keygate keys revoke <kid>       withdraw a key at once (emergency)
@@ -10,7 +11,7 @@
  * same KEYS_DIR as a running issuer, which picks the change up within a second.
  */
 import { parseArgs } from 'node:util'
-import { COMPONENTS } from '../lib/config.js'
+import { type Component, COMPONENTS, componentSchema, loadConfig } from '../lib/config.js'
 import { KeygateError } from '../lib/errors.js'
 import type { IssuerConfig } from '../services/issuer/config.js'
 import type { KeyAdministration, KeyView } from '../services/issuer/key-administration.js'
@@ -21,7 +22,8 @@ import type { KeySet } from '../services/issuer/keys/key-set.js'
 const issuerConfig = () => import('../services/issuer/config.js')
 
 const USAGE = `Usage:
-  keygate start [issuer]          start the issuer (default: every built component)
+  keygate start                   start every component, each its own process
+  keygate start <component>       start one: issuer, gateway, profile, orders or files
   keygate keys list               list the signing keys and their states
   keygate keys rotate             promote the next key and retire the active one
   keygate keys revoke <kid>       withdraw a key at once and promote the next one
@@ -55,19 +57,66 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** How each component starts: its config loader and entry point, loaded only when it is the one asked for. */
+const ENTRIES: Record<Component, () => Promise<unknown>> = {
+  issuer: async () => {
+    const { loadIssuerConfig } = await issuerConfig()
+    const { startIssuer } = await import('../services/issuer/server.js')
+    return startIssuer(loadIssuerConfig())
+  },
+  gateway: async () => {
+    const { loadGatewayConfig } = await import('../gateway/config.js')
+    const { startGateway } = await import('../gateway/server.js')
+    return startGateway(loadGatewayConfig())
+  },
+  profile: async () => {
+    const { loadProfileConfig } = await import('../services/profile/config.js')
+    const { startProfile } = await import('../services/profile/server.js')
+    return startProfile(loadProfileConfig())
+  },
+  orders: async () => {
+    const { loadOrdersConfig } = await import('../services/orders/config.js')
+    const { startOrders } = await import('../services/orders/server.js')
+    return startOrders(loadOrdersConfig())
+  },
+  files: async () => {
+    const { loadFilesConfig } = await import('../services/files/config.js')
+    const { startFiles } = await import('../services/files/server.js')
+    return startFiles(loadFilesConfig())
+  },
+}
+
 async function start(args: string[]): Promise<number> {
   if (args.length > 1) throw new UsageError('start takes at most one component')
-  const component = args[0] ?? 'issuer'
-  if (component !== 'issuer') {
-    if (!(COMPONENTS as string[]).includes(component)) throw new UsageError(`unknown component: ${component}`)
-    console.error(`keygate: ${component} is not built yet`)
-    return 1
-  }
-  const { loadIssuerConfig } = await issuerConfig()
-  const { startIssuer } = await import('../services/issuer/server.js')
-  const app = await startIssuer(loadIssuerConfig())
-  app.log.info({ url: app.issuer.settings.issuer }, 'issuer listening')
+  const component = args[0]
+  if (component === undefined) return startAll()
+  if (!(COMPONENTS as string[]).includes(component)) throw new UsageError(`unknown component: ${component}`)
+  await ENTRIES[component as Component]()
   return -1
+}
+
+/** Every component as a child process, until Ctrl-C. */
+async function startAll(): Promise<number> {
+  const { supervise } = await import('./supervisor.js')
+  const config = loadConfig(componentSchema({}))
+  const admin = process.env.KEYGATE_ADMIN_EMAIL
+  const gw = config.GATEWAY_URL
+  const banner = () =>
+    [
+      '',
+      `keygate is up. The gateway is the one door: ${gw}`,
+      `  issuer ${config.ISSUER_URL} · profile ${config.PROFILE_URL} · orders ${config.ORDERS_URL} · files ${config.FILES_URL}`,
+      '',
+      'Register and log in through the gateway:',
+      `  curl -X POST ${gw}/auth/register -H 'content-type: application/json' -d '{"email":"you@example.com","password":"a long passphrase"}'`,
+      `  curl -X POST ${gw}/auth/login -H 'content-type: application/json' -d '{"email":"you@example.com","password":"a long passphrase"}'`,
+      admin
+        ? `Admin account: ${admin} (from KEYGATE_ADMIN_EMAIL)`
+        : 'No admin account: set KEYGATE_ADMIN_EMAIL and KEYGATE_ADMIN_PASSWORD to create one.',
+      'The README walks through the rest. Stop everything with Ctrl-C.',
+      '',
+    ].join('\n')
+  return supervise({ gatewayUrl: gw, banner })
 }
 
 async function keys(args: string[]): Promise<number> {
