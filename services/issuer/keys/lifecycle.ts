@@ -41,10 +41,17 @@ export async function ensureKeys(doc: KeySetDocument, now: number, schedule: Key
   return { ...doc, keys }
 }
 
-/** When the `next` key will have been published long enough to sign. */
+/**
+ * When the `next` key will have been published long enough to sign. A next key published no later than
+ * the active key needs no lead: every verifier that holds the active key fetched the set after both were
+ * published (the pair generated on first start is such a pair), so it can rotate at once.
+ */
 export function nextKeyReadyAt(doc: KeySetDocument, schedule: KeySchedule): number | undefined {
   const next = keyIn(doc, 'next')
-  return next && next.createdAt + schedule.keyPublishLeadMs
+  const active = keyIn(doc, 'active')
+  if (!next) return undefined
+  if (active && next.createdAt <= active.createdAt) return next.createdAt
+  return next.createdAt + schedule.keyPublishLeadMs
 }
 
 /** True when the active key has signed for a full rotation interval and the next key may take over. */

@@ -35,22 +35,30 @@ t.test('first start: one active key that signs at once and one published next ke
   t.equal(await ensureKeys(doc, T0 + 1, schedule), doc, 'a complete set is left alone')
 })
 
-t.test('rotation waits for the publication lead, then promotes next and retires active', async (t) => {
+t.test('the pair made on first start rotates at once: every verifier holding the active key holds next', async (t) => {
   const doc = await ensureKeys(EMPTY_KEY_SET, T0, schedule)
+  const rotated = await rotateKeys(doc, T0 + 1000, schedule)
+  t.equal(keyIn(rotated, 'active')!.kid, keyIn(doc, 'next')!.kid)
+})
+
+t.test('rotation waits for the publication lead, then promotes next and retires active', async (t) => {
+  const T1 = T0 + 1000
+  const doc = await rotateKeys(await ensureKeys(EMPTY_KEY_SET, T0, schedule), T1, schedule)
   const active = keyIn(doc, 'active')!
   const next = keyIn(doc, 'next')!
+  t.equal(next.createdAt, T1, 'a next key published after the active one')
 
-  const early = await rotateKeys(doc, T0 + HOUR - 1000, schedule).catch((err: unknown) => err)
+  const early = await rotateKeys(doc, T1 + HOUR - 1000, schedule).catch((err: unknown) => err)
   t.ok(early instanceof KeygateError)
   const err = early as KeygateError
   t.equal(err.code, 'KG_KEY_ROTATION_TOO_EARLY')
   t.equal(err.statusCode, 409)
   t.equal(err.headers['retry-after'], '1')
-  t.equal(err.details?.rotate_after, new Date(T0 + HOUR).toISOString())
+  t.equal(err.details?.rotate_after, new Date(T1 + HOUR).toISOString())
 
-  const at = T0 + HOUR
+  const at = T1 + HOUR
   const rotated = await rotateKeys(doc, at, schedule)
-  t.same(states(rotated), ['active', 'next', 'retired'])
+  t.same(states(rotated), ['active', 'next', 'retired', 'retired'])
   t.equal(keyIn(rotated, 'active')!.kid, next.kid, 'the pre-published key signs')
   t.equal(keyIn(rotated, 'active')!.activatedAt, at)
   const retired = rotated.keys.find((k) => k.kid === active.kid)!
@@ -59,10 +67,10 @@ t.test('rotation waits for the publication lead, then promotes next and retires 
   const newNext = keyIn(rotated, 'next')!
   t.not(newNext.kid, next.kid)
   t.equal(newNext.createdAt, at)
-  t.equal(publishedKeys(rotated).length, 3, 'next, active and retired are all published')
+  t.equal(publishedKeys(rotated).length, 4, 'next, active and both retired keys are published')
 
-  t.equal(pruneKeys(rotated, retired.removeAt! - 1), rotated, 'a retired key stays until removeAt')
-  t.same(states(pruneKeys(rotated, retired.removeAt!)), ['active', 'next'])
+  t.equal(pruneKeys(rotated, retired.removeAt! - 1).keys.some((k) => k.kid === active.kid), true, 'a retired key stays until removeAt')
+  t.equal(pruneKeys(rotated, retired.removeAt!).keys.some((k) => k.kid === active.kid), false)
 })
 
 t.test('scheduled rotation is due one interval after activation', async (t) => {

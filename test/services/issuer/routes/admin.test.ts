@@ -37,6 +37,11 @@ t.test('keys: list, rotate (refused while too early), revoke', async (t) => {
   t.notOk(JSON.stringify(keys).includes('"d"'), 'no key material')
   t.match(keys[1], { kid: String, alg: 'RS256', created_at: String, activated_at: String, remove_at: null })
 
+  // The pair made on first start rotates at once; the next key that rotation publishes must wait the lead.
+  clock.advance(1000)
+  const first = await app.inject({ method: 'POST', url: '/admin/keys/rotate', headers: auth })
+  t.equal(first.statusCode, 200)
+  t.equal(first.json().keys[1].kid, keys[0].kid, 'the published next key now signs')
   const early = await app.inject({ method: 'POST', url: '/admin/keys/rotate', headers: auth })
   t.equal(early.statusCode, 409)
   t.equal(early.json().code, 'KG_KEY_ROTATION_TOO_EARLY')
@@ -49,16 +54,16 @@ t.test('keys: list, rotate (refused while too early), revoke', async (t) => {
   const after = rotated.json().keys as Array<{ kid: string; state: string }>
   t.same(
     after.map((k) => k.state),
-    ['next', 'active', 'retired'],
+    ['next', 'active', 'retired', 'retired'],
   )
-  t.equal(after[1]!.kid, keys[0].kid, 'the published next key now signs')
+  t.equal(after[1]!.kid, first.json().keys[0].kid, 'the next key published by the first rotation now signs')
 
   const active = after[1]!.kid
   const revoked = await app.inject({ method: 'POST', url: `/admin/keys/${active}/revoke`, headers: auth })
   t.equal(revoked.statusCode, 200)
   t.same(
     revoked.json().keys.map((k: { state: string }) => k.state),
-    ['next', 'active', 'retired', 'revoked'],
+    ['next', 'active', 'retired', 'retired', 'revoked'],
   )
   t.notOk(
     (await app.inject('/.well-known/jwks.json')).json().keys.some((k: { kid: string }) => k.kid === active),
