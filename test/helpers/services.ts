@@ -94,7 +94,7 @@ export interface HttpAnswer {
   status: number
   headers: Record<string, string | string[] | undefined>
   /** Parsed JSON when the answer is JSON, else the text. */
-  body: any // eslint-disable-line @typescript-eslint/no-explicit-any
+  body: any
   bytes: Buffer
 }
 
