@@ -43,13 +43,15 @@ export const CommonSchema = {
   PROFILE_URL: Url(),
   ORDERS_URL: Url(),
   FILES_URL: Url(),
+  /** The gateway's address as browsers and users see it (links handed out, allowed origin). Default GATEWAY_URL. */
+  PUBLIC_URL: Url(),
 }
 
 type CommonConfig = Static<TObject<typeof CommonSchema>>
 
 /** A component's config type: its schema's static type, with every neighbour URL resolved. */
 export type Config<S extends TObject> = Static<S> &
-  Required<Pick<CommonConfig, `${Uppercase<Component>}_URL`>>
+  Required<Pick<CommonConfig, `${Uppercase<Component>}_URL` | 'PUBLIC_URL'>>
 
 /** Builds a component schema from its own properties plus the common ones. */
 export function componentSchema<P extends TProperties>(properties: P) {
@@ -90,6 +92,10 @@ export function loadConfig<S extends TObject>(schema: S, options: LoadConfigOpti
       `http://${urlHost(config.HOST as string)}:${config[`${name.toUpperCase()}_PORT`] as number}`
     config[key] = (config[key] as string).replace(/\/+$/, '')
   }
+  config.PUBLIC_URL = ((config.PUBLIC_URL as string | undefined) ?? (config.GATEWAY_URL as string)).replace(
+    /\/+$/,
+    '',
+  )
   return config as Config<S>
 }
 

@@ -60,7 +60,7 @@ export function buildFiles(options: BuildFilesOptions): FastifyInstance {
           store,
           links,
           maxBytes: config.FILES_MAX_BYTES,
-          publicUrl: config.GATEWAY_URL,
+          publicUrl: config.PUBLIC_URL,
           now,
         })
         await app.register(downloadRoute, { store, links, now })

@@ -16,7 +16,7 @@ export interface FileRoutesOptions {
   store: FileStore
   links: DownloadLinks
   maxBytes: number
-  /** Base of the links handed out (GATEWAY_URL): clients download through the gateway. */
+  /** Base of the links handed out (PUBLIC_URL): clients download through the gateway. */
   publicUrl: string
   now: () => number
 }

@@ -5,8 +5,12 @@
  */
 import { join } from 'node:path'
 import { Type } from '@sinclair/typebox'
+import { DEFAULT_FEED_HEARTBEAT_MS } from '../../lib/auth/feed-protocol.js'
+import { DEFAULT_FEED_SILENCE_MS } from '../../lib/auth/revocation-feed.js'
 import { componentSchema, type Config, Duration, durationMs, loadConfig, OneOf } from '../../lib/config.js'
+import { isPostgresUrl } from '../../lib/db.js'
 import { DEFAULT_API_AUDIENCE } from '../../lib/identity/constants.js'
+import { parseKeyEncryptionKey } from './keys/key-sealing.js'
 
 /** `client_id` of the tokens minted by password login (the browser client). */
 export const DEFAULT_CLIENT_ID = 'keygate-web'
@@ -27,6 +31,18 @@ export const DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS = 50
 export const DEFAULT_LOGIN_THROTTLE_WINDOW = '15m'
 /** Clock skew allowed between the issuer and verifiers, in milliseconds. */
 export const CLOCK_SKEW_MS = 60_000
+/** Interval between heartbeats on each revocation stream (the protocol's default, 5 s). */
+export const DEFAULT_FEED_HEARTBEAT = `${DEFAULT_FEED_HEARTBEAT_MS}ms`
+/**
+ * How often each instance reads the event table without being told to: the safety net under the
+ * in-process and LISTEN/NOTIFY wake-ups, and what carries a revocation recorded by the command line on
+ * SQLite. One indexed query per interval.
+ */
+export const DEFAULT_FEED_POLL_INTERVAL = '1s'
+/** Revocation streams one instance serves at once; the next is refused with 503. */
+export const DEFAULT_FEED_MAX_STREAMS = 1000
+/** Shortest secret a verifier may present on the feed, in characters. */
+export const MIN_FEED_SECRET_LENGTH = 16
 
 export const IssuerConfigSchema = componentSchema({
   ISSUER_AUDIENCE: Type.String({ default: DEFAULT_API_AUDIENCE, minLength: 1 }),
@@ -49,7 +65,7 @@ export const IssuerConfigSchema = componentSchema({
   REGISTRATION: OneOf(['open', 'closed'], 'open'),
   KEYGATE_ADMIN_EMAIL: Type.Optional(Type.String({ minLength: 1 })),
   KEYGATE_ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
-  /** Comma-separated origins allowed to call refresh/logout besides the issuer's own. Default: GATEWAY_URL's. */
+  /** Comma-separated origins allowed to call refresh/logout besides the issuer's own. Default: PUBLIC_URL's. */
   ALLOWED_ORIGINS: Type.Optional(Type.String()),
   LOGIN_MAX_FAILURES_PER_ACCOUNT: Type.Integer({
     minimum: 1,
@@ -60,6 +76,16 @@ export const IssuerConfigSchema = componentSchema({
     default: DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS,
   }),
   LOGIN_THROTTLE_WINDOW: Duration(DEFAULT_LOGIN_THROTTLE_WINDOW),
+  /**
+   * Secrets verifiers may present on the revocation feed, comma-separated (old and new while rotating).
+   * Default: the one generated in `${DATA_DIR}/revocation-feed.secret`, as verifiers on this machine use.
+   */
+  REVOCATION_FEED_SECRET: Type.Optional(Type.String({ minLength: MIN_FEED_SECRET_LENGTH })),
+  FEED_HEARTBEAT: Duration(DEFAULT_FEED_HEARTBEAT),
+  FEED_POLL_INTERVAL: Duration(DEFAULT_FEED_POLL_INTERVAL),
+  FEED_MAX_STREAMS: Type.Integer({ minimum: 1, default: DEFAULT_FEED_MAX_STREAMS }),
+  /** 32 bytes (base64 or hex) sealing the private keys stored in PostgreSQL; required with PostgreSQL. */
+  KEY_ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 1 })),
 })
 
 export type IssuerConfig = Config<typeof IssuerConfigSchema>
@@ -96,6 +122,15 @@ export interface IssuerSettings {
   loginMaxFailuresPerAccount: number
   loginMaxFailuresPerAddress: number
   loginThrottleWindowMs: number
+  /** Feed secrets from REVOCATION_FEED_SECRET; undefined: use the generated one (see feed-secrets.ts). */
+  feedSecrets: string[] | undefined
+  feedHeartbeatMs: number
+  feedPollIntervalMs: number
+  feedMaxStreams: number
+  /** Where the key set lives: `keyset.json` in `keysDir`, or the shared PostgreSQL database. */
+  keyStorage: 'file' | 'database'
+  /** The key sealing private keys in the database (KEY_ENCRYPTION_KEY); a secret, never logged. */
+  keyEncryptionKey: Buffer | undefined
 }
 
 /**
@@ -135,6 +170,22 @@ export function issuerSettings(config: IssuerConfig): IssuerSettings {
   if (Boolean(config.KEYGATE_ADMIN_EMAIL) !== Boolean(config.KEYGATE_ADMIN_PASSWORD)) {
     throw invalid('KEYGATE_ADMIN_EMAIL and KEYGATE_ADMIN_PASSWORD must be set together')
   }
+  const feedHeartbeatMs = ms('FEED_HEARTBEAT')
+  if (feedHeartbeatMs < 100 || feedHeartbeatMs >= DEFAULT_FEED_SILENCE_MS) {
+    throw invalid(
+      `FEED_HEARTBEAT must be at least 100ms and under ${DEFAULT_FEED_SILENCE_MS / 1000}s, the silence after which verifiers reconnect`,
+    )
+  }
+  const feedPollIntervalMs = ms('FEED_POLL_INTERVAL')
+  if (feedPollIntervalMs < 100) throw invalid('FEED_POLL_INTERVAL must be at least 100ms')
+  const databaseUrl = config.DATABASE_URL ?? join(config.DATA_DIR, 'issuer.db')
+  // Instances sharing PostgreSQL share the key set there, sealed: a database dump alone must not sign.
+  const keyStorage = isPostgresUrl(databaseUrl) ? 'database' : 'file'
+  if (keyStorage === 'database' && !config.KEY_ENCRYPTION_KEY) {
+    throw invalid(
+      'KEY_ENCRYPTION_KEY is required when DATABASE_URL is PostgreSQL: it seals the signing keys stored there (openssl rand -base64 32)',
+    )
+  }
   return {
     issuer: config.ISSUER_URL,
     audience: config.ISSUER_AUDIENCE,
@@ -147,7 +198,7 @@ export function issuerSettings(config: IssuerConfig): IssuerSettings {
     revokedKeyKeepMs: accessTokenTtlMs + CLOCK_SKEW_MS,
     rsaBits: config.KEY_RSA_BITS,
     keysDir: config.KEYS_DIR,
-    databaseUrl: config.DATABASE_URL ?? join(config.DATA_DIR, 'issuer.db'),
+    databaseUrl,
     sessionIdleTtlMs,
     sessionAbsoluteTtlMs,
     refreshReuseGraceMs: ms('REFRESH_REUSE_GRACE'),
@@ -156,11 +207,33 @@ export function issuerSettings(config: IssuerConfig): IssuerSettings {
     loginMaxFailuresPerAccount: config.LOGIN_MAX_FAILURES_PER_ACCOUNT,
     loginMaxFailuresPerAddress: config.LOGIN_MAX_FAILURES_PER_ADDRESS,
     loginThrottleWindowMs: ms('LOGIN_THROTTLE_WINDOW'),
+    feedSecrets: feedSecrets(config.REVOCATION_FEED_SECRET),
+    feedHeartbeatMs,
+    feedPollIntervalMs,
+    feedMaxStreams: config.FEED_MAX_STREAMS,
+    keyStorage,
+    keyEncryptionKey:
+      config.KEY_ENCRYPTION_KEY === undefined ? undefined : parseKeyEncryptionKey(config.KEY_ENCRYPTION_KEY),
   }
 }
 
+/** The comma-separated list of REVOCATION_FEED_SECRET, each long enough to be a secret. */
+function feedSecrets(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined
+  const secrets = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+  if (secrets.length === 0 || secrets.some((s) => s.length < MIN_FEED_SECRET_LENGTH)) {
+    throw new Error(
+      `keygate: invalid configuration: REVOCATION_FEED_SECRET must be a comma-separated list of secrets of at least ${MIN_FEED_SECRET_LENGTH} characters`,
+    )
+  }
+  return secrets
+}
+
 function allowedOrigins(config: IssuerConfig): Set<string> {
-  if (config.ALLOWED_ORIGINS === undefined) return new Set([new URL(config.GATEWAY_URL).origin])
+  if (config.ALLOWED_ORIGINS === undefined) return new Set([new URL(config.PUBLIC_URL).origin])
   const origins = new Set<string>()
   for (const entry of config.ALLOWED_ORIGINS.split(',').map((o) => o.trim())) {
     if (!entry) continue

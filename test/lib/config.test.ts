@@ -16,6 +16,11 @@ t.test('defaults and derived neighbour URLs', async (t) => {
   const moved = loadConfig(Schema, { env: { ISSUER_PORT: '5000', GATEWAY_URL: 'https://gw.example/' } })
   t.equal(moved.ISSUER_URL, 'http://127.0.0.1:5000')
   t.equal(moved.GATEWAY_URL, 'https://gw.example', 'trailing slash dropped')
+  t.equal(c.PUBLIC_URL, c.GATEWAY_URL, 'the public address defaults to the gateway URL')
+  const behind = loadConfig(Schema, {
+    env: { GATEWAY_URL: 'http://gateway:8080', PUBLIC_URL: 'https://keygate.example/' },
+  })
+  t.equal(behind.PUBLIC_URL, 'https://keygate.example')
 })
 
 t.test('a bad setting fails fast with its name', async (t) => {
