@@ -1,0 +1,146 @@
+/**
+ * docker-compose.yml and the Dockerfile, checked without Docker (no engine runs on these machines): every
+ * component's environment passes that component's own config validation, ports and URLs agree, the
+ * secrets are shared and required, every service has a health check, and the Dockerfile copies what exists.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import t from 'tap'
+import { parse } from 'yaml'
+import { loadGatewayConfig } from '../gateway/config.js'
+import { feedSecret } from '../lib/auth/config.js'
+import { type Component, COMPONENTS } from '../lib/config.js'
+import { loadFilesConfig } from '../services/files/config.js'
+import { issuerSettings, loadIssuerConfig } from '../services/issuer/config.js'
+import { loadOrdersConfig } from '../services/orders/config.js'
+import { loadProfileConfig } from '../services/profile/config.js'
+
+const ROOT = new URL('../', import.meta.url).pathname
+const composeText = readFileSync(`${ROOT}docker-compose.yml`, 'utf8')
+
+/** What an operator exports before `docker compose up` (the file refuses to start without them). */
+const OPERATOR_ENV = {
+  KEY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
+  REVOCATION_FEED_SECRET: 'feed-secret-from-the-operator',
+  KEYGATE_ADMIN_PASSWORD: 'admin passphrase',
+}
+
+/** Compose's variable interpolation: `${X}`, `${X:-default}`, `${X:?error}`. */
+function interpolate(text: string, env: Record<string, string>): string {
+  return text.replace(
+    /\$\{([A-Z0-9_]+)(?::([-?])([^}]*))?\}/g,
+    (_m, name: string, op?: string, arg?: string) => {
+      const value = env[name]
+      if (value !== undefined && value !== '') return value
+      if (op === '-') return arg ?? ''
+      if (op === '?') throw new Error(`${name}: ${arg}`)
+      return ''
+    },
+  )
+}
+
+interface Service {
+  command?: string[]
+  environment?: Record<string, string>
+  ports?: string[]
+  healthcheck?: { test: string[] }
+  depends_on?: Record<string, { condition: string }>
+  build?: string
+}
+
+const compose = parse(interpolate(composeText, OPERATOR_ENV), { merge: true }) as {
+  services: Record<string, Service>
+}
+const keygateServices = Object.entries(compose.services).filter(([, s]) => s.command?.[0] === 'start')
+
+const LOADERS: Record<Component, (env: Record<string, string>) => unknown> = {
+  issuer: (env) => issuerSettings(loadIssuerConfig(env)),
+  gateway: loadGatewayConfig,
+  profile: loadProfileConfig,
+  orders: loadOrdersConfig,
+  files: loadFilesConfig,
+}
+
+t.test('every component runs from the one image, each under its own name', async (t) => {
+  t.same(keygateServices.map(([name]) => name).sort(), [...COMPONENTS].sort())
+  for (const [name, service] of keygateServices) {
+    t.same(service.command, ['start', name], `${name} starts its own component`)
+    t.equal(service.build, '.', `${name} builds the repository's Dockerfile`)
+  }
+})
+
+t.test("each component's environment passes its own config validation", async (t) => {
+  for (const [name, service] of keygateServices) {
+    const env = service.environment ?? {}
+    t.doesNotThrow(() => LOADERS[name as Component](env), `${name}'s settings are valid`)
+  }
+})
+
+t.test('the operator must supply the secrets; nothing secret is defaulted', async (t) => {
+  for (const name of Object.keys(OPERATOR_ENV)) {
+    const without = { ...OPERATOR_ENV, [name]: '' }
+    t.throws(
+      () => interpolate(composeText, without),
+      new RegExp(name),
+      `compose refuses to start without ${name}`,
+    )
+  }
+})
+
+t.test('ports, URLs and shared values agree', async (t) => {
+  const portOf = (name: string) => compose.services[name]!.environment![`${name.toUpperCase()}_PORT`]
+  for (const [name, service] of keygateServices) {
+    const env = service.environment!
+    t.ok(portOf(name), `${name} sets its port`)
+    for (const target of COMPONENTS) {
+      t.equal(
+        env[`${target.toUpperCase()}_URL`],
+        `http://${target}:${portOf(target)}`,
+        `${name} finds ${target}`,
+      )
+    }
+    t.match(
+      service.healthcheck?.test.join(' '),
+      `http://127.0.0.1:${portOf(name)}/readyz`,
+      `${name} health check`,
+    )
+    t.equal(env.HOST, '0.0.0.0', `${name} listens beyond loopback inside its container`)
+    t.equal(env.REVOCATION_FEED, 'on', `${name} takes part in the revocation feed`)
+    t.equal(
+      feedSecret({ REVOCATION_FEED_SECRET: env.REVOCATION_FEED_SECRET, DATA_DIR: '/nonexistent' }),
+      OPERATOR_ENV.REVOCATION_FEED_SECRET,
+      `${name} shares the feed secret`,
+    )
+    t.equal(env.PUBLIC_URL, 'http://localhost:8080', `${name} agrees on the public address`)
+  }
+  t.same(
+    compose.services.gateway!.ports,
+    [`${portOf('gateway')}:${portOf('gateway')}`],
+    'only the gateway is published',
+  )
+  for (const [name, service] of keygateServices)
+    if (name !== 'gateway') t.notOk(service.ports, `${name} is internal`)
+})
+
+t.test('the issuer runs on the compose PostgreSQL', async (t) => {
+  const issuer = compose.services.issuer!
+  const pg = compose.services.postgres!.environment!
+  const url = new URL(issuer.environment!.DATABASE_URL!)
+  t.equal(url.protocol, 'postgres:')
+  t.equal(url.hostname, 'postgres')
+  t.equal(url.username, pg.POSTGRES_USER)
+  t.equal(url.password, pg.POSTGRES_PASSWORD)
+  t.equal(url.pathname, `/${pg.POSTGRES_DB}`)
+  t.equal(issuer.depends_on?.postgres?.condition, 'service_healthy')
+  t.ok(compose.services.postgres!.healthcheck, 'PostgreSQL has a health check')
+})
+
+t.test('the Dockerfile copies only what exists and starts keygate', async (t) => {
+  const dockerfile = readFileSync(`${ROOT}Dockerfile`, 'utf8')
+  const copies = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(/\s+/))
+  t.ok(copies.length > 0)
+  for (const source of copies) t.ok(existsSync(`${ROOT}${source}`), `${source} exists`)
+  t.match(dockerfile, /ENTRYPOINT \["node", "--enable-source-maps", "dist\/bin\/keygate.js"\]/)
+  const built = [...dockerfile.matchAll(/^COPY --from=build \/app\/(dist\/\S+)/gm)].map((m) => m[1]!)
+  for (const dir of built)
+    t.ok(existsSync(`${ROOT}${dir.replace(/^dist\//, '')}`), `${dir} is built from source`)
+})
