@@ -1,0 +1,89 @@
+/**
+ * The machine the bench runs on: how many cores, whether processes can be pinned (taskset), which core the
+ * servers get and which the load generator gets, and what a process costs (RSS and CPU time from /proc).
+ */
+import { spawnSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { availableParallelism, cpus } from 'node:os'
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on every Linux this runs on). */
+const CLOCK_TICKS_PER_S = 100
+
+export interface Placement {
+  cores: number
+  /** taskset exists and there are at least two cores. */
+  pinning: boolean
+  /** Core of the servers (proxy and upstream), when pinning. */
+  serverCpu: number | undefined
+  /** Core of the load generator, when pinning. */
+  loadCpu: number | undefined
+  cpuModel: string
+}
+
+/** Servers on core 0, the load generator on the last core, as the issue's reference figures were taken. */
+export function placement(pin: boolean): Placement {
+  const cores = availableParallelism()
+  const taskset = spawnSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' }).status === 0
+  const pinning = pin && taskset && cores >= 2
+  return {
+    cores,
+    pinning,
+    serverCpu: pinning ? 0 : undefined,
+    loadCpu: pinning ? cores - 1 : undefined,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+  }
+}
+
+/** `command` prefixed with `taskset -c <cpu>` when a core is given. */
+export function pinned(cpu: number | undefined, command: string[]): string[] {
+  return cpu === undefined ? command : ['taskset', '-c', String(cpu), ...command]
+}
+
+/** Pins this process (every thread) to `cpu`. */
+export function pinSelf(cpu: number | undefined): void {
+  if (cpu !== undefined)
+    spawnSync('taskset', ['-a', '-cp', String(cpu), String(process.pid)], { stdio: 'ignore' })
+}
+
+/** `pid` and its descendants (cluster workers). */
+function processTree(pid: number): number[] {
+  const all = [pid]
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim()
+      for (const child of children ? children.split(' ') : []) all.push(...processTree(Number(child)))
+    }
+  } catch {
+    // gone, or no /proc: what was found is all there is
+  }
+  return all
+}
+
+/** Resident memory of a process and its descendants, in bytes (0 without /proc). */
+export function rssBytes(pid: number): number {
+  let total = 0
+  for (const p of processTree(pid)) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))
+      if (m) total += Number(m[1]) * 1024
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return total
+}
+
+/** CPU time (user + system) of a process and its descendants so far, in microseconds (0 without /proc). */
+export function cpuMicros(pid: number): number {
+  let ticks = 0
+  for (const p of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      ticks += Number(fields[11]) + Number(fields[12])
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return (ticks / CLOCK_TICKS_PER_S) * 1e6
+}

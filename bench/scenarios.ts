@@ -1,0 +1,405 @@
+/**
+ * The proxy scenarios of the issue: (a) a few users with reused tokens, (b) a never-seen token on every
+ * request, (c) keys rotated twice during the run, (d) a 1,000-route table, and the gateway as 1 and 2
+ * processes. Stacks of one scenario are started together (idle ones cost nothing), warmed up, then loaded in
+ * rounds — run 1 of every stack, then run 2 — so drift on a shared machine spreads over all of them.
+ */
+import { type BenchIssuer, type BenchKey, generateBenchKey, mintBenchToken } from './bench-issuer.js'
+import { type LoadResult, type LoadSpec, type LoadTool, runLoad } from './load/index.js'
+import { cpuMicros, type Placement, rssBytes } from './machine.js'
+import type { ServerProcess } from './processes.js'
+import { type CaseRun, type Ratio, runOf, type ScenarioReport } from './report.js'
+import { SECURE_PATH, startExpressStack, startGateway, startReplyFrom, startUpstream } from './stacks.js'
+import type { TokenPool } from './token-pool.js'
+import { writeTokenFile } from './token-pool.js'
+
+/** Users in scenario (a): a handful of tokens, each reused for the whole run. */
+export const FEW_USERS = 10
+/** Tokens per key in scenario (c). */
+const ROTATION_TOKENS_PER_KEY = 20
+
+export interface BenchContext {
+  machine: Placement
+  tool: LoadTool
+  connections: number
+  durationS: number
+  warmupS: number
+  runs: number
+  issuer: BenchIssuer
+  pool: TokenPool
+  /** FEW_USERS tokens, one a line. */
+  fewUsersFile: string
+  upstream: ServerProcess
+  /** Where gateway CPU profiles go (`--profile`), if anywhere. */
+  profileDir: string | undefined
+  log: (line: string) => void
+}
+
+type Spec = Omit<LoadSpec, 'url' | 'connections' | 'durationS'> & { durationS?: number }
+
+async function load(ctx: BenchContext, server: ServerProcess, path: string, spec: Spec): Promise<LoadResult> {
+  return runLoad(
+    ctx.tool,
+    { url: `${server.url}${path}`, connections: ctx.connections, durationS: ctx.durationS, ...spec },
+    ctx.machine.loadCpu,
+  )
+}
+
+/** One measured run, with the stack's CPU time per request and its RSS afterwards. */
+async function measure(
+  ctx: BenchContext,
+  server: ServerProcess,
+  stack: string,
+  run: number,
+  path: string,
+  spec: Spec,
+): Promise<CaseRun> {
+  const before = cpuMicros(server.pid)
+  const result = await load(ctx, server, path, spec)
+  const cpu = cpuMicros(server.pid) - before
+  const entry: CaseRun = {
+    stack,
+    run,
+    load: result,
+    cpuUsPerRequest: cpu > 0 && result.requests > 0 ? cpu / result.requests : undefined,
+    rssBytes: rssBytes(server.pid) || undefined,
+  }
+  ctx.log(
+    `  ${stack.padEnd(28)} run ${run}: ${Math.round(result.rps)} req/s, p99 ${result.p99Ms.toFixed(2)} ms, ` +
+      `errors ${result.errors}, non-2xx ${result.non2xx}`,
+  )
+  return entry
+}
+
+const ratio = (name: string, a: CaseRun | undefined, b: CaseRun | undefined, target?: Ratio['target']) =>
+  a && b ? [{ name, value: a.load.rps / b.load.rps, ...(target ? { target } : {}) }] : []
+
+const p99Ratio = (name: string, a: CaseRun | undefined, b: CaseRun | undefined, target?: Ratio['target']) =>
+  a && b ? [{ name, value: a.load.p99Ms / b.load.p99Ms, ...(target ? { target } : {}) }] : []
+
+interface Stack {
+  name: string
+  server: ServerProcess
+  path: string
+  /** The load of run `run` (0: warm-up). */
+  spec: (run: number) => Spec
+}
+
+/** Warms every stack, then measures them in rounds. */
+async function rounds(ctx: BenchContext, stacks: Stack[]): Promise<CaseRun[]> {
+  for (const s of stacks) await load(ctx, s.server, s.path, { ...s.spec(0), durationS: ctx.warmupS })
+  const runs: CaseRun[] = []
+  for (let run = 1; run <= ctx.runs; run++) {
+    for (const s of stacks) runs.push(await measure(ctx, s.server, s.name, run, s.path, s.spec(run)))
+  }
+  return runs
+}
+
+async function stopAll(servers: ServerProcess[]): Promise<void> {
+  await Promise.all(servers.map((s) => s.stop()))
+}
+
+const UPSTREAM = 'upstream alone'
+const REPLY_FROM = 'reply-from (no auth)'
+const GATEWAY = 'keygate gateway'
+const EXPRESS = 'express stack'
+
+/** The stacks of (a) and (b), started on the server core. */
+async function proxyStacks(
+  ctx: BenchContext,
+): Promise<{ replyFrom: ServerProcess; gateway: ServerProcess; express: ServerProcess }> {
+  const cpu = ctx.machine.serverCpu
+  const [replyFrom, gateway, express] = await Promise.all([
+    startReplyFrom(ctx.upstream.url, cpu),
+    startGateway({
+      upstreamUrl: ctx.upstream.url,
+      jwksUri: ctx.issuer.jwksUri,
+      cpu,
+      routes: 'few',
+      ...(ctx.profileDir ? { cpuProfileDir: ctx.profileDir } : {}),
+    }),
+    startExpressStack(ctx.upstream.url, ctx.issuer.jwksUri, cpu),
+  ])
+  return { replyFrom, gateway, express }
+}
+
+/** (a) A few users, tokens reused: the common case, where the verified-token cache answers. */
+export async function scenarioA(ctx: BenchContext): Promise<ScenarioReport> {
+  const { replyFrom, gateway, express } = await proxyStacks(ctx)
+  try {
+    const tokens = () => ({ tokenFile: ctx.fewUsersFile })
+    const runs = await rounds(ctx, [
+      { name: UPSTREAM, server: ctx.upstream, path: SECURE_PATH, spec: tokens },
+      { name: REPLY_FROM, server: replyFrom, path: SECURE_PATH, spec: tokens },
+      { name: GATEWAY, server: gateway, path: SECURE_PATH, spec: tokens },
+      { name: EXPRESS, server: express, path: SECURE_PATH, spec: tokens },
+    ])
+    return {
+      id: 'a',
+      title: `${FEW_USERS} users, tokens reused`,
+      runs,
+      ratios: runRatios(ctx, runs, { vsProxy: 0.95, vsExpress: 3 }),
+      notes: [],
+    }
+  } finally {
+    await stopAll([replyFrom, gateway, express])
+  }
+}
+
+function runRatios(
+  ctx: BenchContext,
+  runs: CaseRun[],
+  targets: { vsProxy: number; vsExpress: number },
+): Ratio[][] {
+  return Array.from({ length: ctx.runs }, (_, i) => {
+    const gw = runOf(runs, GATEWAY, i + 1)
+    const rf = runOf(runs, REPLY_FROM, i + 1)
+    const ex = runOf(runs, EXPRESS, i + 1)
+    return [
+      ...ratio('3/2 gateway ÷ reply-from', gw, rf, { op: '>=', value: targets.vsProxy }),
+      ...ratio('3/4 gateway ÷ express', gw, ex, { op: '>=', value: targets.vsExpress }),
+      ...p99Ratio('p99 gateway ÷ reply-from', gw, rf, { op: '<=', value: 1.2 }),
+    ]
+  })
+}
+
+/**
+ * (b) A token never seen before on every request: the pure verification path. The gateway's loads take
+ * disjoint slices of the pool, so no run meets a token an earlier one cached. Then, on a fresh gateway, the
+ * whole pool passes twice, with RSS read after each pass: the verified-token cache is bounded and evicts.
+ */
+export async function scenarioB(ctx: BenchContext, memory: boolean): Promise<ScenarioReport> {
+  const { replyFrom, gateway, express } = await proxyStacks(ctx)
+  const n = ctx.pool.tokens.length
+  const span = Math.floor(n / (ctx.runs + 1))
+  const slice = (run: number) => ({ tokenFile: ctx.pool.file, offset: run * span, span })
+  const notes: string[] = []
+  let runs: CaseRun[]
+  try {
+    runs = await rounds(ctx, [
+      { name: REPLY_FROM, server: replyFrom, path: SECURE_PATH, spec: slice },
+      { name: GATEWAY, server: gateway, path: SECURE_PATH, spec: slice },
+      { name: EXPRESS, server: express, path: SECURE_PATH, spec: slice },
+    ])
+  } finally {
+    await stopAll([replyFrom, gateway, express])
+  }
+  for (const r of runs) {
+    if (r.stack === GATEWAY && r.load.requests > span) {
+      notes.push(
+        `run ${r.run}: the gateway took ${r.load.requests} requests from a slice of ${span} tokens, so ` +
+          `${r.load.requests - span} of them met a token it had verified before (raise the pool size)`,
+      )
+    }
+  }
+  notes.push(
+    `token pool: ${n.toLocaleString('en-US')} distinct tokens (${ctx.pool.cached ? 'cached' : 'minted'}), ${span.toLocaleString('en-US')} per gateway load`,
+  )
+  if (memory) notes.push(...(await memoryCheck(ctx)))
+  return {
+    id: 'b',
+    title: 'a never-seen token on every request',
+    runs,
+    ratios: runRatios(ctx, runs, { vsProxy: 0.85, vsExpress: 2.5 }),
+    notes,
+  }
+}
+
+/** Two passes of the whole pool through a fresh gateway, RSS after each. */
+async function memoryCheck(ctx: BenchContext): Promise<string[]> {
+  const gateway = await startGateway({
+    upstreamUrl: ctx.upstream.url,
+    jwksUri: ctx.issuer.jwksUri,
+    cpu: ctx.machine.serverCpu,
+    routes: 'few',
+  })
+  try {
+    const n = ctx.pool.tokens.length
+    const idle = rssBytes(gateway.pid)
+    const rss: number[] = []
+    const failures: number[] = []
+    for (let pass = 1; pass <= 2; pass++) {
+      const r = await runLoad(
+        'autocannon',
+        {
+          url: `${gateway.url}${SECURE_PATH}`,
+          connections: ctx.connections,
+          durationS: 0,
+          amount: n,
+          tokenFile: ctx.pool.file,
+        },
+        ctx.machine.loadCpu,
+      )
+      rss.push(rssBytes(gateway.pid))
+      failures.push(r.errors + r.non2xx)
+      ctx.log(`  memory pass ${pass}: ${r.requests} requests, RSS ${(rss.at(-1)! / 2 ** 20).toFixed(0)} MB`)
+    }
+    const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MB`
+    return [
+      `memory: gateway RSS ${mb(idle)} idle, ${mb(rss[0]!)} after ${n.toLocaleString('en-US')} distinct tokens, ` +
+        `${mb(rss[1]!)} after a second pass of the same ${n.toLocaleString('en-US')} ` +
+        `(${rss[1]! > rss[0]! ? '+' : ''}${mb(rss[1]! - rss[0]!)}); failed requests ${failures.join(' + ')}. ` +
+        'The verified-token cache holds at most TOKEN_CACHE_SIZE (10,000) entries, least recently used out first.',
+    ]
+  } finally {
+    await gateway.stop()
+  }
+}
+
+/**
+ * (c) Keys rotated twice during the run, on the issuer's schedule: the next key is published before it signs,
+ * a retired key stays published while its tokens are in use. Each run gets fresh keys and fresh stacks (so
+ * the gateway's unknown-kid cooldown of an earlier run cannot matter). The load moves to the new key's
+ * tokens at each third of the run; errors must be 0.
+ */
+export async function scenarioC(ctx: BenchContext): Promise<ScenarioReport> {
+  const phaseS = Math.max(1, Math.floor(ctx.durationS / 3))
+  const durationS = phaseS * 3
+  const runs: CaseRun[] = []
+  const notes: string[] = []
+  const original = ctx.issuer.keys
+  try {
+    for (let run = 1; run <= ctx.runs; run++) {
+      for (const stack of [GATEWAY, EXPRESS]) {
+        const keys = Array.from({ length: 4 }, () => generateBenchKey())
+        const [k1, k2, k3, k4] = keys as [BenchKey, BenchKey, BenchKey, BenchKey]
+        const nowS = Math.floor(Date.now() / 1000)
+        const lines = [k1, k2, k3].flatMap((key, phase) =>
+          Array.from(
+            { length: ROTATION_TOKENS_PER_KEY },
+            (_, i) => `${phase} ${mintBenchToken(key, `user-${i}`, nowS)}`,
+          ),
+        )
+        const file = writeTokenFile('rotation.txt', lines)
+        const warmFile = writeTokenFile(
+          'rotation-warm.txt',
+          lines.filter((l) => l.startsWith('0 ')).map((l) => l.slice(2)),
+        )
+        ctx.issuer.keys = [k1, k2]
+        const jwksBefore = ctx.issuer.jwksRequests
+        const server =
+          stack === GATEWAY
+            ? await startGateway({
+                upstreamUrl: ctx.upstream.url,
+                jwksUri: ctx.issuer.jwksUri,
+                cpu: ctx.machine.serverCpu,
+                routes: 'few',
+              })
+            : await startExpressStack(ctx.upstream.url, ctx.issuer.jwksUri, ctx.machine.serverCpu)
+        try {
+          await load(ctx, server, SECURE_PATH, { tokenFile: warmFile, durationS: ctx.warmupS })
+          // Rotation 1 (a third in): K2 signs, K1 retired but published, K3 published as next.
+          const first = setTimeout(() => (ctx.issuer.keys = [k1, k2, k3]), phaseS * 1000)
+          // Rotation 2 (two thirds in): K3 signs, K2 retired, K4 next; K1's tokens are no longer in use.
+          const second = setTimeout(() => (ctx.issuer.keys = [k2, k3, k4]), phaseS * 2000)
+          try {
+            runs.push(
+              await measure(ctx, server, stack, run, SECURE_PATH, { tokenFile: file, phaseS, durationS }),
+            )
+          } finally {
+            clearTimeout(first)
+            clearTimeout(second)
+          }
+        } finally {
+          await server.stop()
+        }
+        notes.push(`run ${run}, ${stack}: ${ctx.issuer.jwksRequests - jwksBefore} JWKS fetches`)
+      }
+    }
+  } finally {
+    ctx.issuer.keys = original
+  }
+  const failed = runs.reduce((sum, r) => sum + r.load.errors + r.load.non2xx, 0)
+  notes.unshift(
+    `target: 0 failed requests across rotations — ${failed === 0 ? 'met' : `MISSED (${failed} failed)`}`,
+  )
+  return {
+    id: 'c',
+    title: `keys rotated twice during a ${durationS} s run`,
+    runs,
+    ratios: Array.from({ length: ctx.runs }, (_, i) =>
+      ratio('gateway ÷ express', runOf(runs, GATEWAY, i + 1), runOf(runs, EXPRESS, i + 1)),
+    ),
+    notes,
+  }
+}
+
+/** (d) The same route among 1,000 others: what routing costs as the table grows. */
+export async function scenarioD(ctx: BenchContext): Promise<ScenarioReport> {
+  const cpu = ctx.machine.serverCpu
+  const few = 'gateway, 2 routes'
+  const many = 'gateway, 1,000 routes'
+  const [small, large] = await Promise.all([
+    startGateway({ upstreamUrl: ctx.upstream.url, jwksUri: ctx.issuer.jwksUri, cpu, routes: 'few' }),
+    startGateway({ upstreamUrl: ctx.upstream.url, jwksUri: ctx.issuer.jwksUri, cpu, routes: 'many' }),
+  ])
+  try {
+    const tokens = () => ({ tokenFile: ctx.fewUsersFile })
+    const runs = await rounds(ctx, [
+      { name: few, server: small, path: SECURE_PATH, spec: tokens },
+      { name: many, server: large, path: SECURE_PATH, spec: tokens },
+    ])
+    return {
+      id: 'd',
+      title: '1,000 routes in the table (tokens reused)',
+      runs,
+      ratios: Array.from({ length: ctx.runs }, (_, i) =>
+        ratio('1,000 routes ÷ 2 routes', runOf(runs, many, i + 1), runOf(runs, few, i + 1)),
+      ),
+      notes: [],
+    }
+  } finally {
+    await stopAll([small, large])
+  }
+}
+
+/**
+ * The gateway as 1 and as 2 processes on one port (`--workers`), scenario (a)'s load. Nothing is pinned
+ * here: two workers need both cores, which they share with the upstream and the load generator.
+ */
+export async function scenarioWorkers(ctx: BenchContext): Promise<ScenarioReport> {
+  const unpinned = { ...ctx, machine: { ...ctx.machine, loadCpu: undefined, serverCpu: undefined } }
+  const upstream = await startUpstream(undefined)
+  const [one, two] = await Promise.all(
+    [1, 2].map((workers) =>
+      startGateway({
+        upstreamUrl: upstream.url,
+        jwksUri: ctx.issuer.jwksUri,
+        cpu: undefined,
+        routes: 'few',
+        workers,
+      }),
+    ),
+  )
+  try {
+    const tokens = () => ({ tokenFile: ctx.fewUsersFile })
+    const runs = await rounds(unpinned, [
+      { name: 'gateway, 1 process', server: one!, path: SECURE_PATH, spec: tokens },
+      { name: 'gateway, 2 processes', server: two!, path: SECURE_PATH, spec: tokens },
+    ])
+    return {
+      id: 'workers',
+      title: 'the gateway as 1 and 2 processes (--workers), nothing pinned',
+      runs,
+      ratios: Array.from({ length: ctx.runs }, (_, i) =>
+        ratio(
+          '2 processes ÷ 1',
+          runOf(runs, 'gateway, 2 processes', i + 1),
+          runOf(runs, 'gateway, 1 process', i + 1),
+        ),
+      ),
+      notes: [],
+    }
+  } finally {
+    await stopAll([one!, two!, upstream])
+  }
+}
+
+/** FEW_USERS tokens signed with `key`, written for the load generator. */
+export function fewUsersTokens(key: BenchKey): string {
+  const nowS = Math.floor(Date.now() / 1000)
+  return writeTokenFile(
+    'few-users.txt',
+    Array.from({ length: FEW_USERS }, (_, i) => mintBenchToken(key, `frequent-user-${i}`, nowS)),
+  )
+}

@@ -1,0 +1,105 @@
+/**
+ * The benchmarked stacks, each started as its own process: the upstream, the bare reply-from proxy, keygate's
+ * gateway (the real `keygate start gateway`, with its default logging and a real route file), and the
+ * Express stack. Every proxy forwards to the same upstream and trusts the same bench issuer.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { BENCH_AUDIENCE, BENCH_ISSUER, trustedIssuersSetting } from './bench-issuer.js'
+import { type ServerProcess, startServer } from './processes.js'
+
+/** The authenticated path every proxy is loaded on (its route in the gateway requires a token). */
+export const SECURE_PATH = '/api/bench/items'
+/** Routes in scenario (d)'s table; the loaded one sits in the middle of it. */
+export const MANY_ROUTES = 1000
+/** No limit in practice, but the gateway still counts every request against it, as it does in production. */
+const UNREACHABLE_RATE_LIMIT = '1000000000/1m'
+
+export interface GatewayOptions {
+  upstreamUrl: string
+  jwksUri: string
+  cpu: number | undefined
+  /** Route table size: a few routes, or MANY_ROUTES. */
+  routes: 'few' | 'many'
+  workers?: number
+  /** Write a V8 CPU profile of the gateway (its main process) into this directory on exit. */
+  cpuProfileDir?: string
+}
+
+export function startUpstream(cpu: number | undefined): Promise<ServerProcess> {
+  return startServer({ name: 'upstream', script: 'bench/servers/upstream.ts', cpu })
+}
+
+export function startReplyFrom(upstreamUrl: string, cpu: number | undefined): Promise<ServerProcess> {
+  return startServer({
+    name: 'reply-from',
+    script: 'bench/servers/reply-from.ts',
+    env: { UPSTREAM_URL: upstreamUrl },
+    cpu,
+  })
+}
+
+export function startExpressStack(
+  upstreamUrl: string,
+  jwksUri: string,
+  cpu: number | undefined,
+): Promise<ServerProcess> {
+  return startServer({
+    name: 'express',
+    script: 'bench/servers/express-stack.ts',
+    env: {
+      UPSTREAM_URL: upstreamUrl,
+      JWKS_URI: jwksUri,
+      TOKEN_ISSUER: BENCH_ISSUER,
+      TOKEN_AUDIENCE: BENCH_AUDIENCE,
+    },
+    cpu,
+  })
+}
+
+/** The route file of a bench gateway: `/api/bench` (auth required) among `routes` others. */
+export function gatewayRouteFile(upstreamUrl: string, routes: 'few' | 'many'): unknown {
+  const secure = { prefix: '/api/bench', upstream: 'bench', auth: { mode: 'required' } }
+  const open = { prefix: '/open', upstream: 'bench', auth: { mode: 'none' } }
+  if (routes === 'few') return { upstreams: { bench: upstreamUrl }, routes: [secure, open] }
+  const filler = (i: number) => ({
+    prefix: `/api/service-${String(i).padStart(4, '0')}/v1`,
+    upstream: 'bench',
+    auth: { mode: 'required' },
+  })
+  const half = MANY_ROUTES / 2
+  return {
+    upstreams: { bench: upstreamUrl },
+    routes: [
+      ...Array.from({ length: half - 1 }, (_, i) => filler(i)),
+      secure,
+      ...Array.from({ length: MANY_ROUTES - half - 1 }, (_, i) => filler(half + i)),
+      open,
+    ],
+  }
+}
+
+export function startGateway(options: GatewayOptions): Promise<ServerProcess> {
+  const work = mkdtempSync(join(tmpdir(), 'kg-bench-gateway-'))
+  const routesFile = join(work, 'routes.json')
+  writeFileSync(routesFile, JSON.stringify(gatewayRouteFile(options.upstreamUrl, options.routes)))
+  return startServer({
+    name: 'gateway',
+    script: 'bin/keygate.ts',
+    args: ['start', 'gateway', ...(options.workers ? ['--workers', String(options.workers)] : [])],
+    env: {
+      HOST: '127.0.0.1',
+      GATEWAY_PORT: '0',
+      TRUSTED_ISSUERS: trustedIssuersSetting(options.jwksUri),
+      GATEWAY_ROUTES_FILE: routesFile,
+      GATEWAY_RATE_LIMIT: UNREACHABLE_RATE_LIMIT,
+      KEYS_DIR: join(work, 'keys'),
+      DATA_DIR: join(work, 'data'),
+    },
+    cpu: options.cpu,
+    ...(options.cpuProfileDir
+      ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] }
+      : {}),
+  })
+}

@@ -1,0 +1,139 @@
+/**
+ * Micro-benchmark of keygate's verify path beside the raw signature check it is built on, on the same
+ * tokens and key: `TokenVerifier.verify` on never-seen tokens (strict parsing, claim checks, key lookup,
+ * node:crypto.verify, caching) and on a cached one, against `node:crypto.verify` alone. Runs in its own
+ * process, pinned to the server core, one verification at a time (as a request does).
+ */
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { verify } from 'node:crypto'
+import { join } from 'node:path'
+import { Registry } from 'prom-client'
+import { parseCompactJws } from '../lib/auth/compact.js'
+import { importVerificationKey } from '../lib/auth/jwk.js'
+import { AuthMetrics } from '../lib/auth/metrics.js'
+import type { KeySource, VerificationKey } from '../lib/auth/types.js'
+import { DEFAULT_CLOCK_TOLERANCE_S, TokenVerifier } from '../lib/auth/verifier.js'
+import { BENCH_AUDIENCE, BENCH_ISSUER } from './bench-issuer.js'
+import { pinned } from './machine.js'
+import type { ScenarioReport } from './report.js'
+import { type TokenPool, tokenPool } from './token-pool.js'
+
+/** Time spent on each measure, in milliseconds (full and quick). */
+const MEASURE_MS = 2_000
+const QUICK_MEASURE_MS = 500
+
+interface MicroResult {
+  rawVerifyOps: number
+  freshOps: number
+  cachedOps: number
+  parseOps: number
+  freshTokens: number
+}
+
+/** Operations per second of `fn` called with 0, 1, 2… until `ms` have passed (after a short warm-up). */
+async function opsPerSecond(ms: number, fn: (i: number) => unknown): Promise<number> {
+  for (let i = 0; i < 200; i++) await fn(i)
+  let n = 0
+  const start = performance.now()
+  let elapsed = 0
+  while ((elapsed = performance.now() - start) < ms) {
+    for (let k = 0; k < 50; k++) await fn(n++)
+  }
+  return (n / elapsed) * 1000
+}
+
+async function measure(pool: TokenPool, ms: number): Promise<MicroResult> {
+  const key = importVerificationKey(pool.key.publicJwk, ['RS256']) as VerificationKey
+  const source: KeySource = {
+    getKey: (kid) => (kid === key.kid ? key : undefined),
+    ready: async () => {},
+    usable: () => true,
+    onKeysRemoved: () => {},
+    close: async () => {},
+  }
+  const verifier = new TokenVerifier({
+    issuers: [
+      {
+        issuer: BENCH_ISSUER,
+        audiences: [BENCH_AUDIENCE],
+        algorithms: ['RS256'],
+        types: ['at+jwt'],
+        clockToleranceS: DEFAULT_CLOCK_TOLERANCE_S,
+        keySource: source,
+      },
+    ],
+    profile: 'access_token',
+    metrics: new AuthMetrics(new Registry()),
+  })
+  const tokens = pool.tokens
+  const parts = tokens.slice(0, 1000).map((t) => {
+    const dot = t.lastIndexOf('.')
+    return { data: Buffer.from(t.slice(0, dot)), signature: Buffer.from(t.slice(dot + 1), 'base64url') }
+  })
+  const rawVerifyOps = await opsPerSecond(ms, (i) => {
+    const p = parts[i % parts.length]!
+    if (!verify('sha256', p.data, key.key, p.signature)) throw new Error('bench: raw verify failed')
+  })
+  // Fresh: every call a token this verifier has never seen (the pool is larger than its cache).
+  let used = 0
+  const freshOps = await opsPerSecond(ms, (i) => {
+    used = Math.max(used, i + 1)
+    return verifier.verify(tokens[(i + 1000) % tokens.length]!)
+  })
+  const cachedOps = await opsPerSecond(ms, () => verifier.verify(tokens[0]!))
+  const parseOps = await opsPerSecond(ms, (i) => parseCompactJws(tokens[i % tokens.length]!))
+  return { rawVerifyOps, freshOps, cachedOps, parseOps, freshTokens: used }
+}
+
+/** Runs the micro-benchmark in a child process pinned to `cpu`; its figures as a report. */
+export async function verifyMicroBenchmark(
+  pool: TokenPool,
+  cpu: number | undefined,
+  quick: boolean,
+): Promise<ScenarioReport> {
+  const [command, ...args] = pinned(cpu, [
+    process.execPath,
+    '--import',
+    'tsx',
+    join(import.meta.dirname, 'verify-micro.ts'),
+    String(pool.tokens.length),
+    String(quick ? QUICK_MEASURE_MS : MEASURE_MS),
+  ])
+  const child = spawn(command!, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout!.on('data', (d: Buffer) => (out += d))
+  const [code] = (await once(child, 'exit')) as [number | null]
+  if (code !== 0) throw new Error(`bench: the verify micro-benchmark failed (exit code ${code})`)
+  const r = JSON.parse(out.trim().split('\n').at(-1)!) as MicroResult
+  const us = (ops: number) => (1e6 / ops).toFixed(1)
+  const row = (what: string, ops: number) =>
+    `| ${what} | ${Math.round(ops).toLocaleString('en-US')} | ${us(ops)} |`
+  const cost = r.rawVerifyOps / r.freshOps
+  const notes = [
+    `keygate's verify path on a never-seen token costs ${cost.toFixed(2)}× a raw node:crypto.verify ` +
+      `(target ≤ 1.3: ${cost <= 1.3 ? 'met' : 'MISSED'}); ${r.freshTokens.toLocaleString('en-US')} distinct tokens verified.`,
+  ]
+  if (r.freshTokens > pool.tokens.length - 1000)
+    notes.push('the pool was too small: some "fresh" tokens were cached')
+  return {
+    id: 'micro',
+    title: 'verify path micro-benchmark (one core, one at a time)',
+    runs: [],
+    ratios: [],
+    notes,
+    extra: [
+      '| operation | ops/s | µs/op |',
+      '|---|---:|---:|',
+      row('node:crypto.verify (RS256, same tokens and key)', r.rawVerifyOps),
+      row('TokenVerifier.verify, never-seen token', r.freshOps),
+      row('TokenVerifier.verify, cached token', r.cachedOps),
+      row('parseCompactJws alone', r.parseOps),
+    ].join('\n'),
+  }
+}
+
+if (process.argv[1] === import.meta.filename) {
+  const pool = await tokenPool(Number(process.argv[2]))
+  console.log(JSON.stringify(await measure(pool, Number(process.argv[3]))))
+}
