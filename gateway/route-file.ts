@@ -91,7 +91,9 @@ export function defaultRouteFile(): RouteFile {
         prefix: '/api/admin',
         upstream: 'issuer',
         rewrite: '/admin',
-        auth: { mode: 'required', roles: ['admin'] },
+        // Sensitive: an admin acting on a token whose revocation may not have arrived is refused (503)
+        // while the revocation feed is out of contact.
+        auth: { mode: 'required', roles: ['admin'], sensitive: true },
       },
       { prefix: '/api/profile', upstream: 'profile', rewrite: '/', auth: required },
       { prefix: '/api/orders', upstream: 'orders', rewrite: '/orders', auth: required },

@@ -33,7 +33,7 @@ t.test('the default table routes and rewrites as documented', async (t) => {
   t.equal(table.upstreams.get('profile')?.origin, known.profile)
 
   const admin = table.match('/api/admin')!
-  t.same(admin.auth, { mode: 'required', roles: ['admin'] })
+  t.same(admin.auth, { mode: 'required', roles: ['admin'], sensitive: true })
   t.match(admin.forward, { token: true, assertion: true, subject: false })
   const auth = table.match('/auth/logout-all')!
   t.match(auth.forward, { token: true }, '/auth relays Authorization (logout-all takes a Bearer token)')
