@@ -8,12 +8,13 @@
  *   keygate keys revoke <kid>       withdraw a key at once (emergency)
  *
  * Settings come from the environment (and KEYGATE_CONFIG), as for the issuer itself; `keys` works on the
- * same KEYS_DIR as a running issuer, which picks the change up within a second.
+ * same key set as a running issuer (KEYS_DIR, or the PostgreSQL database of DATABASE_URL with
+ * KEY_ENCRYPTION_KEY), which picks the change up within a second.
  */
 import { parseArgs } from 'node:util'
 import { type Component, COMPONENTS, componentSchema, loadConfig } from '../lib/config.js'
 import { KeygateError } from '../lib/errors.js'
-import type { IssuerConfig } from '../services/issuer/config.js'
+import type { IssuerSettings } from '../services/issuer/config.js'
 import type { KeyAdministration, KeyView } from '../services/issuer/key-administration.js'
 import type { KeySet } from '../services/issuer/keys/key-set.js'
 
@@ -128,19 +129,26 @@ async function keys(args: string[]): Promise<number> {
     )
   }
   const { loadIssuerConfig, issuerSettings } = await issuerConfig()
-  const { KeySet } = await import('../services/issuer/keys/key-set.js')
+  const { KeyFile } = await import('../services/issuer/keys/key-file.js')
   const { listKeys } = await import('../services/issuer/key-administration.js')
   const config = loadIssuerConfig()
   const settings = issuerSettings(config)
-  const keySet = new KeySet({ dir: settings.keysDir, schedule: settings, now: Date.now })
-  if (action === 'list') {
-    // Read-only: the file as it stands, without generating or rotating anything.
-    const { doc } = await keySet.file.read()
+  if (action === 'list' && settings.keyStorage === 'file') {
+    // Read-only: the file as it stands, without generating or rotating anything (nor opening the database).
+    const file = new KeyFile(settings.keysDir)
+    const { doc } = await file.read()
     if (doc.keys.length) printKeys(listKeys(doc))
-    else console.log(`no key set yet in ${keySet.file.path} (the issuer generates one on first start)`)
+    else console.log(`no key set yet in ${file.path} (the issuer generates one on first start)`)
     return 0
   }
-  return withKeyAdministration(config, keySet, async (admin) => {
+  return withKeyAdministration(settings, async (admin, keySet) => {
+    if (action === 'list') {
+      const { doc } = await keySet.storage.read()
+      if (doc.keys.length) printKeys(listKeys(doc))
+      else
+        console.log(`no key set yet in ${keySet.storage.location} (the issuer generates one on first start)`)
+      return 0
+    }
     if (action === 'rotate') {
       await admin.rotate()
       console.log('rotated')
@@ -153,21 +161,25 @@ async function keys(args: string[]): Promise<number> {
   })
 }
 
-/** Runs `fn` with key administration over the issuer's store (revocations are recorded there). */
+/**
+ * Runs `fn` with key administration over the issuer's store: revocations are recorded there, and with
+ * PostgreSQL the key set lives there too, shared with every running instance.
+ */
 async function withKeyAdministration<R>(
-  config: IssuerConfig,
-  keySet: KeySet,
-  fn: (admin: KeyAdministration) => Promise<R>,
+  settings: IssuerSettings,
+  fn: (admin: KeyAdministration, keySet: KeySet) => Promise<R>,
 ): Promise<R> {
-  const { CLOCK_SKEW_MS, issuerSettings } = await issuerConfig()
+  const { CLOCK_SKEW_MS } = await issuerConfig()
   const { KeyAdministration } = await import('../services/issuer/key-administration.js')
+  const { KeySet } = await import('../services/issuer/keys/key-set.js')
+  const { keyStorageFor } = await import('../services/issuer/keys/key-storage.js')
   const { RevocationEvents } = await import('../services/issuer/revocation-events.js')
   const { openIssuerStore } = await import('../services/issuer/store/kysely-store.js')
-  const settings = issuerSettings(config)
   const store = await openIssuerStore(settings.databaseUrl)
   try {
+    const keySet = new KeySet({ storage: keyStorageFor(settings, store), schedule: settings, now: Date.now })
     const events = new RevocationEvents(settings.accessTokenTtlMs + CLOCK_SKEW_MS)
-    return await fn(new KeyAdministration({ keys: keySet, store, events }))
+    return await fn(new KeyAdministration({ keys: keySet, store, events }), keySet)
   } finally {
     await store.close()
   }

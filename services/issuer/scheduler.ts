@@ -1,13 +1,18 @@
 /**
- * The issuer's maintenance tick: pick up key set changes made by another process (the command line),
- * rotate keys when due, drop keys whose time is up, and now and then prune the store. Every decision reads
- * the injected clock; the timer only says when to look, so tests call `tick()` after moving a fake clock.
+ * The issuer's maintenance tick: pick up key set changes made by another process (the command line, another
+ * instance), rotate keys when due, drop keys whose time is up, and now and then prune the store. Of several
+ * instances sharing a database only one runs key maintenance at a time (the store's exclusive task); the
+ * others pick its result up on their next tick. Every decision reads the injected clock; the timer only
+ * says when to look, so tests call `tick()` after moving a fake clock.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { KeySet } from './keys/key-set.js'
 import type { IssuerStore } from './store/types.js'
 
-/** How often the scheduler looks, in milliseconds: the command line's changes are served within this. */
+/**
+ * How often the scheduler looks, in milliseconds: key changes made by the command line or another
+ * instance are served within this.
+ */
 export const SCHEDULER_TICK_MS = 1000
 /** How often expired sessions, tokens and revocation events are deleted, in milliseconds. */
 export const STORE_PRUNE_INTERVAL_MS = 60_000
@@ -64,8 +69,11 @@ export class MaintenanceScheduler {
   async #runOnce(): Promise<void> {
     const { keys, store, log } = this.#o
     try {
-      if (await keys.reloadIfChanged()) log.info('key set reloaded after a change on disk')
-      await keys.maintain()
+      if (await keys.reloadIfChanged()) log.info('key set reloaded after a change made elsewhere')
+      const ran = await store.runExclusively('key-maintenance', async () => {
+        if (await keys.maintain()) log.info('scheduled key maintenance ran')
+      })
+      if (!ran) log.debug('key maintenance left to the instance holding the lock')
     } catch (err) {
       log.error({ err }, 'key maintenance failed; retrying on the next tick')
     }

@@ -8,6 +8,7 @@ import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises
 import { join } from 'node:path'
 import lockfile from 'proper-lockfile'
 import { EMPTY_KEY_SET, type KeySetDocument, parseKeySetDocument } from './key-document.js'
+import type { KeySetDocumentChange, KeyStorage } from './key-storage.js'
 
 export const KEY_SET_FILE = 'keyset.json'
 export const KEY_DIR_MODE = 0o700
@@ -16,15 +17,8 @@ export const KEY_FILE_MODE = 0o600
 const LOCK_STALE_MS = 10_000
 const LOCK_RETRIES = { retries: 50, factor: 1.5, minTimeout: 20, maxTimeout: 250 }
 
-/** What identifies one version of the file: a rename makes a new inode, a write a new mtime. */
-export interface FileVersion {
-  ino: number
-  mtimeMs: number
-  size: number
-}
-
 /** The key set file of one directory. */
-export class KeyFile {
+export class KeyFile implements KeyStorage {
   readonly dir: string
   readonly path: string
 
@@ -33,15 +27,19 @@ export class KeyFile {
     this.path = join(dir, KEY_SET_FILE)
   }
 
-  /** Reads the set (an empty set when the file does not exist yet) with the version it was read at. */
-  async read(): Promise<{ doc: KeySetDocument; version: FileVersion | undefined }> {
-    const version = await this.version()
-    if (!version) return { doc: EMPTY_KEY_SET, version }
+  get location(): string {
+    return this.path
+  }
+
+  /** Reads the set (an empty set when the file does not exist yet) with the revision it was read at. */
+  async read(): Promise<{ doc: KeySetDocument; revision: string | undefined }> {
+    const revision = await this.revision()
+    if (!revision) return { doc: EMPTY_KEY_SET, revision }
     let text: string
     try {
       text = await readFile(this.path, 'utf8')
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { doc: EMPTY_KEY_SET, version: undefined }
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { doc: EMPTY_KEY_SET, revision: undefined }
       throw err
     }
     let parsed: unknown
@@ -50,14 +48,17 @@ export class KeyFile {
     } catch {
       throw new Error(`keygate: key set ${this.path} is not valid JSON`)
     }
-    return { doc: parseKeySetDocument(parsed, this.path), version }
+    return { doc: parseKeySetDocument(parsed, this.path), revision }
   }
 
-  /** The current version of the file, or undefined when it does not exist. */
-  async version(): Promise<FileVersion | undefined> {
+  /**
+   * The file's current revision (undefined when it does not exist): an atomic rename makes a new inode,
+   * a write a new mtime.
+   */
+  async revision(): Promise<string | undefined> {
     try {
       const s = await stat(this.path)
-      return { ino: s.ino, mtimeMs: s.mtimeMs, size: s.size }
+      return `${s.ino}:${s.mtimeMs}:${s.size}`
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw err
@@ -69,8 +70,8 @@ export class KeyFile {
    * Returns the document as it now stands on disk.
    */
   async update<R>(
-    change: (doc: KeySetDocument) => Promise<{ doc: KeySetDocument; result: R }>,
-  ): Promise<{ doc: KeySetDocument; version: FileVersion | undefined; result: R }> {
+    change: KeySetDocumentChange<R>,
+  ): Promise<{ doc: KeySetDocument; revision: string | undefined; result: R }> {
     await mkdir(this.dir, { recursive: true, mode: KEY_DIR_MODE })
     // mkdir leaves an existing directory's mode alone; a key directory is never readable by others.
     await chmod(this.dir, KEY_DIR_MODE)
@@ -92,7 +93,7 @@ export class KeyFile {
         throw new Error(`keygate: lost the lock on ${this.path} (${compromised.message}); nothing was written`)
       }
       await this.#writeAtomically(doc)
-      return { doc, version: await this.version(), result }
+      return { doc, revision: await this.revision(), result }
     } finally {
       await release().catch(() => {
         // A compromised lock may already be gone; there is nothing left to release.

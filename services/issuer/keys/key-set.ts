@@ -1,8 +1,9 @@
 /**
- * The issuer's live key set: the document from `keyset.json` with its keys imported once (private keys as
- * WebCrypto keys for signing, public keys as KeyObjects for verifying), the JWKS it publishes, and the
- * changes it makes through the file. Changes made by another process (the command line) are picked up by
- * `reloadIfChanged()`, which the scheduler calls every tick.
+ * The issuer's live key set: the document from its storage (`keyset.json`, or the shared database) with its
+ * keys imported once (private keys as WebCrypto keys for signing, public keys as KeyObjects for verifying),
+ * the JWKS it publishes, and the changes it makes through the storage. Changes made by another process (the
+ * command line, another issuer instance) are picked up by `reloadIfChanged()`, which the scheduler calls
+ * every tick.
  */
 import { createPublicKey, type JsonWebKey } from 'node:crypto'
 import { importJWK, type JWK } from 'jose'
@@ -18,7 +19,8 @@ import {
   SIGNING_ALGORITHM,
   type StoredKey,
 } from './key-document.js'
-import { type FileVersion, KeyFile } from './key-file.js'
+import { KeyFile } from './key-file.js'
+import type { KeyStorage } from './key-storage.js'
 import {
   ensureKeys,
   type KeySchedule,
@@ -29,8 +31,10 @@ import {
 } from './lifecycle.js'
 
 export interface KeySetOptions {
-  /** Directory of `keyset.json`. */
-  dir: string
+  /** Where the set lives; by default `keyset.json` in `dir`. */
+  storage?: KeyStorage
+  /** Directory of `keyset.json`, when no `storage` is given. */
+  dir?: string
   schedule: KeySchedule
   /** Current time in milliseconds. */
   now: () => number
@@ -48,13 +52,13 @@ export interface KeyChange {
   after: KeySetDocument
 }
 
-/** The issuer's signing keys, in memory and on disk. */
+/** The issuer's signing keys, in memory and in their storage. */
 export class KeySet {
-  readonly file: KeyFile
+  readonly storage: KeyStorage
   readonly #schedule: KeySchedule
   readonly #now: () => number
   #doc: KeySetDocument = EMPTY_KEY_SET
-  #version: FileVersion | undefined
+  #revision: string | undefined
   #loaded = false
   #signing: SigningKey | undefined
   #jwks: { keys: JWK[] } = { keys: [] }
@@ -64,18 +68,19 @@ export class KeySet {
   readonly #changeListeners: Array<(change: KeyChange) => void> = []
 
   constructor(options: KeySetOptions) {
-    this.file = new KeyFile(options.dir)
+    if (!options.storage && options.dir === undefined) throw new Error('keygate: a key set needs a storage or a dir')
+    this.storage = options.storage ?? new KeyFile(options.dir!)
     this.#schedule = options.schedule
     this.#now = options.now
   }
 
   /** Loads the set, generating the first `active` and `next` keys when there are none. */
   async load(): Promise<void> {
-    const { doc, version } = await this.file.update(async (current) => ({
+    const { doc, revision } = await this.storage.update(async (current) => ({
       doc: await ensureKeys(current, this.#now(), this.#schedule),
       result: undefined,
     }))
-    await this.#apply(doc, version)
+    await this.#apply(doc, revision)
     this.#loaded = true
   }
 
@@ -88,23 +93,26 @@ export class KeySet {
     return this.#doc
   }
 
-  /** Reloads when another process changed the file since we last read or wrote it. */
+  /** Reloads when another process changed the set since we last read or wrote it. */
   async reloadIfChanged(): Promise<boolean> {
-    const version = await this.file.version()
-    if (!version || sameVersion(version, this.#version)) return false
-    const { doc, version: readVersion } = await this.file.read()
-    await this.#apply(doc, readVersion)
+    const revision = await this.storage.revision()
+    if (!revision || revision === this.#revision) return false
+    const { doc, revision: readRevision } = await this.storage.read()
+    await this.#apply(doc, readRevision)
     return true
   }
 
-  /** Runs the schedule: fills a set missing keys, rotates when due, drops keys whose time is up. */
+  /**
+   * Runs the schedule: fills a set missing keys, rotates when due, drops keys whose time is up. Returns
+   * whether it changed the set (not when another process had already done the work on the freshest copy).
+   */
   async maintain(): Promise<boolean> {
     if (!maintenanceDue(this.#doc, this.#now(), this.#schedule)) return false
-    await this.#change(async (doc) => {
+    return this.#change(async (doc) => {
       const now = this.#now()
-      return { doc: maintenanceDue(doc, now, this.#schedule) ? await maintainKeys(doc, now, this.#schedule) : doc }
+      if (!maintenanceDue(doc, now, this.#schedule)) return { doc, result: false }
+      return { doc: await maintainKeys(doc, now, this.#schedule), result: true }
     })
-    return true
   }
 
   /** Rotates on demand (refused while the next key is younger than the publication lead). */
@@ -163,15 +171,15 @@ export class KeySet {
   }
 
   async #change<R>(change: (doc: KeySetDocument) => Promise<{ doc: KeySetDocument; result?: R }>): Promise<R> {
-    const { doc, version, result } = await this.file.update(async (current) => {
+    const { doc, revision, result } = await this.storage.update(async (current) => {
       const out = await change(current)
       return { doc: out.doc, result: out.result as R }
     })
-    await this.#apply(doc, version)
+    await this.#apply(doc, revision)
     return result
   }
 
-  async #apply(doc: KeySetDocument, version: FileVersion | undefined): Promise<void> {
+  async #apply(doc: KeySetDocument, revision: string | undefined): Promise<void> {
     const before = this.#doc
     const active = keyIn(doc, 'active')
     // Import before swapping anything in, so a failure leaves the previous set serving.
@@ -201,7 +209,7 @@ export class KeySet {
       if (!key || (key.state !== 'active' && key.state !== 'next')) this.#privateKeys.delete(kid)
     }
     this.#doc = doc
-    this.#version = version
+    this.#revision = revision
     this.#publicKeys.clear()
     for (const [kid, key] of publicKeys) this.#publicKeys.set(kid, key)
     this.#jwks = { keys: published.map(publicJwk) }
@@ -209,8 +217,4 @@ export class KeySet {
     if (removed.length) for (const listener of this.#removedListeners) listener(removed)
     if (before !== doc) for (const listener of this.#changeListeners) listener({ before, after: doc })
   }
-}
-
-function sameVersion(a: FileVersion, b: FileVersion | undefined): boolean {
-  return b !== undefined && a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.size === b.size
 }

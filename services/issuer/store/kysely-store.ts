@@ -1,26 +1,39 @@
 /**
  * The IssuerStore on Kysely: the same queries on SQLite (embedded default) and PostgreSQL. Every change
  * that must be all-or-nothing (rotating a refresh token, revoking and recording the event) runs in one
- * `writeTransaction`.
+ * `writeTransaction`. What only matters when several issuer instances share PostgreSQL (event ordering,
+ * NOTIFY, advisory locks, row locks on the key set) is added on that dialect alone: SQLite's
+ * `BEGIN IMMEDIATE` already serialises every writer.
  */
-import type { ExpressionBuilder, Kysely } from 'kysely'
-import { openDatabase, writeTransaction } from '../../../lib/db.js'
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely'
+import { dialectOf, openDatabase, writeTransaction } from '../../../lib/db.js'
 import { issuerMigrations } from './migrations.js'
-import { type IssuerTables, toEvent, toSession, toUser } from './tables.js'
+import { fromSealedKey, type IssuerTables, toEvent, toSealedKey, toSession, toUser } from './tables.js'
 import {
   EmailTakenError,
+  type ExclusiveTask,
   type IssuerStore,
+  type KeySetChange,
   type NewSession,
   type RefreshRotation,
   type RefreshTokenWithSession,
   type RevocationEvent,
   type SessionRecord,
   type SessionRevocationReason,
+  type StoredKeySet,
   type StoredRevocationEvent,
   type UserRecord,
 } from './types.js'
 
 type Db = Kysely<IssuerTables>
+
+/** PostgreSQL channel notified (at commit) by every transaction that records a revocation event. */
+export const REVOCATION_CHANNEL = 'keygate_revocations'
+/** Advisory locks are keyed by two int4s: keygate's namespace ('kg'), then the lock. */
+const ADVISORY_LOCK_NAMESPACE = 0x6b67
+const ADVISORY_LOCKS = { 'revocation-order': 1, 'key-maintenance': 2 } as const
+
+const isPostgres = (db: Db) => dialectOf(db as Kysely<unknown>) === 'postgres'
 
 /**
  * Opens the issuer's database (a SQLite file or `postgres://…`) and brings its schema up to date.
@@ -34,9 +47,11 @@ export async function openIssuerStore(url: string): Promise<IssuerStore> {
 /** The one IssuerStore implementation. */
 export class KyselyIssuerStore implements IssuerStore {
   readonly #db: Db
+  readonly #postgres: boolean
 
   constructor(db: Db) {
     this.#db = db
+    this.#postgres = isPostgres(db)
   }
 
   async createUser(user: UserRecord): Promise<void> {
@@ -274,6 +289,55 @@ export class KyselyIssuerStore implements IssuerStore {
     return rows.map(toEvent)
   }
 
+  async latestRevocationCursor(): Promise<number> {
+    const row = await this.#db
+      .selectFrom('revocation_events')
+      .select((eb) => eb.fn.max('cursor').as('latest'))
+      .executeTakeFirst()
+    return Number(row?.latest ?? 0)
+  }
+
+  async readKeySet(): Promise<StoredKeySet> {
+    return readKeySet(this.#db, false)
+  }
+
+  async keySetRevision(): Promise<number> {
+    const row = await this.#db
+      .selectFrom('key_set_revision')
+      .select('revision')
+      .where('id', '=', 1)
+      .executeTakeFirstOrThrow()
+    return Number(row.revision)
+  }
+
+  async updateKeySet<R>(change: KeySetChange<R>): Promise<StoredKeySet & { result: R }> {
+    return writeTransaction(this.#db, async (trx) => {
+      const current = await readKeySet(trx, this.#postgres)
+      const { keys, result } = await change(current)
+      if (!keys) return { ...current, result }
+      await trx.deleteFrom('signing_keys').execute()
+      if (keys.length > 0) await trx.insertInto('signing_keys').values(keys.map(fromSealedKey)).execute()
+      const revision = current.revision + 1
+      await trx.updateTable('key_set_revision').set({ revision }).where('id', '=', 1).execute()
+      return { keys, revision, result }
+    })
+  }
+
+  async runExclusively(task: ExclusiveTask, fn: () => Promise<void>): Promise<boolean> {
+    if (!this.#postgres) {
+      await fn()
+      return true
+    }
+    // A transaction-scoped lock: released at commit, or by the server if this process dies mid-task.
+    return this.#db.transaction().execute(async (trx) => {
+      const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(
+        ${ADVISORY_LOCK_NAMESPACE}::int, ${ADVISORY_LOCKS[task]}::int) as locked`.execute(trx)
+      if (!rows[0]?.locked) return false
+      await fn()
+      return true
+    })
+  }
+
   async prune(now: number, revokedSessionKeepMs: number): Promise<{ sessions: number; events: number }> {
     return writeTransaction(this.#db, async (trx) => {
       const expired = (eb: ExpressionBuilder<IssuerTables, 'sessions'>) =>
@@ -343,7 +407,28 @@ async function revokeAllSessions(
   return Number(result.numUpdatedRows)
 }
 
+/** The key set; on PostgreSQL `lock` takes the revision row's lock first, serialising every change. */
+async function readKeySet(db: Db, lock: boolean): Promise<StoredKeySet> {
+  const revision = await db
+    .selectFrom('key_set_revision')
+    .select('revision')
+    .where('id', '=', 1)
+    .$if(lock, (qb) => qb.forUpdate())
+    .executeTakeFirstOrThrow()
+  const rows = await db.selectFrom('signing_keys').selectAll().orderBy('created_at').orderBy('kid').execute()
+  return { keys: rows.map(toSealedKey), revision: Number(revision.revision) }
+}
+
 async function insertEvent(trx: Db, event: RevocationEvent): Promise<StoredRevocationEvent> {
+  const postgres = isPostgres(trx)
+  // A sequence hands out cursors at insert, not at commit: two writers could commit 11 before 10, and a
+  // feed reader that saw 11 would skip 10 for good. Holding this lock from the insert to the commit makes
+  // commit order cursor order. It is the transaction's last statement, so it is held only for the commit.
+  if (postgres) {
+    await sql`select pg_advisory_xact_lock(${ADVISORY_LOCK_NAMESPACE}::int, ${ADVISORY_LOCKS['revocation-order']}::int)`.execute(
+      trx,
+    )
+  }
   const row = await trx
     .insertInto('revocation_events')
     .values({
@@ -358,7 +443,10 @@ async function insertEvent(trx: Db, event: RevocationEvent): Promise<StoredRevoc
     })
     .returning('cursor')
     .executeTakeFirstOrThrow()
-  return { ...event, cursor: Number(row.cursor) }
+  const cursor = Number(row.cursor)
+  // Delivered to every listening instance when (and only if) the transaction commits.
+  if (postgres) await sql`select pg_notify(${REVOCATION_CHANNEL}, ${String(cursor)})`.execute(trx)
+  return { ...event, cursor }
 }
 
 function isUniqueViolation(err: unknown): boolean {

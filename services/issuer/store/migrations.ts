@@ -70,4 +70,30 @@ export const issuerMigrations: Record<string, Migration> = {
         .execute()
     },
   },
+  '0002-signing-keys': {
+    // The key set of issuers that share a database (PostgreSQL): one row per key, the private JWK sealed
+    // with KEY_ENCRYPTION_KEY, and one revision counter every instance polls to notice a change. The
+    // tables exist on SQLite too (same schema everywhere), where keys stay in keyset.json.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('signing_keys')
+        .addColumn('kid', 'text', (c) => c.primaryKey())
+        .addColumn('state', 'text', (c) =>
+          c.notNull().check(sql`state in ('next', 'active', 'retired', 'revoked')`),
+        )
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('activated_at', 'bigint')
+        .addColumn('retired_at', 'bigint')
+        .addColumn('revoked_at', 'bigint')
+        .addColumn('remove_at', 'bigint')
+        .addColumn('sealed_private_key', 'text', (c) => c.notNull())
+        .execute()
+      await db.schema
+        .createTable('key_set_revision')
+        .addColumn('id', 'integer', (c) => c.primaryKey().check(sql`id = 1`))
+        .addColumn('revision', 'bigint', (c) => c.notNull())
+        .execute()
+      await sql`insert into key_set_revision (id, revision) values (1, 0)`.execute(db)
+    },
+  },
 }

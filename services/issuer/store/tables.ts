@@ -3,7 +3,13 @@
  * milliseconds (`bigint`; PostgreSQL's int8 arrives as a number, see lib/db.ts); roles are JSON text.
  */
 import type { Generated, Selectable } from 'kysely'
-import type { SessionRevocationReason, SessionRecord, StoredRevocationEvent, UserRecord } from './types.js'
+import type {
+  SealedKeyRecord,
+  SessionRevocationReason,
+  SessionRecord,
+  StoredRevocationEvent,
+  UserRecord,
+} from './types.js'
 
 export interface UsersTable {
   id: string
@@ -46,11 +52,30 @@ export interface RevocationEventsTable {
   expires_at: number
 }
 
+export interface SigningKeysTable {
+  kid: string
+  state: string
+  created_at: number
+  activated_at: number | null
+  retired_at: number | null
+  revoked_at: number | null
+  remove_at: number | null
+  sealed_private_key: string
+}
+
+/** One row (`id = 1`): bumped by every change of `signing_keys`. */
+export interface KeySetRevisionTable {
+  id: number
+  revision: number
+}
+
 export interface IssuerTables {
   users: UsersTable
   sessions: SessionsTable
   refresh_tokens: RefreshTokensTable
   revocation_events: RevocationEventsTable
+  signing_keys: SigningKeysTable
+  key_set_revision: KeySetRevisionTable
 }
 
 /** A users row as a record. */
@@ -91,5 +116,33 @@ export function toEvent(row: Selectable<RevocationEventsTable>): StoredRevocatio
     issuedBefore: Number(row.issued_before),
     createdAt: Number(row.created_at),
     expiresAt: Number(row.expires_at),
+  }
+}
+
+const optionalTime = (ms: number | null) => (ms === null ? null : Number(ms))
+
+export function toSealedKey(row: Selectable<SigningKeysTable>): SealedKeyRecord {
+  return {
+    kid: row.kid,
+    state: row.state as SealedKeyRecord['state'],
+    createdAt: Number(row.created_at),
+    activatedAt: optionalTime(row.activated_at),
+    retiredAt: optionalTime(row.retired_at),
+    revokedAt: optionalTime(row.revoked_at),
+    removeAt: optionalTime(row.remove_at),
+    sealedPrivateKey: row.sealed_private_key,
+  }
+}
+
+export function fromSealedKey(key: SealedKeyRecord): Selectable<SigningKeysTable> {
+  return {
+    kid: key.kid,
+    state: key.state,
+    created_at: key.createdAt,
+    activated_at: key.activatedAt,
+    retired_at: key.retiredAt,
+    revoked_at: key.revokedAt,
+    remove_at: key.removeAt,
+    sealed_private_key: key.sealedPrivateKey,
   }
 }

@@ -87,6 +87,36 @@ export interface RefreshRotation {
   idleExpiresAt: number
 }
 
+/**
+ * A signing key as a shared database keeps it: its schedule in columns, its private JWK sealed (encrypted
+ * and authenticated, see keys/key-sealing.ts). Times are milliseconds; null where not reached.
+ */
+export interface SealedKeyRecord {
+  kid: string
+  state: 'next' | 'active' | 'retired' | 'revoked'
+  createdAt: number
+  activatedAt: number | null
+  retiredAt: number | null
+  revokedAt: number | null
+  removeAt: number | null
+  sealedPrivateKey: string
+}
+
+/** The key set in the database with its revision, which every change increments. */
+export interface StoredKeySet {
+  keys: SealedKeyRecord[]
+  revision: number
+}
+
+/**
+ * A change to the stored key set, computed from the freshest copy under the set's lock: `keys` replaces
+ * the set (undefined: leave it unchanged); `result` is handed back to the caller.
+ */
+export type KeySetChange<R> = (current: StoredKeySet) => Promise<{ keys?: SealedKeyRecord[]; result: R }>
+
+/** Work that at most one issuer instance sharing a database may do at a time. */
+export type ExclusiveTask = 'key-maintenance'
+
 /** Thrown by `createUser` when the e-mail already has an account. */
 export class EmailTakenError extends Error {
   constructor() {
@@ -142,9 +172,31 @@ export interface IssuerStore {
   /** Changes a password, revokes the user's sessions and records `event`, in one transaction. */
   changePassword(userId: string, passwordHash: string, now: number, event: RevocationEvent): Promise<void>
 
+  /**
+   * Records an event. Every event-recording write also wakes the other issuer instances on PostgreSQL
+   * (NOTIFY on `REVOCATION_CHANNEL`, sent at commit), and commits in cursor order, so a reader that has
+   * seen a cursor has seen every smaller one.
+   */
   recordRevocation(event: RevocationEvent): Promise<StoredRevocationEvent>
   /** Events after `cursor`, oldest first. */
   listRevocations(afterCursor: number, limit: number): Promise<StoredRevocationEvent[]>
+  /** The highest cursor still stored, or 0. */
+  latestRevocationCursor(): Promise<number>
+
+  /** The key set shared by issuer instances (empty until the first instance generates it). */
+  readKeySet(): Promise<StoredKeySet>
+  /** The key set's revision alone: cheap enough to poll every second. */
+  keySetRevision(): Promise<number>
+  /**
+   * Applies `change` to the freshest key set while holding its lock (other instances' changes wait) and
+   * bumps the revision when the keys were replaced. Returns the set as it now stands.
+   */
+  updateKeySet<R>(change: KeySetChange<R>): Promise<StoredKeySet & { result: R }>
+  /**
+   * Runs `fn` unless another instance sharing the database is running the same task (PostgreSQL advisory
+   * lock, held until `fn` settles); returns whether it ran. A single-process store always runs it.
+   */
+  runExclusively(task: ExclusiveTask, fn: () => Promise<void>): Promise<boolean>
 
   /**
    * Deletes what can no longer matter: sessions past their expiry or revoked for longer than

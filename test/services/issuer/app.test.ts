@@ -8,6 +8,7 @@ import {
   issuerFixture,
   login,
   PASSWORD,
+  postgresEnv,
   refresh,
   refreshRequest,
   register,
@@ -150,7 +151,7 @@ t.test('the same issuer runs on PostgreSQL when DATABASE_URL says so', async (t)
     return
   }
   const db = await testDatabase(t)
-  const { app } = await issuerFixture(t, { env: { DATABASE_URL: db.url } })
+  const { app } = await issuerFixture(t, { env: postgresEnv(db.url) })
   await register(app, 'pg@example.com')
   const s1 = await login(app, 'pg@example.com')
   const [a, b] = await Promise.all([refresh(app, s1), refresh(app, s1)])

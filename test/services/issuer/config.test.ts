@@ -1,5 +1,8 @@
+import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { issuerSettings, loadIssuerConfig } from '../../../services/issuer/config.js'
+
+const KEK = randomBytes(32)
 
 t.test('defaults', async (t) => {
   const config = loadIssuerConfig({})
@@ -25,6 +28,12 @@ t.test('defaults', async (t) => {
     loginMaxFailuresPerAccount: 10,
     loginMaxFailuresPerAddress: 50,
     loginThrottleWindowMs: 15 * 60_000,
+    feedSecrets: undefined,
+    feedHeartbeatMs: 5000,
+    feedPollIntervalMs: 1000,
+    feedMaxStreams: 1000,
+    keyStorage: 'file',
+    keyEncryptionKey: undefined,
   })
   t.same([...s.allowedOrigins], ['http://127.0.0.1:8080'], "the gateway's origin by default")
 })
@@ -42,10 +51,25 @@ t.test('settings from the environment', async (t) => {
   t.equal(s.databaseUrl, '/var/lib/keygate/issuer.db')
   t.notOk(s.registrationOpen)
   t.same([...s.allowedOrigins], ['https://a.example', 'https://b.example:8443'])
-  t.equal(
-    issuerSettings(loadIssuerConfig({ DATABASE_URL: 'postgres://db/issuer' })).databaseUrl,
-    'postgres://db/issuer',
+  const pg = issuerSettings(
+    loadIssuerConfig({ DATABASE_URL: 'postgres://db/issuer', KEY_ENCRYPTION_KEY: KEK.toString('base64') }),
   )
+  t.equal(pg.databaseUrl, 'postgres://db/issuer')
+  t.equal(pg.keyStorage, 'database', 'instances on PostgreSQL share the key set there')
+  t.same(pg.keyEncryptionKey, KEK)
+  for (const spelling of [KEK.toString('base64url'), KEK.toString('hex')]) {
+    t.same(issuerSettings(loadIssuerConfig({ KEY_ENCRYPTION_KEY: spelling })).keyEncryptionKey, KEK, spelling)
+  }
+  const feed = issuerSettings(
+    loadIssuerConfig({
+      REVOCATION_FEED_SECRET: 'new-feed-secret-0123, old-feed-secret-4567',
+      FEED_HEARTBEAT: '2s',
+      FEED_POLL_INTERVAL: '250ms',
+      FEED_MAX_STREAMS: '10',
+    }),
+  )
+  t.same(feed.feedSecrets, ['new-feed-secret-0123', 'old-feed-secret-4567'], 'a list while rotating')
+  t.match(feed, { feedHeartbeatMs: 2000, feedPollIntervalMs: 250, feedMaxStreams: 10 })
 })
 
 t.test('bad settings fail at start, naming the setting', async (t) => {
@@ -60,6 +84,26 @@ t.test('bad settings fail at start, naming the setting', async (t) => {
     [{ LOGIN_MAX_FAILURES_PER_ACCOUNT: '0' }, /LOGIN_MAX_FAILURES_PER_ACCOUNT/],
     [{ ALLOWED_ORIGINS: 'app.example' }, /ALLOWED_ORIGINS/],
     [{ KEYGATE_ADMIN_PASSWORD: 'x' }, /KEYGATE_ADMIN_EMAIL and KEYGATE_ADMIN_PASSWORD/],
+    [
+      { DATABASE_URL: 'postgres://db/issuer' },
+      /KEY_ENCRYPTION_KEY is required when DATABASE_URL is PostgreSQL/,
+    ],
+    [{ KEY_ENCRYPTION_KEY: 'too-short-to-be-a-key' }, /KEY_ENCRYPTION_KEY must be 32 random bytes/],
+    [{ KEY_ENCRYPTION_KEY: randomBytes(16).toString('hex') }, /KEY_ENCRYPTION_KEY must be 32 random bytes/],
+    [{ REVOCATION_FEED_SECRET: 'short' }, /REVOCATION_FEED_SECRET/],
+    [
+      { REVOCATION_FEED_SECRET: 'a-long-enough-secret,short' },
+      /REVOCATION_FEED_SECRET must be a comma-separated/,
+    ],
+    [{ FEED_HEARTBEAT: '20s' }, /FEED_HEARTBEAT must be at least 100ms and under 15s/],
+    [{ FEED_HEARTBEAT: '10ms' }, /FEED_HEARTBEAT/],
+    [{ FEED_POLL_INTERVAL: '0s' }, /FEED_POLL_INTERVAL must be at least 100ms/],
+    [{ FEED_MAX_STREAMS: '0' }, /FEED_MAX_STREAMS/],
   ]
   for (const [env, message] of cases) t.throws(() => loadIssuerConfig(env), { message }, JSON.stringify(env))
+  try {
+    loadIssuerConfig({ KEY_ENCRYPTION_KEY: 'not-a-key-but-a-secret-value' })
+  } catch (err) {
+    t.notMatch((err as Error).message, /not-a-key-but-a-secret-value/, 'the message never quotes the key')
+  }
 })

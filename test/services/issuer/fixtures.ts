@@ -2,11 +2,14 @@
  * Shared setup for the issuer's tests: temp directories, a fake clock, captured logs, an issuer instance
  * torn down with the test, and small helpers for the browser flows (login, refresh, cookies).
  */
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
+import { Agent } from 'undici'
 import { buildIssuer } from '../../../services/issuer/app.js'
 import { type IssuerConfig, loadIssuerConfig } from '../../../services/issuer/config.js'
 import type { IssuerStore } from '../../../services/issuer/store/types.js'
@@ -54,6 +57,14 @@ export interface IssuerFixtureOptions {
 /** Settings that keep tests fast and deterministic. */
 export const TEST_ENV = { LOG_LEVEL: 'debug', ISSUER_URL: 'http://issuer.test' }
 
+/** Seals the key set of issuers on PostgreSQL in tests (KEY_ENCRYPTION_KEY): any 32 random bytes. */
+export const TEST_KEY_ENCRYPTION_KEY = randomBytes(32).toString('base64')
+
+/** What an issuer needs to run on a PostgreSQL database (`url` from test/helpers/postgres.ts). */
+export function postgresEnv(url: string): Record<string, string> {
+  return { DATABASE_URL: url, KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY }
+}
+
 /** Builds a ready issuer in a fresh directory, with captured logs and a fake clock; closed at teardown. */
 export async function issuerFixture(t: Test, options: IssuerFixtureOptions = {}): Promise<IssuerFixture> {
   const dir = options.dir ?? tempDir(t)
@@ -74,6 +85,24 @@ export async function issuerFixture(t: Test, options: IssuerFixtureOptions = {})
   t.teardown(() => app.close())
   await app.ready()
   return { app, config, clock, logs, dir }
+}
+
+/**
+ * An HTTP client of a test's own, destroyed at teardown. Register it after the server it talks to, so it
+ * goes first: undici may open a spare connection that never carries a request, and a closing server
+ * waits on such a connection for a minute.
+ */
+export function httpClient(t: Test): Agent {
+  const agent = new Agent()
+  t.teardown(() => agent.destroy())
+  return agent
+}
+
+/** Listens on a free loopback port (closed with the app at teardown); returns the base URL. */
+export async function listening(app: FastifyInstance): Promise<string> {
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const address = app.server.address() as AddressInfo
+  return `http://127.0.0.1:${address.port}`
 }
 
 export const PASSWORD = 'correct horse battery'

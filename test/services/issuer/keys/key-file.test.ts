@@ -15,9 +15,9 @@ const schedule: KeySchedule = {
 
 t.test('an absent file reads as an empty set', async (t) => {
   const file = new KeyFile(join(tempDir(t), 'keys'))
-  const { doc, version } = await file.read()
+  const { doc, revision } = await file.read()
   t.same(doc.keys, [])
-  t.equal(version, undefined)
+  t.equal(revision, undefined)
 })
 
 t.test('the directory is 0700 and the file 0600, written atomically', async (t) => {

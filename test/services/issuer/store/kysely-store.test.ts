@@ -1,15 +1,18 @@
 /**
  * The store's contract, run on SQLite and on PostgreSQL (a throwaway database per run; skipped with a
- * message when PostgreSQL is unreachable, unless KEYGATE_REQUIRE_POSTGRES=1).
+ * message when PostgreSQL is unreachable, unless KEYGATE_REQUIRE_POSTGRES=1), and what only PostgreSQL
+ * adds for several instances: events committed in cursor order, NOTIFY at commit, advisory locks.
  */
 import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
+import pg from 'pg'
 import t, { type Test } from 'tap'
-import { openIssuerStore } from '../../../../services/issuer/store/kysely-store.js'
+import { openIssuerStore, REVOCATION_CHANNEL } from '../../../../services/issuer/store/kysely-store.js'
 import {
   EmailTakenError,
   type IssuerStore,
   type RevocationEvent,
+  type SealedKeyRecord,
   type UserRecord,
 } from '../../../../services/issuer/store/types.js'
 import { postgresUnavailable, testDatabase } from '../../../helpers/postgres.js'
@@ -50,7 +53,25 @@ async function newSession(store: IssuerStore, userId: string, tokenHash: string,
   return id
 }
 
-async function contract(t: Test, open: () => Promise<IssuerStore>) {
+function sealedKey(kid: string, overrides: Partial<SealedKeyRecord> = {}): SealedKeyRecord {
+  return {
+    kid,
+    state: 'next',
+    createdAt: T0,
+    activatedAt: null,
+    retiredAt: null,
+    revokedAt: null,
+    removeAt: null,
+    sealedPrivateKey: `sealed-${kid}`,
+    ...overrides,
+  }
+}
+
+/**
+ * `open` opens another handle on the same database each call (a second handle stands for a second
+ * process); `shared` says whether handles coordinate like several instances (PostgreSQL) or not (SQLite).
+ */
+async function contract(t: Test, open: () => Promise<IssuerStore>, shared: boolean) {
   const store = await open()
   t.teardown(() => store.close())
 
@@ -194,11 +215,92 @@ async function contract(t: Test, open: () => Promise<IssuerStore>) {
     t.ok((await store.listRevocations(0, 1000)).every((e) => e.expiresAt > T0 + 20_000))
     t.ok(await store.ping())
   })
+
+  t.test('the latest cursor is the highest stored', async (t) => {
+    const recorded = await store.recordRevocation(event({ expiresAt: T0 + 1_000_000 }))
+    t.equal(await store.latestRevocationCursor(), recorded.cursor)
+    await store.prune(T0 + 2_000_000, 0)
+    t.equal(await store.latestRevocationCursor(), 0, 'nothing stored: 0')
+    const next = await store.recordRevocation(event({ expiresAt: T0 + 1_000_000 }))
+    t.ok(next.cursor > recorded.cursor, 'cursors never go back, even after pruning everything')
+  })
+
+  t.test('key set: replaced as a whole under its lock; the revision counts changes', async (t) => {
+    t.same(await store.readKeySet(), { keys: [], revision: 0 }, 'empty before first start')
+    const first = await store.updateKeySet(async (current) => ({
+      keys: [...current.keys, sealedKey('a', { state: 'active', activatedAt: T0 }), sealedKey('b')],
+      result: 'generated',
+    }))
+    t.equal(first.result, 'generated')
+    t.equal(first.revision, 1)
+    t.same(await store.readKeySet(), { keys: first.keys, revision: 1 }, 'every column comes back')
+    t.equal(await store.keySetRevision(), 1)
+    const unchanged = await store.updateKeySet(async () => ({ result: 'nothing to do' }))
+    t.equal(unchanged.revision, 1, 'no change, no new revision')
+
+    const other = await open()
+    t.teardown(() => other.close())
+    await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        // SQLite: one handle (a second one in the same process would wait on the lock synchronously).
+        (i % 2 && shared ? other : store).updateKeySet(async (current) => {
+          await new Promise((resolve) => setTimeout(resolve, 5))
+          return {
+            keys: current.keys.map((k) => ({ ...k, createdAt: k.createdAt + 1 })),
+            result: undefined,
+          }
+        }),
+      ),
+    )
+    const after = await other.readKeySet()
+    t.same(
+      after.keys.map((k) => k.createdAt),
+      [T0 + 6, T0 + 6],
+      'six concurrent read-modify-writes: none lost',
+    )
+    t.equal(after.revision, 7)
+    await store.updateKeySet(async () => ({
+      keys: [sealedKey('c', { state: 'revoked', revokedAt: 5, removeAt: 9 })],
+      result: 0,
+    }))
+    t.same(
+      (await store.readKeySet()).keys.map((k) => [k.kid, k.state, k.revokedAt, k.removeAt]),
+      [['c', 'revoked', 5, 9]],
+      'keys left out are deleted',
+    )
+  })
+
+  t.test('an exclusive task runs once at a time across handles that share the database', async (t) => {
+    const other = await open()
+    t.teardown(() => other.close())
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let started!: () => void
+    const running = new Promise<void>((resolve) => (started = resolve))
+    const first = store.runExclusively('key-maintenance', async () => {
+      started()
+      await held
+    })
+    await running
+    let secondRan = false
+    const second = await other.runExclusively('key-maintenance', async () => {
+      secondRan = true
+    })
+    release()
+    t.equal(await first, true)
+    t.equal(second, !shared, shared ? 'skipped while the first holds the lock' : 'a lone process always runs')
+    t.equal(secondRan, !shared)
+    t.equal(
+      await other.runExclusively('key-maintenance', async () => {}),
+      true,
+      'and runs once the lock is free',
+    )
+  })
 }
 
 t.test('on SQLite', async (t) => {
   const dir = tempDir(t)
-  await contract(t, () => openIssuerStore(join(dir, 'nested', 'issuer.db')))
+  await contract(t, () => openIssuerStore(join(dir, 'nested', 'issuer.db')), false)
 })
 
 t.test('on PostgreSQL', async (t) => {
@@ -208,5 +310,64 @@ t.test('on PostgreSQL', async (t) => {
     return
   }
   const db = await testDatabase(t)
-  await contract(t, () => openIssuerStore(db.url))
+  await contract(t, () => openIssuerStore(db.url), true)
+
+  t.test('recording an event notifies listeners at commit, with the cursor', async (t) => {
+    const store = await openIssuerStore(db.url)
+    t.teardown(() => store.close())
+    const listener = new pg.Client({ connectionString: db.url })
+    await listener.connect()
+    t.teardown(() => listener.end())
+    await listener.query(`LISTEN ${REVOCATION_CHANNEL}`)
+    const heard = new Promise<string | undefined>((resolve) =>
+      listener.once('notification', (n) => resolve(n.payload)),
+    )
+    const recorded = await store.recordRevocation(event({ expiresAt: T0 + 1_000_000 }))
+    t.equal(await heard, String(recorded.cursor))
+  })
+
+  t.test('events commit in cursor order: a reader that saw a cursor saw every smaller one', async (t) => {
+    const store = await openIssuerStore(db.url)
+    const other = await openIssuerStore(db.url)
+    t.teardown(() => Promise.all([store.close(), other.close()]))
+    const start = await store.latestRevocationCursor()
+
+    // A writer holding the ordering lock keeps the next writer from taking a cursor until it commits.
+    const holder = new pg.Client({ connectionString: db.url })
+    await holder.connect()
+    t.teardown(() => holder.end())
+    await holder.query("select pg_advisory_lock(x'6b67'::int, 1)")
+    let done = false
+    const blocked = store.recordRevocation(event({ expiresAt: T0 + 1_000_000 })).then(() => (done = true))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    t.notOk(done, 'the insert waits for the writer before it')
+    await holder.query("select pg_advisory_unlock(x'6b67'::int, 1)")
+    await blocked
+
+    // Many concurrent writers, one reader advancing its cursor as a feed does: nothing is skipped.
+    const seen: number[] = []
+    let cursor = start
+    let writing = true
+    const reader = (async () => {
+      while (writing || (await store.listRevocations(cursor, 1)).length > 0) {
+        for (const e of await store.listRevocations(cursor, 1000)) {
+          seen.push(e.cursor)
+          cursor = e.cursor
+        }
+      }
+    })()
+    const written = await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        (i % 2 ? other : store).recordRevocation(event({ sessionId: `s${i}`, expiresAt: T0 + 1_000_000 })),
+      ),
+    )
+    writing = false
+    await reader
+    const expected = [...written.map((e) => e.cursor)]
+    t.same(
+      seen.filter((c) => expected.includes(c)).sort((a, b) => a - b),
+      expected.sort((a, b) => a - b),
+      'every event was read by the cursor-following reader',
+    )
+  })
 })
