@@ -17,7 +17,9 @@ export interface ParsedJws {
 }
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
+// `ignoreBOM: true` keeps a leading U+FEFF in the text (the default strips it), so JSON.parse refuses a
+// segment that starts with a byte order mark instead of the decoder silently dropping it.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 function malformed(message: string): KeygateError {
   return new KeygateError('KG_TOKEN_MALFORMED', { message: `The access token is malformed: ${message}` })

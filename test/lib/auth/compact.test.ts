@@ -44,6 +44,7 @@ t.test('anything but three canonical base64url segments is malformed', async (t)
     'non-canonical trailing bits': `${header}.${payload}.${nonCanonical}`,
     'JSON serialization': JSON.stringify({ payload, signatures: [{ protected: header, signature: sig }] }),
     'not UTF-8': `${b64(Buffer.from([0xff, 0xfe, 0x7b]))}.${payload}.${sig}`,
+    'payload after a byte order mark': `${header}.${b64('\ufeff{"sub":"u","iss":"x"}')}.${sig}`,
     'header not JSON': `${b64('alg=none')}.${payload}.${sig}`,
     'header a JSON string': `${b64('"x"')}.${payload}.${sig}`,
     'payload an array': `${header}.${b64('[{"sub":"u"}]')}.${sig}`,
