@@ -147,6 +147,11 @@ export const ERRORS = {
     message: 'The next signing key has not been published long enough to sign; retry later',
   },
   KG_SESSION_NOT_FOUND: { status: 404, error: 'not_found', message: 'No such session' },
+  KG_FEED_BUSY: {
+    status: 503,
+    error: 'temporarily_unavailable',
+    message: 'The revocation feed is serving as many streams as it can; retry later or use another instance',
+  },
 
   // Gateway
   KG_ROUTE_NOT_FOUND: { status: 404, error: 'not_found', message: 'No route matches this path' },

@@ -1,29 +1,34 @@
 /**
  * `buildIssuer(opts)`: the issuer as a Fastify instance that never listens (server.ts listens). It signs
- * access tokens with a scheduled key set, publishes the JWKS, and runs accounts, sessions and the admin API.
+ * access tokens with a scheduled key set, publishes the JWKS, runs accounts, sessions and the admin API,
+ * and serves the revocation feed to verifiers. Several instances may share one PostgreSQL database: they
+ * share the key set, take turns at key maintenance, and each serves every instance's revocations.
  */
 import cookie from '@fastify/cookie'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { auth } from '../../lib/auth/index.js'
-import type { RevocationEvent as VerifierRevocationEvent } from '../../lib/auth/index.js'
 import { registerErrorHandling } from '../../lib/errors.js'
 import { operations } from '../../lib/operations.js'
 import { createLogger, serverOptions } from '../../lib/server.js'
 import { AccessTokenMinter } from './access-tokens.js'
 import { Accounts } from './accounts.js'
 import { CLOCK_SKEW_MS, type IssuerConfig, type IssuerSettings, issuerSettings } from './config.js'
+import { IssuerFeed } from './feed/issuer-feed.js'
+import { toVerifierEvent } from './feed/wire.js'
 import { KeyAdministration } from './key-administration.js'
+import { keyStorageFor } from './keys/key-storage.js'
 import { KeySet } from './keys/key-set.js'
 import { LoginThrottle } from './login-throttle.js'
-import { createIssuerMetrics } from './metrics.js'
+import { createIssuerMetrics, watchIssuerFeed } from './metrics.js'
 import { RevocationEvents } from './revocation-events.js'
 import { adminRoutes } from './routes/admin.js'
 import { authRoutes } from './routes/auth.js'
+import { feedRoutes } from './routes/feed.js'
 import { wellKnownRoutes } from './routes/well-known.js'
 import { MaintenanceScheduler } from './scheduler.js'
 import { Sessions } from './sessions.js'
 import { openIssuerStore } from './store/kysely-store.js'
-import type { IssuerStore, RevocationEvent } from './store/types.js'
+import type { IssuerStore } from './store/types.js'
 
 export interface BuildIssuerOptions {
   config: IssuerConfig
@@ -37,9 +42,12 @@ export interface BuildIssuerOptions {
 /** What the issuer exposes on its instance (`app.issuer`), for its entry point, command line and tests. */
 export interface IssuerRuntime {
   readonly settings: IssuerSettings
+  /** The key set; loaded once the instance is ready. */
   readonly keys: KeySet
   /** The store; set once the instance is ready. */
   readonly store: IssuerStore
+  /** The revocation feed this instance serves; set once ready. */
+  readonly feed: IssuerFeed
   /** Runs one maintenance tick now (reload keys, rotate when due, prune). */
   tick(): Promise<void>
 }
@@ -70,30 +78,41 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
   app.register(operations, { component: 'issuer' })
   app.register(cookie)
 
-  const keys = new KeySet({ dir: settings.keysDir, schedule: settings, now })
   let store: IssuerStore | undefined
+  let keys: KeySet | undefined
+  let feed: IssuerFeed | undefined
   let scheduler: MaintenanceScheduler | undefined
+  const opened = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`keygate: the issuer's ${what} is not ready yet`)
+    return value
+  }
   const runtime: IssuerRuntime = {
     settings,
-    keys,
+    get keys() {
+      return opened(keys, 'key set')
+    },
     get store() {
-      if (!store) throw new Error('keygate: the issuer store is not open yet')
-      return store
+      return opened(store, 'store')
+    },
+    get feed() {
+      return opened(feed, 'revocation feed')
     },
     tick: async () => scheduler?.tick(),
   }
   app.decorate('issuer', runtime)
-  keys.onChange(({ after }) => {
-    app.log.info({ keys: after.keys.map((k) => ({ kid: k.kid, state: k.state })) }, 'key set changed')
-  })
 
   app.register(async function issuer(instance) {
     store = options.store ?? (await openIssuerStore(settings.databaseUrl))
     const openedStore = store
     if (!options.store) instance.addHook('onClose', () => openedStore.close())
-    await keys.load()
+    const keySet = new KeySet({ storage: keyStorageFor(settings, store), schedule: settings, now })
+    keys = keySet
+    keySet.onChange(({ after }) => {
+      app.log.info({ keys: after.keys.map((k) => ({ kid: k.kid, state: k.state })) }, 'key set changed')
+    })
+    await keySet.load()
 
-    const metrics = createIssuerMetrics(app.metrics, keys)
+    const metrics = createIssuerMetrics(app.metrics, keySet)
     const events = new RevocationEvents(settings.accessTokenTtlMs + CLOCK_SKEW_MS)
     const throttle = new LoginThrottle({
       maxFailuresPerAccount: settings.loginMaxFailuresPerAccount,
@@ -111,27 +130,37 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
       reuseGraceMs: settings.refreshReuseGraceMs,
     })
     const tokens = new AccessTokenMinter({
-      keys,
+      keys: keySet,
       issuer: settings.issuer,
       audience: settings.audience,
       ttlMs: settings.accessTokenTtlMs,
       now,
     })
-    const keyAdmin = new KeyAdministration({ keys, store, events })
+    const keyAdmin = new KeyAdministration({ keys: keySet, store, events })
     await accounts.bootstrapAdmin(config.KEYGATE_ADMIN_EMAIL, config.KEYGATE_ADMIN_PASSWORD, app.log)
 
     // The issuer's own Bearer routes verify with the shared plugin against the keys it holds in process.
     await instance.register(auth, {
-      issuers: [{ issuer: settings.issuer, audiences: [settings.audience], keySource: keys.keySource() }],
+      issuers: [{ issuer: settings.issuer, audiences: [settings.audience], keySource: keySet.keySource() }],
       defaultAuth: { mode: 'none' },
       now,
     })
     const ownRevocations = instance.auth.revocations.get(settings.issuer)
-    // Revocations made here apply to this process's verifier at once; other verifiers learn them from the feed.
-    events.onRecorded((event) => ownRevocations?.apply(toVerifierEvent(event)))
+    const revocationFeed = new IssuerFeed({ settings, store, log: app.log, now, dataDir: config.DATA_DIR })
+    feed = revocationFeed
+    watchIssuerFeed(app.metrics, revocationFeed)
+    // Revocations made here apply to this process's verifier at once, and wake the feed, which serves them
+    // (and those recorded by other instances or the command line) to verifiers and to this verifier too.
+    events.onRecorded((event) => {
+      ownRevocations?.apply(toVerifierEvent(event))
+      revocationFeed.recorded()
+    })
+    revocationFeed.fanout.subscribe((recorded) => {
+      for (const event of recorded) ownRevocations?.apply(toVerifierEvent(event))
+    })
 
     scheduler = new MaintenanceScheduler({
-      keys,
+      keys: keySet,
       store,
       now,
       log: app.log,
@@ -139,35 +168,29 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
       onTick: (at) => ownRevocations?.prune(at),
     })
     const running = scheduler
-    instance.addHook('onReady', async () => running.start())
-    instance.addHook('onClose', async () => running.stop())
-    app.readiness.add('signing-keys', () => (keys.loaded ? true : 'signing keys are not loaded'))
+    instance.addHook('onReady', async () => {
+      await revocationFeed.start()
+      running.start()
+    })
+    // Before the server closes: open streams would otherwise hold it open until their subscribers leave.
+    instance.addHook('preClose', async () => revocationFeed.closeStreams())
+    instance.addHook('onClose', async () => {
+      await running.stop()
+      await revocationFeed.stop()
+    })
+    app.readiness.add('signing-keys', () => (keySet.loaded ? true : 'signing keys are not loaded'))
     app.readiness.add('store', async () =>
       (await openedStore.ping()) ? true : 'the database does not answer',
     )
 
-    await instance.register(wellKnownRoutes, { keys, settings })
+    await instance.register(wellKnownRoutes, { keys: keySet, settings })
     await instance.register(authRoutes, { settings, accounts, sessions, tokens, metrics, now })
     await instance.register(adminRoutes, { accounts, sessions, keyAdmin })
+    await instance.register(feedRoutes, {
+      store,
+      secrets: revocationFeed.secrets,
+      streams: revocationFeed.streams,
+    })
   })
   return app
-}
-
-/** A stored revocation event in the shape the verification plugin's revocation set takes. */
-function toVerifierEvent(event: RevocationEvent): VerifierRevocationEvent {
-  switch (event.type) {
-    case 'session':
-      return { type: 'session', sessionId: event.sessionId!, expiresAt: event.expiresAt }
-    case 'user':
-      return {
-        type: 'user',
-        subject: event.userId!,
-        issuedBefore: event.issuedBefore,
-        expiresAt: event.expiresAt,
-      }
-    case 'token':
-      return { type: 'token', tokenId: event.jti!, expiresAt: event.expiresAt }
-    case 'key':
-      return { type: 'key', kid: event.kid!, expiresAt: event.expiresAt }
-  }
 }

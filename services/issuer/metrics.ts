@@ -2,6 +2,7 @@
  * The issuer's Prometheus metrics, registered in the instance's registry (`app.metrics`).
  */
 import { Counter, Gauge, type Registry } from 'prom-client'
+import type { IssuerFeed } from './feed/issuer-feed.js'
 import { KEY_STATES } from './keys/key-document.js'
 import type { KeySet } from './keys/key-set.js'
 
@@ -65,5 +66,36 @@ export function createIssuerMetrics(registry: Registry, keys: KeySet): IssuerMet
       help: 'Access tokens issued',
       registers: [registry],
     }),
+  }
+}
+
+/** Gauges of the revocation feed this instance serves, read when scraped. */
+export function watchIssuerFeed(registry: Registry, feed: IssuerFeed): void {
+  new Gauge({
+    name: 'keygate_issuer_feed_streams',
+    help: 'Revocation streams open on this instance',
+    registers: [registry],
+    collect() {
+      this.set(feed.streams.open)
+    },
+  })
+  new Gauge({
+    name: 'keygate_issuer_feed_cursor',
+    help: 'Latest revocation cursor this instance has read from the store',
+    registers: [registry],
+    collect() {
+      this.set(feed.fanout.cursor)
+    },
+  })
+  if (feed.notifications) {
+    const notifications = feed.notifications
+    new Gauge({
+      name: 'keygate_issuer_feed_listening',
+      help: '1 while the PostgreSQL LISTEN connection (revocations by other instances) is up',
+      registers: [registry],
+      collect() {
+        this.set(notifications.connected ? 1 : 0)
+      },
+    })
   }
 }
