@@ -3,11 +3,15 @@
  * which serves the change without a restart.
  */
 import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { issuerFixture, tempDir } from './fixtures.js'
+import { postgresUnavailable, testDatabase } from '../../helpers/postgres.js'
+import { issuerFixture, postgresEnv, tempDir } from './fixtures.js'
+
+const pgSkip = await postgresUnavailable()
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 
@@ -99,20 +103,21 @@ t.test('rotation too early is refused with the time it becomes possible', async 
   const dir = tempDir(t)
   const env = { KEYS_DIR: join(dir, 'keys'), DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'silent' }
   await issuerFixture(t, { dir, env })
+  // The pair made on first start may rotate at once; the next key it makes must wait the lead.
+  t.equal((await keygate(['keys', 'rotate'], env)).code, 0)
   const res = await keygate(['keys', 'rotate'], env)
   t.equal(res.code, 1)
   t.match(res.stderr, /rotation is possible from \d{4}-\d\d-\d\dT/)
   t.match(res.stderr, /KG_KEY_ROTATION_TOO_EARLY/)
 })
 
-t.test('list before the first start; usage errors exit 2; components not built yet exit 1', async (t) => {
+t.test('list before the first start; usage errors exit 2; bad settings exit 1', async (t) => {
   const dir = tempDir(t)
   const env = { KEYS_DIR: join(dir, 'keys'), DATA_DIR: join(dir, 'data') }
   const usageCases = [[], ['keys', 'revoke'], ['keys', 'list', 'extra'], ['--nope'], ['start', 'nothing']]
   // Independent runs: start them together (each child spends most of its time loading TypeScript).
-  const [empty, gateway, help, badConfig, ...usage] = await Promise.all([
+  const [empty, help, badConfig, ...usage] = await Promise.all([
     keygate(['keys', 'list'], env),
-    keygate(['start', 'gateway'], env),
     keygate(['--help'], env),
     keygate(['keys', 'list'], { ...env, KEY_PUBLISH_LEAD: '1m' }),
     ...usageCases.map((args) => keygate(args, env)),
@@ -123,10 +128,58 @@ t.test('list before the first start; usage errors exit 2; components not built y
     t.equal(res.code, 2, `keygate ${usageCases[i]!.join(' ')}`)
     t.match(res.stderr, /Usage:/)
   })
-  t.equal(gateway!.code, 1)
-  t.match(gateway!.stderr, /gateway is not built yet/)
   t.equal(help!.code, 0)
   t.match(help!.stdout, /keygate keys revoke <kid>/)
   t.equal(badConfig!.code, 1)
   t.match(badConfig!.stderr, /^keygate: invalid configuration: KEY_PUBLISH_LEAD/)
 })
+
+t.test(
+  'keys list | rotate | revoke on the PostgreSQL key set of a running issuer',
+  { skip: pgSkip },
+  async (t) => {
+    const db = await testDatabase(t)
+    const dir = tempDir(t)
+    // No polling: only the notification can bring the CLI's revocation to the running issuer.
+    const env = {
+      ...postgresEnv(db.url),
+      DATA_DIR: join(dir, 'data'),
+      LOG_LEVEL: 'silent',
+      FEED_POLL_INTERVAL: '1h',
+    }
+    const { app } = await issuerFixture(t, { dir, env })
+    const first = app.issuer.keys.signingKey().kid
+    const next = app.issuer.keys.document.keys.find((k) => k.state === 'next')!.kid
+
+    const list = await keygate(['keys', 'list'], env)
+    t.equal(list.code, 0, list.stderr)
+    t.match(list.stdout, new RegExp(`${first}\\s+active`))
+    t.match(list.stdout, new RegExp(`${next}\\s+next`))
+
+    const rotate = await keygate(['keys', 'rotate'], env)
+    t.equal(rotate.code, 0, rotate.stderr)
+    t.ok(
+      await eventually(async () => app.issuer.keys.signingKey().kid === next),
+      'the running issuer signs with the promoted key within about a second',
+    )
+    const revoke = await keygate(['keys', 'revoke', next], env)
+    t.equal(revoke.code, 0, revoke.stderr)
+    const [event] = await app.issuer.store.listRevocations(0, 10)
+    t.match(event, { type: 'key', kid: next }, 'the CLI recorded the event in the shared database')
+    t.ok(
+      await eventually(async () => app.issuer.feed.fanout.cursor === event!.cursor),
+      "and the running issuer's feed has it (notified, not polled for)",
+    )
+    t.ok(await eventually(async () => app.issuer.keys.signingKey().kid !== next))
+
+    const wrongKey = await keygate(['keys', 'list'], {
+      ...env,
+      KEY_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    })
+    t.equal(wrongKey.code, 1)
+    t.match(wrongKey.stderr, /sealed with a different KEY_ENCRYPTION_KEY/)
+    const noKey = await keygate(['keys', 'list'], { DATABASE_URL: db.url })
+    t.equal(noKey.code, 1)
+    t.match(noKey.stderr, /KEY_ENCRYPTION_KEY is required when DATABASE_URL is PostgreSQL/)
+  },
+)
