@@ -67,7 +67,10 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
 
   const logger =
     options.logger ?? createLogger({ name: 'gateway', level: config.LOG_LEVEL, pretty: config.LOG_PRETTY })
-  const app = Fastify(serverOptions({ logger, trustProxy: commaList(config.GATEWAY_TRUST_PROXY) }))
+  // Requests passed on are logged at debug, refusals and failures at info (see FailuresLogController).
+  const app = Fastify(
+    serverOptions({ logger, trustProxy: commaList(config.GATEWAY_TRUST_PROXY), requestLog: 'failures' }),
+  )
   registerErrorHandling(app)
   await app.register(operations, { component: 'gateway' })
   await app.register(auth, {
