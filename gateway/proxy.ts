@@ -1,6 +1,7 @@
 /**
  * The proxy: one undici pool per upstream (keep-alive, no pipelining), request and response bodies streamed
- * through without buffering, a body limit enforced before and while streaming, and upstream failures mapped
+ * through without buffering (an answer that arrived whole in one read is relayed as one buffer, see
+ * response-relay.ts), a body limit enforced before and while streaming, and upstream failures mapped
  * to 502/504 without passing on a word of what went wrong upstream.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -11,6 +12,7 @@ import { KeygateError } from '../lib/errors.js'
 import type { UpstreamHeaders } from './identity-headers.js'
 import type { GatewayMetrics, UpstreamErrorKind } from './metrics.js'
 import type { GatewayRoute, Upstream } from './route-table.js'
+import { ResponseRelay } from './response-relay.js'
 import { copyResponseHeaders } from './upstream-headers.js'
 
 /** Time to establish a connection to an upstream, in milliseconds. */
@@ -60,32 +62,41 @@ export class UpstreamProxy {
    * Sends the request to the route's upstream at `path` (path and query) with `headers`, and streams the
    * answer back through `reply`.
    */
-  async forward(
+  forward(
     request: FastifyRequest,
     reply: FastifyReply,
     route: GatewayRoute,
     path: string,
     headers: UpstreamHeaders,
   ): Promise<FastifyReply> {
-    let response: Dispatcher.ResponseData
-    try {
-      response = await this.#pools.get(route.upstream.name)!.request({
-        path,
-        method: request.method as Dispatcher.HttpMethod,
-        headers,
-        body: this.#body(request),
-        headersTimeout: route.timeoutMs,
-        bodyTimeout: route.timeoutMs,
+    return new Promise((resolve, reject) => {
+      const relay = new ResponseRelay({
+        respond: (statusCode, responseHeaders, body) => {
+          try {
+            this.#metrics.proxied(route)
+            reply.code(statusCode)
+            copyResponseHeaders(reply, responseHeaders)
+            // While draining, no connection is kept alive past its response, so the server can close.
+            if (this.#draining) reply.header('connection', 'close')
+            resolve(reply.send(body))
+          } catch (err) {
+            reject(err)
+          }
+        },
+        fail: (err) => reject(this.#failure(request, route, err)),
       })
-    } catch (err) {
-      throw this.#failure(request, route, err)
-    }
-    this.#metrics.proxied(route)
-    reply.code(response.statusCode)
-    copyResponseHeaders(reply, response.headers)
-    // While draining, no connection is kept alive past its response, so the server can close.
-    if (this.#draining) reply.header('connection', 'close')
-    return reply.send(response.body)
+      this.#pools.get(route.upstream.name)!.dispatch(
+        {
+          path,
+          method: request.method as Dispatcher.HttpMethod,
+          headers,
+          body: this.#body(request),
+          headersTimeout: route.timeoutMs,
+          bodyTimeout: route.timeoutMs,
+        },
+        relay,
+      )
+    })
   }
 
   /** From now on responses close their connections (called when the gateway starts shutting down). */
