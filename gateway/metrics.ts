@@ -3,6 +3,7 @@
  * and upstream failures by kind.
  */
 import { Counter, type Registry } from 'prom-client'
+import { type CounterCell, CounterCells } from '../lib/operations.js'
 import type { GatewayRoute } from './route-table.js'
 
 /** How a failed upstream exchange failed. */
@@ -15,15 +16,20 @@ const UNMATCHED = 'unmatched'
 export class GatewayMetrics {
   readonly #requests: Counter<'route' | 'outcome'>
   readonly #upstreamErrors: Counter<'upstream' | 'kind'>
-  /** The counter child of each route's commonest outcome, so the hot path skips label hashing. */
-  readonly #proxied = new WeakMap<GatewayRoute, Counter.Internal>()
+  /** The cell of each route's commonest outcome, so the hot path counts with an addition. */
+  readonly #proxied = new WeakMap<GatewayRoute, CounterCell>()
+  readonly #proxiedCells = new CounterCells<'route' | 'outcome'>()
 
   constructor(registry: Registry) {
+    const proxiedCells = this.#proxiedCells
     this.#requests = new Counter({
       name: 'keygate_gateway_requests_total',
       help: 'Requests by route prefix and outcome (proxied, or the error code that answered)',
       labelNames: ['route', 'outcome'],
       registers: [registry],
+      collect() {
+        proxiedCells.flush(this)
+      },
     })
     this.#upstreamErrors = new Counter({
       name: 'keygate_gateway_upstream_errors_total',
@@ -37,7 +43,7 @@ export class GatewayMetrics {
   proxied(route: GatewayRoute): void {
     let child = this.#proxied.get(route)
     if (child === undefined) {
-      child = this.#requests.labels(route.prefix, 'proxied')
+      child = this.#proxiedCells.cell({ route: route.prefix, outcome: 'proxied' })
       this.#proxied.set(route, child)
     }
     child.inc()

@@ -2,6 +2,7 @@
  * Prometheus metrics of the verification plugin, per issuer and per outcome.
  */
 import { Counter, Gauge, type Registry } from 'prom-client'
+import { CounterCells } from '../operations.js'
 import type { RevocationFeed } from './revocation-feed.js'
 
 /** What a key source reports to the metrics at scrape time. */
@@ -15,6 +16,9 @@ export interface KeySourceStatus {
 export class AuthMetrics {
   readonly verifications: Counter<'issuer' | 'result' | 'reason'>
   readonly verifiedCache: Counter<'result'>
+  /** Per-request counting for `verifications` and `verifiedCache` (flushed into them at every scrape). */
+  readonly verificationCells = new CounterCells<'issuer' | 'result' | 'reason'>()
+  readonly verifiedCacheCells = new CounterCells<'result'>()
   readonly jwksFetches: Counter<'issuer' | 'outcome'>
   readonly unknownKid: Counter<'issuer'>
   readonly feedEvents: Counter<'issuer' | 'type'>
@@ -23,17 +27,25 @@ export class AuthMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry]
+    const verificationCells = this.verificationCells
+    const verifiedCacheCells = this.verifiedCacheCells
     this.verifications = new Counter({
       name: 'keygate_auth_verifications_total',
       help: 'Token verifications by issuer, result (valid|invalid) and reason (an error code, or cache|fresh)',
       labelNames: ['issuer', 'result', 'reason'],
       registers,
+      collect() {
+        verificationCells.flush(this)
+      },
     })
     this.verifiedCache = new Counter({
       name: 'keygate_auth_verified_cache_total',
       help: 'Verified-token cache lookups by result (hit|miss)',
       labelNames: ['result'],
       registers,
+      collect() {
+        verifiedCacheCells.flush(this)
+      },
     })
     this.jwksFetches = new Counter({
       name: 'keygate_jwks_fetches_total',

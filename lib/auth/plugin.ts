@@ -285,10 +285,13 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
       [...feeds.values()].every((f) => f.isSynced()) ? true : 'revocation feed not yet synced',
     )
   }
-  app.addHook('onRequest', async (request) => {
-    if (request.is404) return
+  // Callback style: a route that needs nothing (the gateway's proxied route authenticates in its handler)
+  // goes on synchronously, without a promise per request.
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (request.is404) return done()
     const requirements = request.routeOptions.config.auth ?? defaultAuth
-    if (requirements.mode !== 'none') await context.authenticate(request, requirements)
+    if (requirements.mode === 'none') return done()
+    context.authenticate(request, requirements).then(() => done(), done)
   })
   // Only the caches made here are ours to close; a key source passed in belongs to its owner.
   app.addHook('onClose', async () => {

@@ -9,6 +9,7 @@ import { verifySignature } from './algorithms.js'
 import { DEFAULT_MAX_TOKEN_BYTES, parseCompactJws } from './compact.js'
 import { MAX_KID_LENGTH } from './jwk.js'
 import type { AuthMetrics } from './metrics.js'
+import type { CounterCell } from '../operations.js'
 import type { RevocationSet } from './revocation-set.js'
 import type { Identity, KeySource, TrustedIssuer } from './types.js'
 import { DEFAULT_VERIFIED_CACHE_SIZE, VerifiedTokenCache } from './verified-cache.js'
@@ -81,6 +82,10 @@ export class TokenVerifier {
   readonly #now: () => number
   readonly #metrics: AuthMetrics | undefined
   readonly #revocations: (issuer: string) => RevocationSet | undefined
+  /** Counter cells bound once (see CounterCells): counting costs an addition per verification. */
+  readonly #cacheHits: CounterCell | undefined
+  readonly #cacheMisses: CounterCell | undefined
+  readonly #validFresh = new Map<string, CounterCell>()
 
   constructor(options: VerifierOptions) {
     this.#issuers = new Map(options.issuers.map((i) => [i.issuer, i]))
@@ -89,6 +94,8 @@ export class TokenVerifier {
     this.#now = options.now ?? Date.now
     this.#metrics = options.metrics
     this.#revocations = options.revocations ?? (() => undefined)
+    this.#cacheHits = options.metrics?.verifiedCacheCells.cell({ result: 'hit' })
+    this.#cacheMisses = options.metrics?.verifiedCacheCells.cell({ result: 'miss' })
     this.cache = new VerifiedTokenCache(options.cacheSize ?? DEFAULT_VERIFIED_CACHE_SIZE)
     for (const policy of options.issuers) {
       policy.keySource.onKeysRemoved((kids) => this.cache.dropKeys(kids))
@@ -104,23 +111,34 @@ export class TokenVerifier {
     const nowS = this.#now() / 1000
     const cached = this.cache.get(token, nowS)
     if (cached !== undefined) {
-      this.#metrics?.verifiedCache.labels('hit').inc()
+      this.#cacheHits?.inc()
       this.#checkStillValid(cached, this.#policyOf(cached))
       return cached
     }
-    this.#metrics?.verifiedCache.labels('miss').inc()
+    this.#cacheMisses?.inc()
     const attempt: Attempt = { issuer: 'untrusted' }
     try {
       const { identity, kid, policy } = await this.#verifyFresh(token, nowS, attempt)
       this.#checkStillValid(identity, policy)
       this.cache.set(token, identity, kid, identity.expiresAt + policy.clockToleranceS)
-      this.#metrics?.verifications.labels(attempt.issuer, 'valid', 'fresh').inc()
+      this.#countValidFresh(attempt.issuer)
       return identity
     } catch (err) {
       const reason = err instanceof KeygateError ? err.code : 'error'
       this.#metrics?.verifications.labels(attempt.issuer, 'invalid', reason).inc()
       throw err
     }
+  }
+
+  #countValidFresh(issuer: string): void {
+    const metrics = this.#metrics
+    if (metrics === undefined) return
+    let child = this.#validFresh.get(issuer)
+    if (child === undefined) {
+      child = metrics.verificationCells.cell({ issuer, result: 'valid', reason: 'fresh' })
+      this.#validFresh.set(issuer, child)
+    }
+    child.inc()
   }
 
   /** Drops every remembered verification a revocation now covers. */
