@@ -3,6 +3,7 @@
  * three segments of canonical unpadded base64url, a header and payload that are UTF-8 JSON objects without
  * duplicate member names, a size cap. Anything else (JWE, JSON serialization, padding, whitespace) is refused.
  */
+import { isUtf8 } from 'node:buffer'
 import { KeygateError } from '../errors.js'
 
 /** Default cap on the length of a token, in bytes (keygate's own access tokens are well under 1 KiB). */
@@ -25,25 +26,34 @@ function malformed(message: string): KeygateError {
   return new KeygateError('KG_TOKEN_MALFORMED', { message: `The access token is malformed: ${message}` })
 }
 
+/** Value of a base64url character (the alphabet was checked already). */
+function sextet(code: number): number {
+  if (code >= 97) return code - 71 // a-z: 26..51
+  if (code === 95) return 63 // '_'
+  if (code >= 65) return code - 65 // A-Z: 0..25
+  if (code >= 48) return code + 4 // 0-9: 52..61
+  return 62 // '-'
+}
+
 /** Decodes one segment, refusing non-canonical encodings (padding, stray bits, a length of 4n+1). */
 function decodeSegment(segment: string, what: string): Buffer {
-  if (segment.length === 0 || !BASE64URL.test(segment) || segment.length % 4 === 1) {
+  const rest = segment.length % 4
+  if (segment.length === 0 || !BASE64URL.test(segment) || rest === 1) {
     throw malformed(`${what} is not base64url`)
   }
-  const bytes = Buffer.from(segment, 'base64url')
-  // Canonical form only: re-encoding must give back the very same text (no non-zero trailing bits).
-  if (bytes.toString('base64url') !== segment) throw malformed(`${what} is not canonical base64url`)
-  return bytes
+  // Canonical form only: the bits the last character carries past the final byte must be zero (the same
+  // test as "re-encoding gives back the very same text", without encoding again).
+  if (rest !== 0 && (sextet(segment.charCodeAt(segment.length - 1)) & (rest === 2 ? 0x0f : 0x03)) !== 0) {
+    throw malformed(`${what} is not canonical base64url`)
+  }
+  return Buffer.from(segment, 'base64url')
 }
 
 function decodeJsonObject(segment: string, what: string): Record<string, unknown> {
-  let text: string
-  try {
-    text = utf8.decode(decodeSegment(segment, what))
-  } catch (err) {
-    if (err instanceof KeygateError) throw err
-    throw malformed(`${what} is not UTF-8`)
-  }
+  const bytes = decodeSegment(segment, what)
+  // Validated first, then decoded as is: a byte order mark stays in the text, and JSON refuses it.
+  if (!isUtf8(bytes)) throw malformed(`${what} is not UTF-8`)
+  const text = bytes.toString('utf8')
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -80,27 +90,36 @@ export function parseCompactJws(token: string, maxBytes = DEFAULT_MAX_TOKEN_BYTE
  * parsers could disagree on what a token says; RFC 7515 §4 lets us refuse it. `text` is valid JSON here.
  */
 export function hasDuplicateMembers(text: string): boolean {
-  // One set of member names per open object; `null` marks an open array.
+  // One set of member names per open object; `null` marks an open array. Characters are compared as
+  // UTF-16 codes, and a name without escapes is sliced rather than parsed: the scan runs on every token.
   const stack: Array<Set<string> | null> = []
   let expectKey = false
   for (let i = 0; i < text.length; i++) {
-    const c = text[i]
-    if (c === '{') {
+    const c = text.charCodeAt(i)
+    if (c === 123 /* { */) {
       stack.push(new Set())
       expectKey = true
-    } else if (c === '[') {
+    } else if (c === 91 /* [ */) {
       stack.push(null)
       expectKey = false
-    } else if (c === '}' || c === ']') {
+    } else if (c === 125 /* } */ || c === 93 /* ] */) {
       stack.pop()
       expectKey = false
-    } else if (c === ',') {
+    } else if (c === 44 /* , */) {
       expectKey = stack.at(-1) instanceof Set
-    } else if (c === '"') {
+    } else if (c === 34 /* " */) {
       let j = i + 1
-      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1
+      let escaped = false
+      for (let d = text.charCodeAt(j); d !== 34; d = text.charCodeAt(j)) {
+        if (d === 92 /* \ */) {
+          escaped = true
+          j += 2
+        } else {
+          j++
+        }
+      }
       if (expectKey) {
-        const name = JSON.parse(text.slice(i, j + 1)) as string
+        const name = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j)
         const members = stack.at(-1) as Set<string>
         if (members.has(name)) return true
         members.add(name)

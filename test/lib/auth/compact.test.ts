@@ -1,4 +1,5 @@
 import t from 'tap'
+import fc from 'fast-check'
 import { hasDuplicateMembers, parseCompactJws } from '../../../lib/auth/compact.js'
 import { KeygateError } from '../../../lib/errors.js'
 
@@ -93,4 +94,74 @@ t.test('duplicate member detection', async (t) => {
     'duplicates inside a string value do not count',
   )
   t.ok(hasDuplicateMembers('[{"k":1},{"k":1,"k":2}]'), 'duplicate inside an array element')
+})
+
+t.test('canonical base64url: accepted exactly when re-encoding gives back the same text', async (t) => {
+  const alphabetString = fc
+    .array(fc.constantFrom(...ALPHABET), { minLength: 2, maxLength: 12 })
+    .map((chars) => chars.join(''))
+    .filter((s) => s.length % 4 !== 1)
+  fc.assert(
+    fc.property(alphabetString, (segment) => {
+      const reencoded = Buffer.from(segment, 'base64url').toString('base64url') === segment
+      const accepted = code(() => parseCompactJws(`${header}.${payload}.${segment}`)) === undefined
+      return accepted === reencoded
+    }),
+    { numRuns: 2000 },
+  )
+  t.pass('same verdict on every generated segment')
+})
+
+t.test('duplicate member detection agrees with a parse of every member name', async (t) => {
+  /** The plain reference: every object's keys collected through JSON.parse of each quoted name. */
+  function reference(text: string): boolean {
+    const stack: Array<Set<string> | null> = []
+    let expectKey = false
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i]
+      if (c === '{') {
+        stack.push(new Set())
+        expectKey = true
+      } else if (c === '[') {
+        stack.push(null)
+        expectKey = false
+      } else if (c === '}' || c === ']') {
+        stack.pop()
+        expectKey = false
+      } else if (c === ',') {
+        expectKey = stack.at(-1) instanceof Set
+      } else if (c === '"') {
+        let j = i + 1
+        while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1
+        if (expectKey) {
+          const name = JSON.parse(text.slice(i, j + 1)) as string
+          const members = stack.at(-1) as Set<string>
+          if (members.has(name)) return true
+          members.add(name)
+          expectKey = false
+        }
+        i = j
+      }
+    }
+    return false
+  }
+  const key = fc.constantFrom('a', 'b', '\\u0061', 'é', '\\"', 'a\\\\', '')
+  const leaf = fc.oneof(fc.integer(), fc.string({ maxLength: 4 }), fc.constant(null))
+  const { json } = fc.letrec((tie) => ({
+    json: fc.oneof(
+      { depthSize: 'small' },
+      leaf.map((v) => JSON.stringify(v)),
+      tie('object'),
+      tie('array'),
+    ),
+    object: fc
+      .array(fc.tuple(key, tie('json')), { maxLength: 4 })
+      .map((members) => `{${members.map(([k, v]) => `"${k}":${v as string}`).join(',')}}`),
+    array: fc.array(tie('json'), { maxLength: 3 }).map((items) => `[${items.join(',')}]`),
+  }))
+  fc.assert(
+    fc.property(json as fc.Arbitrary<string>, (text) => hasDuplicateMembers(text) === reference(text)),
+    { numRuns: 2000 },
+  )
+  t.pass('same verdict on every generated document')
 })
