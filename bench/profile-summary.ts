@@ -54,6 +54,8 @@ export function summariseProfile(file: string): string {
   const first = profile.samples.findIndex((id) =>
     stackOf(id).some((n) => HOT_PATH_MARKER.test(n.callFrame.url)),
   )
+  // A thread that never ran the proxy (the tsx loader's worker) has nothing to say about the hot path.
+  if (first === -1) return ''
   const self = new Map<number, number>()
   /** Time with each area anywhere on the stack (inclusive). */
   const inclusive = new Map<string, number>()
@@ -113,7 +115,10 @@ export function profileSummary(path: string): string {
         .map((f) => join(path, f))
     : [path]
   if (files.length === 0) return `No profile in ${path}.`
-  return files.map(summariseProfile).join('\n\n')
+  return files
+    .map(summariseProfile)
+    .filter((s) => s !== '')
+    .join('\n\n')
 }
 
 if (process.argv[1] === import.meta.filename) console.log(profileSummary(process.argv[2] ?? '.'))
