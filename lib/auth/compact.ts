@@ -18,9 +18,6 @@ export interface ParsedJws {
 }
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/
-// `ignoreBOM: true` keeps a leading U+FEFF in the text (the default strips it), so JSON.parse refuses a
-// segment that starts with a byte order mark instead of the decoder silently dropping it.
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 function malformed(message: string): KeygateError {
   return new KeygateError('KG_TOKEN_MALFORMED', { message: `The access token is malformed: ${message}` })
@@ -51,7 +48,8 @@ function decodeSegment(segment: string, what: string): Buffer {
 
 function decodeJsonObject(segment: string, what: string): Record<string, unknown> {
   const bytes = decodeSegment(segment, what)
-  // Validated first, then decoded as is: a byte order mark stays in the text, and JSON refuses it.
+  // Validated first, then decoded as is: a leading U+FEFF (byte order mark) stays in the text, so JSON.parse
+  // refuses the segment instead of a decoder silently dropping it.
   if (!isUtf8(bytes)) throw malformed(`${what} is not UTF-8`)
   const text = bytes.toString('utf8')
   let value: unknown
