@@ -20,6 +20,7 @@ import { proxyRoute } from './proxy-route.js'
 import { RouteRateLimits } from './rate-limits.js'
 import type { RouteFile } from './route-file.js'
 import { loadRouteTable, RouteTable } from './route-table.js'
+import { staticApp } from './static-app.js'
 
 /** How long browsers may cache a CORS preflight answer, in seconds. */
 export const CORS_MAX_AGE_S = 600
@@ -101,6 +102,9 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   app.get(GATEWAY_JWKS_PATH, { logLevel: 'warn' }, async (_request, reply) => {
     return reply.header('cache-control', `public, max-age=${GATEWAY_JWKS_MAX_AGE_S}`).send(signer.jwks)
   })
+
+  // The demo app at `/` (unless the route table claims it); exact routes win over the proxy's catch-all.
+  await app.register(staticApp, { table })
 
   const metrics = new GatewayMetrics(app.metrics)
   const proxy = new UpstreamProxy({
