@@ -1,0 +1,212 @@
+/**
+ * The whole system with each component as its own process (`keygate start <component>`), on free ports with
+ * fresh key and data directories, so that a test can kill one (SIGKILL included), restart it on the same data,
+ * and read what the kernel says about it (resident memory, open descriptors). Unlike system.ts, there is no
+ * supervisor between the test and the components: a component that dies stays dead until restarted.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { request } from 'undici'
+import { type Component, COMPONENTS } from '../../lib/config.js'
+import { freePort } from './system.js'
+
+const ROOT = new URL('../../', import.meta.url).pathname
+/** How long a component may take to answer /readyz with 200 after it was spawned, in milliseconds. */
+const READY_TIMEOUT_MS = 60_000
+/** How long a component gets to exit after SIGTERM before it is killed, in milliseconds. */
+const STOP_TIMEOUT_MS = 15_000
+
+export interface ProcessSystem {
+  urls: Record<Component, string>
+  /** The environment every component was started with. */
+  env: Record<string, string>
+  dataDir: string
+  keysDir: string
+  /** The current process id of a component. */
+  pid(name: Component): number
+  /** Starts a component that is not running (again, on the same ports and data) and waits until it is ready. */
+  start(name: Component): Promise<void>
+  /** Sends a signal to a component and resolves once it has exited. */
+  kill(name: Component, signal?: NodeJS.Signals): Promise<void>
+  /** Every line every process printed so far (restarted ones included), prefixed with the component's name. */
+  output(): string
+  /** Stops every component (SIGTERM) and removes the directories. */
+  stop(): Promise<void>
+}
+
+export interface StartProcessesOptions {
+  /** Settings for every component beside the test defaults. */
+  env?: Record<string, string>
+}
+
+interface Running {
+  child: ChildProcess
+  exited: Promise<void>
+}
+
+/**
+ * Starts every component (the issuer first) and resolves once each answers /readyz with 200.
+ * @example
+ * const system = await startProcesses({ env: { LOG_LEVEL: 'debug' } })
+ * t.teardown(() => system.stop())
+ * await system.kill('issuer', 'SIGKILL')
+ * await system.start('issuer')
+ */
+export async function startProcesses(options: StartProcessesOptions = {}): Promise<ProcessSystem> {
+  const work = mkdtempSync(join(tmpdir(), 'kg-processes-'))
+  const ports = {} as Record<Component, number>
+  for (const name of COMPONENTS) ports[name] = await freePort()
+  const urls = Object.fromEntries(COMPONENTS.map((c) => [c, `http://127.0.0.1:${ports[c]}`])) as Record<
+    Component,
+    string
+  >
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    DATA_DIR: join(work, 'data'),
+    KEYS_DIR: join(work, 'keys'),
+    LOG_PRETTY: 'false',
+    ...Object.fromEntries(COMPONENTS.map((c) => [`${c.toUpperCase()}_PORT`, String(ports[c])])),
+    ...options.env,
+  }
+  const lines: string[] = []
+  const running = new Map<Component, Running>()
+
+  const spawnComponent = (name: Component) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bin/keygate.ts'), 'start', name], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let partial = ''
+    const collect = (chunk: Buffer) => {
+      const text = partial + chunk.toString('utf8')
+      const complete = text.split('\n')
+      partial = complete.pop()!
+      for (const line of complete) lines.push(`${name} | ${line}`)
+    }
+    child.stdout!.on('data', collect)
+    child.stderr!.on('data', collect)
+    const exited = new Promise<void>((resolve) =>
+      child.once('exit', () => {
+        if (partial) lines.push(`${name} | ${partial}`)
+        resolve()
+      }),
+    )
+    running.set(name, { child, exited })
+    return child
+  }
+
+  const waitReady = async (name: Component) => {
+    const deadline = Date.now() + READY_TIMEOUT_MS
+    const child = running.get(name)!.child
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`${name} exited while starting:\n${tail(lines, name)}`)
+      }
+      if (await ready(urls[name])) return
+      if (Date.now() > deadline)
+        throw new Error(`${name} not ready after ${READY_TIMEOUT_MS} ms:\n${tail(lines, name)}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+
+  const system: ProcessSystem = {
+    urls,
+    env,
+    dataDir: env.DATA_DIR!,
+    keysDir: env.KEYS_DIR!,
+    pid(name) {
+      const pid = running.get(name)?.child.pid
+      if (pid === undefined) throw new Error(`${name} is not running`)
+      return pid
+    },
+    async start(name) {
+      const current = running.get(name)?.child
+      if (current && current.exitCode === null && current.signalCode === null) {
+        throw new Error(`${name} is already running`)
+      }
+      spawnComponent(name)
+      await waitReady(name)
+    },
+    async kill(name, signal = 'SIGTERM') {
+      const r = running.get(name)
+      if (!r) return
+      r.child.kill(signal)
+      await r.exited
+    },
+    output: () => lines.join('\n'),
+    async stop() {
+      for (const { child } of running.values()) if (child.exitCode === null) child.kill('SIGTERM')
+      const killer = setTimeout(() => {
+        for (const { child } of running.values()) if (child.exitCode === null) child.kill('SIGKILL')
+      }, STOP_TIMEOUT_MS)
+      await Promise.all([...running.values()].map((r) => r.exited))
+      clearTimeout(killer)
+      rmSync(work, { recursive: true, force: true })
+    },
+  }
+
+  try {
+    spawnComponent('issuer')
+    await waitReady('issuer')
+    const others = COMPONENTS.filter((c) => c !== 'issuer')
+    for (const name of others) spawnComponent(name)
+    await Promise.all(others.map(waitReady))
+  } catch (err) {
+    await system.stop()
+    throw err
+  }
+  return system
+}
+
+async function ready(url: string): Promise<boolean> {
+  try {
+    const res = await request(`${url}/readyz`, { headersTimeout: 2_000, bodyTimeout: 2_000 })
+    await res.body.dump()
+    return res.statusCode === 200
+  } catch {
+    return false
+  }
+}
+
+function tail(lines: string[], name: string): string {
+  return lines
+    .filter((l) => l.startsWith(`${name} |`))
+    .slice(-20)
+    .join('\n')
+}
+
+/** What the kernel says about a process: resident memory and open descriptors (Linux /proc). */
+export interface ProcessStats {
+  /** Resident set size, in KiB. */
+  rssKb: number
+  /** Open file descriptors. */
+  fds: number
+  /** Of which sockets. */
+  sockets: number
+}
+
+/**
+ * Reads /proc/<pid>/status and /proc/<pid>/fd.
+ * @example
+ * const { rssKb, fds, sockets } = processStats(system.pid('gateway'))
+ */
+export function processStats(pid: number): ProcessStats {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const rssKb = Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1] ?? Number.NaN)
+  let fds = 0
+  let sockets = 0
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`)
+      fds++
+      if (target.startsWith('socket:')) sockets++
+    } catch {
+      // closed between the listing and the readlink
+    }
+  }
+  return { rssKb, fds, sockets }
+}
