@@ -202,6 +202,11 @@ export class JwksCache implements KeySource, KeySourceStatus {
         next.set(key.kid, key)
       }
     }
+    // An issuer always publishes the key it signs with: a set with nothing usable in it is a broken answer
+    // (a misconfigured issuer or proxy), not a withdrawal of every key, so it fails like any bad response and
+    // the keys held keep serving up to the staleness bound. Revoking a key withdraws it from a set that still
+    // holds others, and the revocation feed carries key revocations in any case.
+    if (next.size === 0) throw new Error('JWKS response holds no usable key')
     const removed = [...this.#keys.keys()].filter((kid) => !next.has(kid))
     this.#keys = next
     this.#loaded = true

@@ -174,7 +174,15 @@ t.test('oversized and malformed bodies are refused; the previous keys stay', asy
   await cache.refresh()
   issuer.respond = (reply) => reply.send({ keys: 'nope' })
   await cache.refresh()
-  t.same(fetches, ['ok', 'error', 'error', 'error', 'error'])
+  issuer.respond = (reply) => reply.send({ keys: [] })
+  await cache.refresh()
+  issuer.respond = (reply) => reply.send({ keys: [{ kty: 'RSA', kid: 'broken', n: 'AQAB', e: 'AQAB' }] })
+  await cache.refresh()
+  t.same(
+    fetches,
+    ['ok', 'error', 'error', 'error', 'error', 'error', 'error'],
+    'a set with no usable key too',
+  )
   t.ok(cache.kids().includes(kid), 'keys from the last good response are kept')
 })
 
