@@ -3,6 +3,7 @@
  *
  *   keygate start                   start every component, each its own process (what `npm start` runs)
  *   keygate start <component>       start one: issuer, gateway, profile, orders or files
+ *   keygate start gateway --workers N   the gateway as N processes on one port (or GATEWAY_WORKERS)
  *   keygate keys list               list the signing keys and their states
  *   keygate keys rotate             promote the next key, retire the active one
  *   keygate keys revoke <kid>       withdraw a key at once (emergency)
@@ -25,6 +26,8 @@ const issuerConfig = () => import('../services/issuer/config.js')
 const USAGE = `Usage:
   keygate start                   start every component, each its own process
   keygate start <component>       start one: issuer, gateway, profile, orders or files
+  keygate start gateway --workers N
+                                  the gateway as N processes on one port (default GATEWAY_WORKERS, 1)
   keygate keys list               list the signing keys and their states
   keygate keys rotate             promote the next key and retire the active one
   keygate keys revoke <kid>       withdraw a key at once and promote the next one
@@ -41,16 +44,19 @@ async function main(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     strict: true,
-    options: { help: { type: 'boolean', short: 'h' } },
+    options: { help: { type: 'boolean', short: 'h' }, workers: { type: 'string' } },
   })
   if (values.help) {
     console.log(USAGE)
     return 0
   }
   const [command, ...rest] = positionals
+  if (values.workers !== undefined && (command !== 'start' || rest[0] !== 'gateway')) {
+    throw new UsageError('--workers applies to start gateway only')
+  }
   switch (command) {
     case 'start':
-      return start(rest)
+      return start(rest, values.workers === undefined ? undefined : workerCount(values.workers))
     case 'keys':
       return keys(rest)
     default:
@@ -58,17 +64,41 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** How each component starts: its config loader and entry point, loaded only when it is the one asked for. */
-const ENTRIES: Record<Component, () => Promise<unknown>> = {
+/** `--workers`: a whole number of processes, at least 1. */
+function workerCount(value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) {
+    throw new UsageError(`--workers must be a whole number from 1 to ${MAX_WORKERS}`)
+  }
+  return n
+}
+
+/** Most gateway processes `--workers` starts. */
+const MAX_WORKERS = 256
+
+/**
+ * How each component starts: its config loader and entry point, loaded only when it is the one asked for.
+ * `workers` (gateway only) overrides GATEWAY_WORKERS.
+ */
+const ENTRIES: Record<Component, (workers?: number) => Promise<unknown>> = {
   issuer: async () => {
     const { loadIssuerConfig } = await issuerConfig()
     const { startIssuer } = await import('../services/issuer/server.js')
     return startIssuer(loadIssuerConfig())
   },
-  gateway: async () => {
+  gateway: async (workers) => {
     const { loadGatewayConfig } = await import('../gateway/config.js')
+    const config = loadGatewayConfig()
+    const { isWorker, followPrimary, runWorkers } = await import('./workers.js')
+    const count = workers ?? config.GATEWAY_WORKERS
+    if (count > 1 && !isWorker()) {
+      // The primary only hands out connections; each worker builds and listens as a single process does.
+      process.exitCode = await runWorkers(count, 'gateway')
+      return
+    }
+    if (isWorker()) followPrimary()
     const { startGateway } = await import('../gateway/server.js')
-    return startGateway(loadGatewayConfig())
+    return startGateway(config)
   },
   profile: async () => {
     const { loadProfileConfig } = await import('../services/profile/config.js')
@@ -87,12 +117,12 @@ const ENTRIES: Record<Component, () => Promise<unknown>> = {
   },
 }
 
-async function start(args: string[]): Promise<number> {
+async function start(args: string[], workers: number | undefined): Promise<number> {
   if (args.length > 1) throw new UsageError('start takes at most one component')
   const component = args[0]
   if (component === undefined) return startAll()
   if (!(COMPONENTS as string[]).includes(component)) throw new UsageError(`unknown component: ${component}`)
-  await ENTRIES[component as Component]()
+  await ENTRIES[component as Component](workers)
   return -1
 }
 

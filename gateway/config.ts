@@ -43,7 +43,9 @@ export const GatewayConfigSchema = componentSchema({
   GATEWAY_ROUTES_FILE: Type.Optional(Type.String({ minLength: 1 })),
   /** Default time an upstream may take to answer (headers) and between body chunks. */
   GATEWAY_UPSTREAM_TIMEOUT: Duration('10s'),
-  /** Most pooled connections per upstream. */
+  /** Processes serving the gateway's port (node:cluster); `keygate start gateway --workers N` overrides it. */
+  GATEWAY_WORKERS: Type.Integer({ minimum: 1, maximum: 256, default: 1 }),
+  /** Most pooled connections per upstream (per process). */
   GATEWAY_UPSTREAM_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 4096, default: 128 }),
   /** Largest request body, in bytes. */
   GATEWAY_BODY_LIMIT: Type.Integer({ minimum: 0, default: DEFAULT_BODY_LIMIT_BYTES }),
