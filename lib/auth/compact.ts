@@ -88,14 +88,14 @@ export function parseCompactJws(token: string, maxBytes = DEFAULT_MAX_TOKEN_BYTE
  * parsers could disagree on what a token says; RFC 7515 §4 lets us refuse it. `text` is valid JSON here.
  */
 export function hasDuplicateMembers(text: string): boolean {
-  // One set of member names per open object; `null` marks an open array. Characters are compared as
-  // UTF-16 codes, and a name without escapes is sliced rather than parsed: the scan runs on every token.
-  const stack: Array<Set<string> | null> = []
+  // The member names of each open object (`null` for an open array). Characters are compared as UTF-16
+  // codes, and a name without escapes is sliced rather than parsed: the scan runs on every token.
+  const stack: Array<MemberNames | null> = []
   let expectKey = false
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (c === 123 /* { */) {
-      stack.push(new Set())
+      stack.push(new MemberNames())
       expectKey = true
     } else if (c === 91 /* [ */) {
       stack.push(null)
@@ -104,12 +104,12 @@ export function hasDuplicateMembers(text: string): boolean {
       stack.pop()
       expectKey = false
     } else if (c === 44 /* , */) {
-      expectKey = stack.at(-1) instanceof Set
+      expectKey = stack.at(-1) instanceof MemberNames
     } else if (c === 34 /* " */) {
       let j = i + 1
       let escaped = false
       for (let d = text.charCodeAt(j); d !== 34; d = text.charCodeAt(j)) {
-        if (d === 92 /* \ */) {
+        if (d === 92 /* \\ */) {
           escaped = true
           j += 2
         } else {
@@ -118,13 +118,38 @@ export function hasDuplicateMembers(text: string): boolean {
       }
       if (expectKey) {
         const name = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j)
-        const members = stack.at(-1) as Set<string>
-        if (members.has(name)) return true
-        members.add(name)
+        if (!(stack.at(-1) as MemberNames).add(name)) return true
         expectKey = false
       }
       i = j
     }
   }
   return false
+}
+
+/** Members searched in a list below this count (a token's objects are small), in a set from then on. */
+const MEMBER_LIST_LIMIT = 16
+
+/** The member names of one object seen so far. */
+class MemberNames {
+  #list: string[] | undefined = []
+  #set: Set<string> | undefined
+
+  /** Adds a name; false when it was already there. */
+  add(name: string): boolean {
+    const list = this.#list
+    if (list !== undefined) {
+      if (list.includes(name)) return false
+      if (list.length < MEMBER_LIST_LIMIT) {
+        list.push(name)
+        return true
+      }
+      this.#set = new Set(list)
+      this.#list = undefined
+    }
+    const set = this.#set!
+    if (set.has(name)) return false
+    set.add(name)
+    return true
+  }
 }

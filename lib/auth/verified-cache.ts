@@ -1,7 +1,8 @@
 /**
  * Tokens that verified, remembered so the RSA cost is paid once per token per process. Bounded (LRU), an
  * entry never outlives its token's `exp`, and every entry made with a key is dropped when that key leaves
- * the key set or is revoked. A verifier owns one cache, so the key is the token alone: the validation
+ * the key set or is revoked (a scan of the cache: keys leave rarely, tokens arrive on every request, so no
+ * per-key index is kept up to date on the way in). A verifier owns one cache, so the key is the token alone: the validation
  * context (issuer set, audiences, types) is the verifier's own and fixed.
  */
 import { LRUCache } from 'lru-cache'
@@ -20,18 +21,9 @@ interface Entry {
 
 export class VerifiedTokenCache {
   readonly #entries: LRUCache<string, Entry>
-  /** Tokens per signing key, so a removed key drops its entries without scanning the cache. */
-  readonly #byKid = new Map<string, Set<string>>()
 
   constructor(maxEntries = DEFAULT_VERIFIED_CACHE_SIZE) {
-    this.#entries = new LRUCache<string, Entry>({
-      max: maxEntries,
-      dispose: (entry, token) => {
-        const tokens = this.#byKid.get(entry.kid)
-        tokens?.delete(token)
-        if (tokens?.size === 0) this.#byKid.delete(entry.kid)
-      },
-    })
+    this.#entries = new LRUCache<string, Entry>({ max: maxEntries })
   }
 
   get size(): number {
@@ -52,17 +44,15 @@ export class VerifiedTokenCache {
   /** Remembers a verified token; `kid` is the key that verified it, `validUntilS` its `exp` + tolerance. */
   set(token: string, identity: Identity, kid: string, validUntilS: number): void {
     this.#entries.set(token, { identity, kid, validUntilS })
-    let tokens = this.#byKid.get(kid)
-    if (!tokens) this.#byKid.set(kid, (tokens = new Set()))
-    tokens.add(token)
   }
 
   /** Drops every entry verified with one of `kids`. */
   dropKeys(kids: Iterable<string>): void {
-    for (const kid of kids) {
-      for (const token of [...(this.#byKid.get(kid) ?? [])]) this.#entries.delete(token)
-      this.#byKid.delete(kid)
-    }
+    const removed = new Set(kids)
+    if (removed.size === 0) return
+    const doomed: string[] = []
+    for (const [token, entry] of this.#entries.entries()) if (removed.has(entry.kid)) doomed.push(token)
+    for (const token of doomed) this.#entries.delete(token)
   }
 
   /** Drops every entry matching `predicate` (a revocation arrived). */

@@ -189,7 +189,7 @@ export class TokenVerifier {
     }
 
     // Claims before the signature: garbage is refused without spending an RSA verification on it.
-    const identity = this.#identityFrom(payload, kid, policy, nowS)
+    const identity = this.#identityFrom(payload, kid, policy, nowS, token)
 
     const key = await policy.keySource.getKey(kid)
     if (key === undefined) {
@@ -198,10 +198,20 @@ export class TokenVerifier {
     }
     if (key.alg !== header.alg) fail('KG_TOKEN_ALG_NOT_ALLOWED')
     if (!verifySignature(key.alg, key.key, signingInput, signature)) fail('KG_TOKEN_SIGNATURE_INVALID')
-    return { identity: this.#profile === 'access_token' ? { ...identity, token } : identity, kid, policy }
+    return { identity, kid, policy }
   }
 
-  #identityFrom(p: Record<string, unknown>, kid: string, policy: IssuerPolicy, nowS: number): Identity {
+  /**
+   * The identity a payload proves once its signature checks out (`token`: the token itself, kept on access
+   * token identities to relay). Built in one literal: this runs for every never-seen token.
+   */
+  #identityFrom(
+    p: Record<string, unknown>,
+    kid: string,
+    policy: IssuerPolicy,
+    nowS: number,
+    token: string,
+  ): Identity {
     const tolerance = policy.clockToleranceS
     if (!isNonEmptyString(p.sub)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'sub')
     if (!isNonEmptyString(p.jti)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'jti')
@@ -230,25 +240,26 @@ export class TokenVerifier {
     if (p.client_id !== undefined && typeof p.client_id !== 'string') {
       fail('KG_TOKEN_CLAIM_INVALID', undefined, 'client_id')
     }
-    const common = {
-      subject: p.sub,
-      clientId: p.client_id as string | undefined,
-      sessionId: p.sid as string | undefined,
-      roles: Object.freeze([...((p.roles as string[] | undefined) ?? [])]),
-      scopes: Object.freeze(((p.scope as string | undefined) ?? '').split(' ').filter(Boolean)),
-      expiresAt: p.exp,
-      claims: Object.freeze({ ...p }),
-    }
+    const roles = Object.freeze([...((p.roles as string[] | undefined) ?? [])])
+    const scopes = Object.freeze(((p.scope as string | undefined) ?? '').split(' ').filter(Boolean))
+    // The parsed payload belongs to this verification alone: frozen as it is rather than copied.
+    const claims = Object.freeze(p)
     if (this.#profile === 'access_token') {
       if (!isNonEmptyString(p.client_id)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'client_id')
       return {
-        ...common,
+        subject: p.sub,
+        clientId: p.client_id,
+        sessionId: p.sid as string | undefined,
+        roles,
+        scopes,
+        expiresAt: p.exp,
+        claims,
         issuer: policy.issuer,
         tokenId: p.jti,
         issuedAt: p.iat,
         keyId: kid,
         source: 'token',
-        token: undefined,
+        token,
       }
     }
     // A gateway assertion vouches for an access token: identity (and revocation) follow that token.
@@ -257,7 +268,13 @@ export class TokenVerifier {
     if (!isNonEmptyString(p.at_iss)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'at_iss')
     if (!isNonEmptyString(p.at_kid)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'at_kid')
     return {
-      ...common,
+      subject: p.sub,
+      clientId: p.client_id as string | undefined,
+      sessionId: p.sid as string | undefined,
+      roles,
+      scopes,
+      expiresAt: p.exp,
+      claims,
       issuer: p.at_iss,
       tokenId: p.at_jti,
       issuedAt: p.at_iat,

@@ -165,3 +165,10 @@ t.test('duplicate member detection agrees with a parse of every member name', as
   )
   t.pass('same verdict on every generated document')
 })
+
+t.test('duplicate member detection in objects with many members', async (t) => {
+  const names = Array.from({ length: 40 }, (_, i) => `"k${i}":${i}`)
+  t.notOk(hasDuplicateMembers(`{${names.join(',')}}`), '40 distinct names')
+  t.ok(hasDuplicateMembers(`{${names.join(',')},"k3":0}`), 'a late duplicate of an early name')
+  t.ok(hasDuplicateMembers(`{${names.join(',')},"k39":0}`), 'a duplicate of a name seen past the list')
+})
