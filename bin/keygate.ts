@@ -147,7 +147,14 @@ async function startAll(): Promise<number> {
       'The README walks through the rest. Stop everything with Ctrl-C.',
       '',
     ].join('\n')
-  return supervise({ gatewayUrl: gw, banner })
+  const urls = {
+    issuer: config.ISSUER_URL,
+    gateway: config.GATEWAY_URL,
+    profile: config.PROFILE_URL,
+    orders: config.ORDERS_URL,
+    files: config.FILES_URL,
+  }
+  return supervise({ urls, banner })
 }
 
 async function keys(args: string[]): Promise<number> {

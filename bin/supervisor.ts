@@ -22,8 +22,8 @@ export interface SuperviseOptions {
   /** Where prefixed log lines go. */
   out?: NodeJS.WritableStream
   startTimeoutMs?: number
-  /** Gateway URL to wait on before announcing (readiness of the whole system). */
-  gatewayUrl: string
+  /** Base URL of each component: all must answer `/readyz` before the system is announced. */
+  urls: Record<Component, string>
   /** Printed once everything is ready. */
   banner: () => string
 }
@@ -78,7 +78,7 @@ async function stopAll(children: Child[]): Promise<void> {
   clearTimeout(killer)
 }
 
-async function gatewayReady(url: string): Promise<boolean> {
+async function isReady(url: string): Promise<boolean> {
   try {
     const res = await request(`${url}/readyz`, { headersTimeout: 2_000, bodyTimeout: 2_000 })
     await res.body.dump()
@@ -91,7 +91,7 @@ async function gatewayReady(url: string): Promise<boolean> {
 /**
  * Runs the components until SIGINT/SIGTERM; resolves with the exit code for the command.
  * @example
- * process.exitCode = await supervise({ gatewayUrl: 'http://127.0.0.1:8080', banner: () => 'up' })
+ * process.exitCode = await supervise({ urls, banner: () => 'up' })
  */
 export async function supervise(options: SuperviseOptions): Promise<number> {
   const out = options.out ?? process.stdout
@@ -129,7 +129,10 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   const started = (async () => {
     const deadline = Date.now() + (options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS)
     while (!stopping && Date.now() < deadline) {
-      if (children.every((c) => c.listening) && (await gatewayReady(options.gatewayUrl))) {
+      const ready =
+        children.every((c) => c.listening) &&
+        (await Promise.all(children.map((c) => isReady(options.urls[c.name])))).every(Boolean)
+      if (ready) {
         out.write(`${options.banner()}\n`)
         return
       }
@@ -139,7 +142,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
       const waiting = children.filter((c) => !c.listening).map((c) => c.name)
       out.write(
         `keygate: not ready after ${(options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS) / 1000} s` +
-          (waiting.length ? ` (not listening: ${waiting.join(', ')})` : ' (the gateway is not ready)') +
+          (waiting.length ? ` (not listening: ${waiting.join(', ')})` : ' (see /readyz of each component)') +
           '\n',
       )
     }
