@@ -76,7 +76,9 @@ export function createLogger(options: LoggerOptions): Logger {
         id: req.id,
         method: req.method,
         url: redactUrl(req.url),
-        remoteAddress: req.ip,
+        // A request logged as it completes may have lost its socket (its body streamed upstream and its
+        // connection gone): request.ip would throw reading it, and a throwing serializer crashes the process.
+        remoteAddress: req.raw.socket ? req.ip : undefined,
       }),
       res: (reply: FastifyReply) => ({ statusCode: reply.statusCode }),
       err: pino.stdSerializers.err,

@@ -56,3 +56,19 @@ t.test('requestLog failures at debug: every request still logged', async (t) => 
   await fastify.inject('/ok')
   t.same(messages(), ['20 incoming request', '20 request completed 200'])
 })
+
+t.test(
+  'requestLog failures: a request that lost its socket before completing still gets its line',
+  async (t) => {
+    const { fastify, lines, messages } = app('info', 'failures')
+    fastify.get('/gone', async (request, reply) => {
+      // What a proxied request looks like once its body was streamed upstream and its connection closed.
+      Object.defineProperty(request.raw, 'socket', { value: null, configurable: true })
+      return reply.code(401).send({ error: 'no' })
+    })
+    const res = await fastify.inject('/gone')
+    t.equal(res.statusCode, 401)
+    t.same(messages(), ['30 request completed 401'])
+    t.match(lines[0], { req: { method: 'GET', url: '/gone' } })
+  },
+)
