@@ -12,6 +12,7 @@ import { startEchoUpstream } from '../gateway/helpers/servers.js'
 import { startFaultProxy } from '../helpers/fault-proxy.js'
 import { captureLogs } from '../helpers/logs.js'
 import { rawRequest } from '../helpers/raw-http.js'
+import { SecretLedger } from '../helpers/secret-ledger.js'
 import { startTokenIssuer } from '../helpers/token-issuer.js'
 
 /** The flaky route's timeout: long enough that the steady route's answers clearly come first. */
@@ -33,6 +34,7 @@ t.test('a failing upstream costs its own route only, with 502/504, and recovers'
   const steady = await startEchoUpstream(t)
   const proxy = await startFaultProxy(flaky.url)
   t.teardown(() => proxy.close())
+  const logs = captureLogs('gateway')
   const config = loadGatewayConfig({
     KEYS_DIR: t.testdir(),
     LOG_LEVEL: 'silent',
@@ -42,7 +44,7 @@ t.test('a failing upstream costs its own route only, with 502/504, and recovers'
   const app = await buildGateway({
     config,
     // Logging on: writing the log line of a refused or failed request is part of what must not break.
-    logger: captureLogs('gateway').logger,
+    logger: logs.logger,
     routes: {
       upstreams: { flaky: proxy.url, steady: steady.url },
       routes: [
@@ -143,4 +145,7 @@ t.test('a failing upstream costs its own route only, with 502/504, and recovers'
   t.equal((await get('/flaky/x')).status, 200, 'recovered once the upstream answers again')
   t.equal((await get('/healthz')).status, 200, 'the gateway is healthy')
   t.strictSame(crashes, [], 'no uncaught exception or unhandled rejection in the gateway')
+  const ledger = new SecretLedger()
+  ledger.add('access token', token)
+  t.strictSame(ledger.leaksIn('gateway', logs.lines), [], `no token in ${logs.lines.length} log lines`)
 })

@@ -13,6 +13,7 @@ import { DEFAULT_STRIP_HEADERS } from '../../gateway/config.js'
 import { ASSERTION_TYPE } from '../../lib/identity/constants.js'
 import { startHostileWorld } from '../helpers/hostile-world.js'
 import { type RawHeader, rawRequest } from '../helpers/raw-http.js'
+import { SecretLedger } from '../helpers/secret-ledger.js'
 import { signJws } from './corpus/index.js'
 
 /** What every forged header claims: the attacker's chosen identity. */
@@ -165,5 +166,12 @@ t.test('forged identity headers never reach an upstream, nor convince a service'
         'orders: only alice’s',
       )
     }
+  }
+
+  const ledger = new SecretLedger()
+  for (const secret of [token, mallory]) ledger.add('access token', secret)
+  ledger.add('hostile token', forgedAssertion)
+  for (const [name, logs] of Object.entries(world.logs)) {
+    t.strictSame(ledger.leaksIn(name, logs.lines), [], `${name}: no token in its logs`)
   }
 })
