@@ -179,7 +179,14 @@ export async function runBench(
   }
   if (wants('e')) {
     log('bench: scenario (e), the issuer')
-    reports.push(await issuerScenario({ machine, quick: options.quick, log }))
+    reports.push(
+      await issuerScenario({
+        machine,
+        quick: options.quick,
+        log,
+        ...(profileDir ? { cpuProfileDir: join(profileDir, 'issuer') } : {}),
+      }),
+    )
   }
 
   const header = [
@@ -197,7 +204,8 @@ export async function runBench(
     '',
   ]
   let markdown = [...header, ...reports.map(scenarioMarkdown)].join('\n')
-  if (profileDir) markdown += `\n### Gateway CPU profile\n\n${profileSummary(profileDir)}\n`
+  if (profileDir)
+    markdown += `\n### CPU profiles (gateway per scenario, issuer)\n\n${profileSummary(profileDir)}\n`
   return markdown
 }
 

@@ -29,10 +29,12 @@ export interface IssuerBenchOptions {
   machine: Placement
   quick: boolean
   log: (line: string) => void
+  /** Write a V8 CPU profile of the issuer here on exit. */
+  cpuProfileDir?: string
 }
 
 interface SignRates {
-  /** node:crypto.sign, RSA-2048 PKCS#1 v1.5 SHA-256, one at a time. */
+  /** node:crypto.sign, RSA-2048 PKCS#1 v1.5 SHA-256, one at a time, per CPU-second. */
   syncOps: number
   /** WebCrypto RSASSA-PKCS1-v1_5 sign, 4 in flight (it runs on libuv's thread pool). */
   webCryptoOps: number
@@ -94,6 +96,9 @@ export async function issuerScenario(options: IssuerBenchOptions): Promise<Scena
       LOGIN_MAX_FAILURES_PER_ACCOUNT: '100000',
     },
     cpu: options.machine.serverCpu,
+    ...(options.cpuProfileDir
+      ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] }
+      : {}),
   })
   const dispatcher = new Agent({ connections: REFRESH_SESSIONS + LOGIN_CONCURRENCY })
   const post = (path: string, body?: unknown, headers: Record<string, string> = {}) =>
@@ -145,7 +150,9 @@ export async function issuerScenario(options: IssuerBenchOptions): Promise<Scena
     const refreshes = await rate(ms, REFRESH_SESSIONS, refresh)
     const refreshCpuUs = (cpuMicros(issuer.pid) - cpuBeforeRefreshes) / Math.max(1, refreshes.total)
 
-    const vsRaw = refreshes.perSecond / signRates.syncOps
+    // Both per CPU-second of the one core: what the issuer could do with the core to itself.
+    const refreshesPerCpuSecond = 1e6 / refreshCpuUs
+    const vsRaw = refreshesPerCpuSecond / signRates.syncOps
     const int = (n: number) => Math.round(n).toLocaleString('en-US')
     return {
       id: 'e',
@@ -153,7 +160,9 @@ export async function issuerScenario(options: IssuerBenchOptions): Promise<Scena
       runs: [],
       ratios: [],
       notes: [
-        `refreshes ÷ raw RSA-2048 signing rate: ${vsRaw.toFixed(2)}× (target ≥ 0.7: ${vsRaw >= 0.7 ? 'met' : 'MISSED'})`,
+        `refreshes ÷ raw RSA-2048 signing rate, both per CPU-second of the core: ${int(refreshesPerCpuSecond)} ÷ ` +
+          `${int(signRates.syncOps)} = ${vsRaw.toFixed(2)}× (target ≥ 0.7: ${vsRaw >= 0.7 ? 'met' : 'MISSED'}); ` +
+          `by the clock ${int(refreshes.perSecond)}/s`,
         `logins are bounded by argon2id (19 MiB, 2 passes, 1 lane): ${int(logins.perSecond)}/s on one core, ` +
           `${int(loginCpuUs / 1000)} ms of CPU each`,
       ],
@@ -162,7 +171,7 @@ export async function issuerScenario(options: IssuerBenchOptions): Promise<Scena
         '|---|---:|---:|---:|',
         `| logins (${LOGIN_CONCURRENCY} concurrent) | ${int(logins.perSecond)} | ${(loginCpuUs / 1000).toFixed(1)} ms | ${logins.failures} |`,
         `| refreshes (${REFRESH_SESSIONS} sessions concurrently) | ${int(refreshes.perSecond)} | ${(refreshCpuUs / 1000).toFixed(2)} ms | ${refreshes.failures} |`,
-        `| raw RSA-2048 sign, node:crypto.sign, one at a time | ${int(signRates.syncOps)} | ${(1000 / signRates.syncOps).toFixed(2)} ms | – |`,
+        `| raw RSA-2048 sign, node:crypto.sign, one at a time (per CPU-second) | ${int(signRates.syncOps)} | ${(1000 / signRates.syncOps).toFixed(2)} ms | – |`,
         `| raw RSA-2048 sign, WebCrypto (jose's path), 4 in flight | ${int(signRates.webCryptoOps)} | – | – |`,
       ].join('\n'),
     }
@@ -194,13 +203,16 @@ async function measureSignRates(ms: number): Promise<SignRates> {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
   const data = Buffer.from('eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJiZW5jaCJ9')
   for (let i = 0; i < 20; i++) sign('sha256', data, { key: privateKey, padding: constants.RSA_PKCS1_PADDING })
+  // Per CPU-second: on a shared machine, wall time would count other processes' turns on this core.
   let n = 0
   let start = performance.now()
+  const cpu = process.cpuUsage()
   while (performance.now() - start < ms) {
     sign('sha256', data, privateKey)
     n++
   }
-  const syncOps = (n / (performance.now() - start)) * 1000
+  const used = process.cpuUsage(cpu)
+  const syncOps = (n / (used.user + used.system)) * 1e6
   const pair = await webcrypto.subtle.generateKey(
     {
       name: 'RSASSA-PKCS1-v1_5',

@@ -16,8 +16,11 @@ interface ProfileNode {
   children?: number[]
 }
 
-/** Samples count from the first one inside the proxied route's handler: start-up is not the hot path. */
-const HOT_PATH_MARKER = /gateway\/proxy-route\.ts$/
+/**
+ * Samples count from the first one inside a request handler of the profiled component (the gateway's
+ * proxied route, the issuer's auth routes): start-up is not the hot path.
+ */
+const HOT_PATH_MARKER = /(gateway\/proxy-route|services\/issuer\/routes\/auth)\.ts$/
 
 interface CpuProfile {
   nodes: ProfileNode[]
@@ -90,7 +93,7 @@ export function summariseProfile(file: string): string {
       .slice(0, n)
       .map(([k, t]) => `| ${k} | ${pct(t, busy)} |`)
   return [
-    `Profile ${file.split('/').at(-1)}: ${(busy / 1e6).toFixed(1)} s busy of ${(total / 1e6).toFixed(1)} s ` +
+    `Profile ${file.split('/').slice(-2).join('/')}: ${(busy / 1e6).toFixed(1)} s busy of ${(total / 1e6).toFixed(1)} s ` +
       'sampled from the first proxied request on.',
     '',
     '| area | self time (of busy) |',
@@ -107,11 +110,12 @@ export function summariseProfile(file: string): string {
   ].join('\n')
 }
 
-/** Summaries of every profile in `path` (a directory) or of the one profile `path` names. */
+/** Summaries of every profile under `path` (a directory, searched recursively) or of the one it names. */
 export function profileSummary(path: string): string {
   const files = statSync(path).isDirectory()
-    ? readdirSync(path)
+    ? readdirSync(path, { recursive: true, encoding: 'utf8' })
         .filter((f) => f.endsWith('.cpuprofile'))
+        .sort()
         .map((f) => join(path, f))
     : [path]
   if (files.length === 0) return `No profile in ${path}.`

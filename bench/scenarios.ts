@@ -4,6 +4,7 @@
  * processes. Stacks of one scenario are started together (idle ones cost nothing), warmed up, then loaded in
  * rounds — run 1 of every stack, then run 2 — so drift on a shared machine spreads over all of them.
  */
+import { join } from 'node:path'
 import { type BenchIssuer, type BenchKey, generateBenchKey, mintBenchToken } from './bench-issuer.js'
 import { type LoadResult, type LoadSpec, type LoadTool, runLoad } from './load/index.js'
 import { cpuMicros, type Placement, rssBytes } from './machine.js'
@@ -87,7 +88,9 @@ interface Stack {
 
 /** Warms every stack, then measures them in rounds. */
 async function rounds(ctx: BenchContext, stacks: Stack[]): Promise<CaseRun[]> {
-  for (const s of stacks) await load(ctx, s.server, s.path, { ...s.spec(0), durationS: ctx.warmupS })
+  if (ctx.warmupS > 0) {
+    for (const s of stacks) await load(ctx, s.server, s.path, { ...s.spec(0), durationS: ctx.warmupS })
+  }
   const runs: CaseRun[] = []
   for (let run = 1; run <= ctx.runs; run++) {
     for (const s of stacks) runs.push(await measure(ctx, s.server, s.name, run, s.path, s.spec(run)))
@@ -103,10 +106,12 @@ const UPSTREAM = 'upstream alone'
 const REPLY_FROM = 'reply-from (no auth)'
 const GATEWAY = 'keygate gateway'
 const EXPRESS = 'express stack'
+const GATEWAY_RELAY_ONLY = 'keygate gateway, token relay only'
 
 /** The stacks of (a) and (b), started on the server core. */
 async function proxyStacks(
   ctx: BenchContext,
+  scenario: string,
 ): Promise<{ replyFrom: ServerProcess; gateway: ServerProcess; express: ServerProcess }> {
   const cpu = ctx.machine.serverCpu
   const [replyFrom, gateway, express] = await Promise.all([
@@ -116,7 +121,7 @@ async function proxyStacks(
       jwksUri: ctx.issuer.jwksUri,
       cpu,
       routes: 'few',
-      ...(ctx.profileDir ? { cpuProfileDir: ctx.profileDir } : {}),
+      ...(ctx.profileDir ? { cpuProfileDir: join(ctx.profileDir, `gateway-scenario-${scenario}`) } : {}),
     }),
     startExpressStack(ctx.upstream.url, ctx.issuer.jwksUri, cpu),
   ])
@@ -125,7 +130,7 @@ async function proxyStacks(
 
 /** (a) A few users, tokens reused: the common case, where the verified-token cache answers. */
 export async function scenarioA(ctx: BenchContext): Promise<ScenarioReport> {
-  const { replyFrom, gateway, express } = await proxyStacks(ctx)
+  const { replyFrom, gateway, express } = await proxyStacks(ctx, 'a')
   try {
     const tokens = () => ({ tokenFile: ctx.fewUsersFile })
     const runs = await rounds(ctx, [
@@ -169,7 +174,14 @@ function runRatios(
  * whole pool passes twice, with RSS read after each pass: the verified-token cache is bounded and evicts.
  */
 export async function scenarioB(ctx: BenchContext, memory: boolean): Promise<ScenarioReport> {
-  const { replyFrom, gateway, express } = await proxyStacks(ctx)
+  const { replyFrom, gateway, express } = await proxyStacks(ctx, 'b')
+  const relayOnly = await startGateway({
+    upstreamUrl: ctx.upstream.url,
+    jwksUri: ctx.issuer.jwksUri,
+    cpu: ctx.machine.serverCpu,
+    routes: 'few',
+    forward: 'token only',
+  })
   const n = ctx.pool.tokens.length
   const span = Math.floor(n / (ctx.runs + 1))
   const slice = (run: number) => ({ tokenFile: ctx.pool.file, offset: run * span, span })
@@ -179,30 +191,46 @@ export async function scenarioB(ctx: BenchContext, memory: boolean): Promise<Sce
     runs = await rounds(ctx, [
       { name: REPLY_FROM, server: replyFrom, path: SECURE_PATH, spec: slice },
       { name: GATEWAY, server: gateway, path: SECURE_PATH, spec: slice },
+      { name: GATEWAY_RELAY_ONLY, server: relayOnly, path: SECURE_PATH, spec: slice },
       { name: EXPRESS, server: express, path: SECURE_PATH, spec: slice },
     ])
   } finally {
-    await stopAll([replyFrom, gateway, express])
+    await stopAll([replyFrom, gateway, relayOnly, express])
   }
   for (const r of runs) {
-    if (r.stack === GATEWAY && r.load.requests > span) {
+    if (r.stack.startsWith(GATEWAY) && r.load.requests > span) {
       notes.push(
-        `run ${r.run}: the gateway took ${r.load.requests} requests from a slice of ${span} tokens, so ` +
+        `run ${r.run}: ${r.stack} took ${r.load.requests} requests from a slice of ${span} tokens, so ` +
           `${r.load.requests - span} of them met a token it had verified before (raise the pool size)`,
       )
     }
   }
   notes.push(
-    `token pool: ${n.toLocaleString('en-US')} distinct tokens (${ctx.pool.cached ? 'cached' : 'minted'}), ${span.toLocaleString('en-US')} per gateway load`,
+    `token pool: ${n.toLocaleString('en-US')} distinct tokens (${ctx.pool.cached ? 'cached' : 'minted'}), ` +
+      `${span.toLocaleString('en-US')} per gateway load`,
+    `"${GATEWAY}" forwards what a keygate route forwards by default: the token and an Ed25519 assertion signed ` +
+      `for it (once per token and upstream); "${GATEWAY_RELAY_ONLY}" relays the token alone (forward.assertion ` +
+      'false), as reply-from and the Express stack do: the verification path by itself',
   )
   if (memory) notes.push(...(await memoryCheck(ctx)))
-  return {
-    id: 'b',
-    title: 'a never-seen token on every request',
-    runs,
-    ratios: runRatios(ctx, runs, { vsProxy: 0.85, vsExpress: 2.5 }),
-    notes,
-  }
+  const ratios = runRatios(ctx, runs, { vsProxy: 0.85, vsExpress: 2.5 })
+  ratios.forEach((list, i) => {
+    list.push(
+      ...ratio(
+        'token relay only ÷ reply-from',
+        runOf(runs, GATEWAY_RELAY_ONLY, i + 1),
+        runOf(runs, REPLY_FROM, i + 1),
+        { op: '>=', value: 0.85 },
+      ),
+      ...ratio(
+        'token relay only ÷ express',
+        runOf(runs, GATEWAY_RELAY_ONLY, i + 1),
+        runOf(runs, EXPRESS, i + 1),
+        { op: '>=', value: 2.5 },
+      ),
+    )
+  })
+  return { id: 'b', title: 'a never-seen token on every request', runs, ratios, notes }
 }
 
 /** Two passes of the whole pool through a fresh gateway, RSS after each. */
@@ -287,7 +315,9 @@ export async function scenarioC(ctx: BenchContext): Promise<ScenarioReport> {
               })
             : await startExpressStack(ctx.upstream.url, ctx.issuer.jwksUri, ctx.machine.serverCpu)
         try {
-          await load(ctx, server, SECURE_PATH, { tokenFile: warmFile, durationS: ctx.warmupS })
+          if (ctx.warmupS > 0) {
+            await load(ctx, server, SECURE_PATH, { tokenFile: warmFile, durationS: ctx.warmupS })
+          }
           // Rotation 1 (a third in): K2 signs, K1 retired but published, K3 published as next.
           const first = setTimeout(() => (ctx.issuer.keys = [k1, k2, k3]), phaseS * 1000)
           // Rotation 2 (two thirds in): K3 signs, K2 retired, K4 next; K1's tokens are no longer in use.

@@ -22,6 +22,11 @@ export interface GatewayOptions {
   cpu: number | undefined
   /** Route table size: a few routes, or MANY_ROUTES. */
   routes: 'few' | 'many'
+  /**
+   * What the authenticated route forwards: keygate's default (the token relayed and a signed assertion), or
+   * the token relayed alone, as the other stacks do.
+   */
+  forward?: 'default' | 'token only'
   workers?: number
   /** Write a V8 CPU profile of the gateway (its main process) into this directory on exit. */
   cpuProfileDir?: string
@@ -59,8 +64,17 @@ export function startExpressStack(
 }
 
 /** The route file of a bench gateway: `/api/bench` (auth required) among `routes` others. */
-export function gatewayRouteFile(upstreamUrl: string, routes: 'few' | 'many'): unknown {
-  const secure = { prefix: '/api/bench', upstream: 'bench', auth: { mode: 'required' } }
+export function gatewayRouteFile(
+  upstreamUrl: string,
+  routes: 'few' | 'many',
+  forward: 'default' | 'token only' = 'default',
+): unknown {
+  const secure = {
+    prefix: '/api/bench',
+    upstream: 'bench',
+    auth: { mode: 'required' },
+    ...(forward === 'token only' ? { forward: { token: true, assertion: false } } : {}),
+  }
   const open = { prefix: '/open', upstream: 'bench', auth: { mode: 'none' } }
   if (routes === 'few') return { upstreams: { bench: upstreamUrl }, routes: [secure, open] }
   const filler = (i: number) => ({
@@ -83,7 +97,10 @@ export function gatewayRouteFile(upstreamUrl: string, routes: 'few' | 'many'): u
 export function startGateway(options: GatewayOptions): Promise<ServerProcess> {
   const work = mkdtempSync(join(tmpdir(), 'kg-bench-gateway-'))
   const routesFile = join(work, 'routes.json')
-  writeFileSync(routesFile, JSON.stringify(gatewayRouteFile(options.upstreamUrl, options.routes)))
+  writeFileSync(
+    routesFile,
+    JSON.stringify(gatewayRouteFile(options.upstreamUrl, options.routes, options.forward)),
+  )
   return startServer({
     name: 'gateway',
     script: 'bin/keygate.ts',
