@@ -1,0 +1,156 @@
+/**
+ * Revocation across real processes: the issuer, the gateway and the services each their own process, the
+ * verifiers subscribed to the issuer's revocation feed. Every revocation must reach the gateway and a
+ * service reached directly, while verification stays local; the feed going away and coming back loses
+ * nothing; sensitive routes refuse while it is away, ordinary ones keep serving.
+ */
+import t from 'tap'
+import { type Components, startComponents } from '../helpers/components.js'
+import { HttpClient } from '../helpers/system.js'
+
+const ADMIN = { email: 'admin@example.com', password: 'admin passphrase 1' }
+const PASSWORD = 'correct horse battery'
+
+/** Polls until `path` answers 401 for `token`; resolves with how long that took (ms), or fails after 5 s. */
+async function refusedWithin(
+  base: string,
+  path: string,
+  token: string,
+): Promise<{ ms: number; code: string }> {
+  const client = new HttpClient(base)
+  const started = performance.now()
+  for (;;) {
+    const r = await client.call('GET', path, { token })
+    if (r.status === 401) return { ms: performance.now() - started, code: r.json.code as string }
+    if (performance.now() - started > 5_000) throw new Error(`${base}${path} still answers ${r.status}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+t.test('revocations reach the gateway and every service through the feed', async (t) => {
+  const system: Components = await startComponents({
+    KEYGATE_ADMIN_EMAIL: ADMIN.email,
+    KEYGATE_ADMIN_PASSWORD: ADMIN.password,
+    REVOCATION_FEED: 'on',
+    REVOCATION_FEED_MAX_STALE: '2s',
+    REFRESH_REUSE_GRACE: '1s',
+    // The test polls every few milliseconds to see the moment a revocation lands.
+    GATEWAY_RATE_LIMIT: '100000/1m',
+  })
+  t.teardown(() => system.stop())
+  const gateway = system.get('gateway').url
+  const direct = { profile: `${system.get('profile').url}`, orders: system.get('orders').url }
+  const latencies: number[] = []
+
+  /** Checks a token is refused at the gateway and at profile and orders reached directly. */
+  async function expectRevoked(token: string, what: string) {
+    for (const [base, path] of [
+      [gateway, '/api/profile/me'],
+      [direct.profile, '/me'],
+      [direct.orders, '/orders'],
+    ] as const) {
+      const { ms, code } = await refusedWithin(base, path, token)
+      t.equal(
+        code,
+        'KG_TOKEN_REVOKED',
+        `${what}: refused at ${path === '/api/profile/me' ? 'the gateway' : path}`,
+      )
+      latencies.push(ms)
+    }
+  }
+  async function expectAccepted(token: string, what: string) {
+    t.equal(
+      (await new HttpClient(gateway).call('GET', '/api/profile/me', { token })).status,
+      200,
+      `${what} (gateway)`,
+    )
+    t.equal(
+      (await new HttpClient(direct.profile).call('GET', '/me', { token })).status,
+      200,
+      `${what} (profile)`,
+    )
+  }
+
+  const user = { email: 'ada@example.com', password: PASSWORD }
+  await new HttpClient(gateway).call('POST', '/auth/register', { body: user })
+  const login = async (who = user) => {
+    const client = new HttpClient(gateway)
+    const r = await client.call('POST', '/auth/login', { body: who })
+    return { client, token: r.json.access_token as string, csrf: r.json.csrf_token as string }
+  }
+
+  // Logout: that session's access token.
+  const s1 = await login()
+  await expectAccepted(s1.token, 'a fresh token works')
+  t.equal(
+    (await s1.client.call('POST', '/auth/logout', { headers: { 'x-csrf-token': s1.csrf } })).status,
+    204,
+  )
+  await expectRevoked(s1.token, 'logout')
+
+  // Logout-all: every session of the user.
+  const s2 = await login()
+  const s3 = await login()
+  t.equal((await s2.client.call('POST', '/auth/logout-all', { token: s2.token })).status, 204)
+  await expectRevoked(s2.token, 'logout-all, the calling session')
+  await expectRevoked(s3.token, 'logout-all, another session')
+
+  // Refresh-token reuse: the whole family's access tokens.
+  const s4 = await login()
+  const stolenRefresh = s4.client.cookies.get('kg_refresh')!
+  const rotated = await s4.client.call('POST', '/auth/refresh', { headers: { 'x-csrf-token': s4.csrf } })
+  t.equal(rotated.status, 200)
+  const s4b = rotated.json.access_token as string
+  await new Promise((r) => setTimeout(r, 1_200)) // past the two-tab grace window
+  const thief = new HttpClient(gateway)
+  thief.cookies.set('kg_refresh', stolenRefresh)
+  thief.cookies.set('kg_csrf', s4.csrf)
+  const reuse = await thief.call('POST', '/auth/refresh', { headers: { 'x-csrf-token': s4.csrf } })
+  t.equal(reuse.json.code, 'KG_REFRESH_REUSED')
+  await expectRevoked(s4.token, 'refresh reuse, the first token of the family')
+  await expectRevoked(s4b, 'refresh reuse, the rotated token')
+
+  // Emergency key revocation: every token that key signed; the next fresh token works.
+  const s5 = await login()
+  const admin = await login(ADMIN)
+  const keys = await admin.client.call('GET', '/api/admin/keys', { token: admin.token })
+  const active = (keys.json.keys as Array<{ kid: string; state: string }>).find((k) => k.state === 'active')!
+  const revoked = await admin.client.call('POST', `/api/admin/keys/${active.kid}/revoke`, {
+    token: admin.token,
+  })
+  t.equal(revoked.status, 200, 'the admin revokes the signing key')
+  await expectRevoked(s5.token, 'key revocation')
+  const s6 = await login()
+  await expectAccepted(s6.token, 'a token from the promoted key works at once')
+
+  // The feed goes away (the issuer is killed) and comes back: nothing recorded meanwhile is lost.
+  const admin2 = await login(ADMIN)
+  t.equal((await new HttpClient(gateway).call('GET', '/api/admin/keys', { token: admin2.token })).status, 200)
+  await system.get('issuer').kill('SIGKILL')
+  const killedAt = Date.now()
+  await expectAccepted(s6.token, 'with the feed down, ordinary routes keep accepting')
+  await new Promise((r) => setTimeout(r, Math.max(0, killedAt + 2_500 - Date.now())))
+  const sensitive = await new HttpClient(gateway).call('GET', '/api/admin/keys', { token: admin2.token })
+  t.equal(sensitive.status, 503, 'past REVOCATION_FEED_MAX_STALE, the sensitive admin route refuses')
+  t.equal(sensitive.json.code, 'KG_REVOCATION_FEED_STALE')
+  await expectAccepted(s6.token, 'while ordinary routes still accept')
+  const keysNow = await system.cli(['keys', 'list'])
+  const signing = /^(\S+)\s+active/m.exec(keysNow.stdout)?.[1]
+  t.ok(signing, 'the command line reads the key set while the issuer is down')
+  const cli = await system.cli(['keys', 'revoke', signing!])
+  t.equal(cli.code, 0, `revoked from the command line while the issuer is down: ${cli.stderr}`)
+  await system.get('issuer').restart()
+  await expectRevoked(s6.token, 'a revocation recorded while the feed was down, delivered on reconnect')
+  t.equal(
+    (await new HttpClient(gateway).call('GET', '/api/profile/me', { token: (await login()).token })).status,
+    200,
+    'after the restart, fresh tokens work',
+  )
+
+  latencies.sort((a, b) => a - b)
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!.toFixed(1)
+  t.comment(
+    `time from the revoking request's answer to refusal, ${latencies.length} checks: p50 ${at(0.5)} ms, max ${at(1)} ms`,
+  )
+})
