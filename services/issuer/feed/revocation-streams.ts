@@ -65,14 +65,18 @@ export class RevocationStreams {
   }
 
   /**
-   * Serves one stream on a response the route has taken over from Fastify, from the events after `after`.
-   * Resolves once the stream is live (or gone); the stream itself lasts until the subscriber leaves or the
-   * instance shuts down.
+   * Serves one stream on a response the route has taken over from Fastify, from the events after `after`
+   * (`log`: the request's logger). Resolves once the stream is live (or gone); the stream itself lasts until
+   * the subscriber leaves or the instance shuts down.
    */
-  async serve(res: ServerResponse, after: number): Promise<void> {
+  async serve(res: ServerResponse, after: number, log: FastifyBaseLogger = this.#o.log): Promise<void> {
     const stream: Stream = { res, sent: after, pending: [] }
     this.#streams.add(stream)
-    res.on('close', () => this.#streams.delete(stream))
+    log.debug({ after, open: this.#streams.size }, 'revocation stream opened')
+    res.on('close', () => {
+      this.#streams.delete(stream)
+      log.debug({ cursor: stream.sent, open: this.#streams.size }, 'revocation stream closed')
+    })
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
@@ -93,7 +97,7 @@ export class RevocationStreams {
         if (events.length < BACKLOG_PAGE_SIZE) break
       }
     } catch (err) {
-      this.#o.log.warn({ err }, 'reading the revocation backlog failed; the subscriber will reconnect')
+      log.warn({ err }, 'reading the revocation backlog failed; the subscriber will reconnect')
       res.destroy()
       return
     }

@@ -95,9 +95,7 @@ export async function feedRoutes(app: FastifyInstance, options: FeedRoutesOption
             ? Number(lastEventId)
             : 0
       reply.hijack()
-      request.log.debug({ after, open: streams.open + 1 }, 'revocation stream opened')
-      reply.raw.on('close', () => request.log.debug({ open: streams.open }, 'revocation stream closed'))
-      await streams.serve(reply.raw, after)
+      await streams.serve(reply.raw, after, request.log)
     },
   )
 }
