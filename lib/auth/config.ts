@@ -33,7 +33,7 @@ export const AuthConfigSchema = {
   MAX_TOKEN_BYTES: Type.Integer({ minimum: 512, maximum: 65_536, default: 8192 }),
   AUTH_REALM: Type.String({ default: 'keygate', minLength: 1 }),
   /** Subscribe to the issuers' revocation feeds (`on`) or not (`off`: revocation waits for expiry). */
-  REVOCATION_FEED: OneOf(['on', 'off'], 'off'),
+  REVOCATION_FEED: OneOf(['on', 'off'], 'on'),
   /** Shared secret of verifiers on the feed; default: generated once in `${DATA_DIR}/revocation-feed.secret`. */
   REVOCATION_FEED_SECRET: Type.Optional(Type.String({ minLength: 16 })),
   /** Out-of-contact time after which routes marked sensitive answer 503. */
