@@ -123,7 +123,11 @@ t.test(
     t.equal(logs.find('reading revocation events failed').length, 1)
     await fanout.wake()
     t.same(delivered, [1], 'delivered on the next wake-up')
-    t.equal(logs.find('a revocation listener failed').length, 1, 'the broken listener did not stop the others')
+    t.equal(
+      logs.find('a revocation listener failed').length,
+      1,
+      'the broken listener did not stop the others',
+    )
     t.equal(logs.find('reading revocation events works again').length, 1)
   },
 )
