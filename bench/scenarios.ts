@@ -16,6 +16,8 @@ import { writeTokenFile } from './token-pool.js'
 
 /** Users in scenario (a): a handful of tokens, each reused for the whole run. */
 export const FEW_USERS = 10
+/** Distinct tokens passed (twice) through a fresh gateway to read its memory, as the issue asks. */
+const MEMORY_TOKENS = 100_000
 /** Tokens per key in scenario (c). */
 const ROTATION_TOKENS_PER_KEY = 20
 
@@ -183,8 +185,13 @@ export async function scenarioB(ctx: BenchContext, memory: boolean): Promise<Sce
     forward: 'token only',
   })
   const n = ctx.pool.tokens.length
-  const span = Math.floor(n / (ctx.runs + 1))
-  const slice = (run: number) => ({ tokenFile: ctx.pool.file, offset: run * span, span })
+  // Disjoint slices: the warm-up's in proportion to its length, then one per run.
+  const warmSpan = Math.floor((n * ctx.warmupS) / (ctx.warmupS + ctx.runs * ctx.durationS))
+  const span = Math.floor((n - warmSpan) / ctx.runs)
+  const slice = (run: number) =>
+    run === 0
+      ? { tokenFile: ctx.pool.file, offset: 0, span: Math.max(1, warmSpan) }
+      : { tokenFile: ctx.pool.file, offset: warmSpan + (run - 1) * span, span }
   const notes: string[] = []
   let runs: CaseRun[]
   try {
@@ -242,7 +249,7 @@ async function memoryCheck(ctx: BenchContext): Promise<string[]> {
     routes: 'few',
   })
   try {
-    const n = ctx.pool.tokens.length
+    const n = Math.min(MEMORY_TOKENS, ctx.pool.tokens.length)
     const idle = rssBytes(gateway.pid)
     const rss: number[] = []
     const failures: number[] = []
@@ -255,6 +262,7 @@ async function memoryCheck(ctx: BenchContext): Promise<string[]> {
           durationS: 0,
           amount: n,
           tokenFile: ctx.pool.file,
+          span: n,
         },
         ctx.machine.loadCpu,
       )
