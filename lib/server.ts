@@ -29,6 +29,7 @@ export const REDACTED_PATHS = [
   'req.headers.cookie',
   'req.headers["x-csrf-token"]',
   'req.headers["x-keygate-assertion"]',
+  'req.headers["x-keygate-feed-secret"]',
   'res.headers["set-cookie"]',
   'headers.authorization',
   'headers.cookie',

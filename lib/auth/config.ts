@@ -40,12 +40,16 @@ export const AuthConfigSchema = {
   REVOCATION_FEED_MAX_STALE: Duration('30s'),
 }
 
-/** Where components on one machine find the generated feed secret when none is configured. */
+/**
+ * The feed secret a verifier presents: the first of REVOCATION_FEED_SECRET (a comma list while rotating,
+ * new one first), or the one generated for components sharing this machine's DATA_DIR.
+ */
 export function feedSecret(config: {
   REVOCATION_FEED_SECRET?: string | undefined
   DATA_DIR: string
 }): string {
-  return config.REVOCATION_FEED_SECRET ?? loadOrCreateSecret(join(config.DATA_DIR, 'revocation-feed.secret'))
+  const configured = config.REVOCATION_FEED_SECRET?.split(',')[0]?.trim()
+  return configured || loadOrCreateSecret(join(config.DATA_DIR, 'revocation-feed.secret'))
 }
 
 const TrustedIssuerSchema = Type.Object(

@@ -54,7 +54,15 @@ function bearerFrom(authorization: string | undefined): string | undefined {
   const space = value.indexOf(' ')
   const scheme = space === -1 ? value : value.slice(0, space)
   // Another scheme (Basic, DPoP…) is not a bearer token: the request simply has none.
-  if (scheme.toLowerCase() !== 'bearer') return undefined
+  if (scheme.toLowerCase() !== 'bearer') {
+    // …but `Bearer<TAB>token` and the like are a bearer credential spelt wrong (RFC 7235: one or more SP).
+    if (/^bearer\s/i.test(scheme)) {
+      throw new KeygateError('KG_INVALID_REQUEST', {
+        message: 'The Authorization header is not a valid Bearer credential',
+      })
+    }
+    return undefined
+  }
   const credentials = space === -1 ? '' : value.slice(space + 1).trim()
   if (!TOKEN68.test(credentials)) {
     throw new KeygateError('KG_INVALID_REQUEST', {

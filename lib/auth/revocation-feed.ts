@@ -174,7 +174,15 @@ export class RevocationFeed {
             if (event && event.cursor > this.#cursor) pending.push(event)
           } else if (message.event === 'heartbeat') {
             const beat = JSON.parse(message.data) as FeedHeartbeat
-            this.#latestKnownCursor = Math.max(this.#latestKnownCursor, Number(beat.cursor) || 0)
+            const issuerCursor = Number(beat.cursor) || 0
+            if (issuerCursor < this.#cursor) {
+              // The issuer's history restarted (a new database): read it again from the start.
+              this.#cursor = 0
+              this.#latestKnownCursor = 0
+              abort.abort(new Error('the issuer’s cursor went backwards'))
+              return
+            }
+            this.#latestKnownCursor = Math.max(this.#latestKnownCursor, issuerCursor)
             // The first heartbeat follows the backlog: from here on the set is complete.
             if (!this.#synced) {
               this.#synced = true

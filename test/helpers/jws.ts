@@ -15,7 +15,12 @@ export function signingInput(header: unknown, payload: unknown): string {
 }
 
 /** RS256 (or another RSA PKCS#1 v1.5 digest) over any header and payload. */
-export function signRsa(header: unknown, payload: unknown, key: KeyObject | CryptoKey, hash = 'sha256'): string {
+export function signRsa(
+  header: unknown,
+  payload: unknown,
+  key: KeyObject | CryptoKey,
+  hash = 'sha256',
+): string {
   const input = signingInput(header, payload)
   const keyObject = key instanceof KO ? key : KO.from(key)
   return `${input}.${b64url(sign(hash, Buffer.from(input), keyObject))}`

@@ -210,8 +210,8 @@ export function formatCases(ctx: CorpusContext): HostileCase[] {
   send('scheme DPoP (DPoP is not supported)', auth(`DPoP ${valid}`), missing)
   send('no scheme, the token alone', auth(valid), missing)
   send('Bearer: with a colon', auth(`Bearer:${valid}`), missing)
-  // RFC 7235 separates scheme and credentials by spaces only: with a tab the header names no bearer token.
-  send('a tab between Bearer and the token', auth(`Bearer\t${valid}`), missing)
+  // RFC 7235 separates scheme and credentials by spaces only: a tab makes a malformed bearer credential.
+  send('a tab between Bearer and the token', auth(`Bearer\t${valid}`), notBearer)
 
   // Tokens anywhere but the Authorization header.
   send('a valid token in the query string', [], invalidRequest('KG_TOKEN_IN_QUERY'), `?access_token=${valid}`)

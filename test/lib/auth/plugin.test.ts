@@ -93,6 +93,8 @@ t.test('RFC 6750 answers', async (t) => {
   t.equal(r.status, 400)
   r = await call(url, '/me', { authorization: 'Bearer' })
   t.equal(r.status, 400, 'the scheme alone')
+  r = await call(url, '/me', { authorization: `Bearer\t${token}` })
+  t.equal(r.status, 400, 'a tab instead of a space after the scheme')
 
   r = await call(url, '/me', { authorization: 'Bearer not.a.jwt' })
   t.equal(r.status, 401)

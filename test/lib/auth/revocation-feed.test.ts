@@ -113,3 +113,18 @@ t.test('staleness: out of contact longer than the bound', async (t) => {
   now += 31_000
   t.ok(feed.isStale(), 'with the issuer gone, the feed goes stale past the bound')
 })
+
+t.test('an issuer whose history restarted (a new database) is read again from the start', async (t) => {
+  const { server, feed, set } = await setup(t)
+  feed.start()
+  await feed.synced()
+  const expiresAt = Date.now() + 600_000
+  server.publish({ type: 'session', sessionId: 'old-1', expiresAt })
+  server.publish({ type: 'session', sessionId: 'old-2', expiresAt })
+  await until(() => feed.cursor === 2, 'the first history')
+  server.events.length = 0
+  server.publish({ type: 'session', sessionId: 'new-1', expiresAt })
+  server.dropStreams()
+  await until(() => set.isRevoked(identity({ sessionId: 'new-1' })), 'the new history’s first event')
+  t.equal(feed.cursor, 1, 'the cursor follows the new history')
+})
