@@ -10,9 +10,10 @@ COPY bin bin
 COPY lib lib
 COPY gateway gateway
 COPY services services
+COPY client client
 COPY test test
 COPY bench bench
-RUN npm run build && npm prune --omit=dev
+RUN npm run build && npm run build:client && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production HOST=0.0.0.0 DATA_DIR=/data KEYS_DIR=/keys
@@ -23,6 +24,8 @@ COPY --from=build /app/dist/bin dist/bin
 COPY --from=build /app/dist/lib dist/lib
 COPY --from=build /app/dist/gateway dist/gateway
 COPY --from=build /app/dist/services dist/services
+# The demo app, served by the gateway at / (it looks for client/dist beside package.json).
+COPY --from=build /app/client/dist client/dist
 RUN mkdir -p /data /keys && chown node:node /data /keys
 USER node
 VOLUME ["/data", "/keys"]
