@@ -45,7 +45,7 @@ export const DEFAULT_FEED_MAX_STREAMS = 1000
 export const MIN_FEED_SECRET_LENGTH = 16
 
 export const IssuerConfigSchema = componentSchema({
-  ISSUER_AUDIENCE: Type.String({ default: DEFAULT_API_AUDIENCE, minLength: 1 }),
+  API_AUDIENCE: Type.String({ default: DEFAULT_API_AUDIENCE, minLength: 1 }),
   ISSUER_CLIENT_ID: Type.String({ default: DEFAULT_CLIENT_ID, minLength: 1 }),
   ACCESS_TOKEN_TTL: Duration(DEFAULT_ACCESS_TOKEN_TTL),
   JWKS_MAX_AGE: Duration(DEFAULT_JWKS_MAX_AGE),
@@ -188,7 +188,7 @@ export function issuerSettings(config: IssuerConfig): IssuerSettings {
   }
   return {
     issuer: config.ISSUER_URL,
-    audience: config.ISSUER_AUDIENCE,
+    audience: config.API_AUDIENCE,
     clientId: config.ISSUER_CLIENT_ID,
     accessTokenTtlMs,
     jwksMaxAgeMs,
