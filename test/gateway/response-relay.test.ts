@@ -1,12 +1,12 @@
 import { once } from 'node:events'
 import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startEchoUpstream, startGateway, startIssuer } from './helpers/servers.js'
 
 /** A raw upstream whose answers the test writes by hand, piece by piece. */
-async function startManualUpstream(t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+async function startManualUpstream(t: Test) {
   const responses: ServerResponse[] = []
   const arrived: Array<() => void> = []
   const server = createServer((_req, res) => {
