@@ -12,7 +12,7 @@ import { KeygateError } from '../lib/errors.js'
 import type { UpstreamHeaders } from './identity-headers.js'
 import type { GatewayMetrics, UpstreamErrorKind } from './metrics.js'
 import type { GatewayRoute, Upstream } from './route-table.js'
-import { ResponseRelay } from './response-relay.js'
+import { type RelayTarget, ResponseRelay } from './response-relay.js'
 import { copyResponseHeaders } from './upstream-headers.js'
 
 /** Time to establish a connection to an upstream, in milliseconds. */
@@ -29,12 +29,38 @@ export interface UpstreamProxyOptions {
   metrics: GatewayMetrics
 }
 
+/** One request on its way through the proxy, and how its promise settles. */
+interface Exchange {
+  readonly request: FastifyRequest
+  readonly reply: FastifyReply
+  readonly route: GatewayRoute
+  readonly resolve: (reply: FastifyReply) => void
+  readonly reject: (error: unknown) => void
+}
+
 /** Forwards requests to upstreams over pooled connections. */
 export class UpstreamProxy {
   readonly #pools = new Map<string, Pool>()
   readonly #bodyLimit: number
   readonly #metrics: GatewayMetrics
   #draining = false
+  /** Where every relay hands its answer: methods, not per-request closures. */
+  readonly #relayTarget: RelayTarget<Exchange> = {
+    respond: (exchange, statusCode, responseHeaders, body) => {
+      const { reply, route } = exchange
+      try {
+        this.#metrics.proxied(route)
+        reply.code(statusCode)
+        copyResponseHeaders(reply, responseHeaders)
+        // While draining, no connection is kept alive past its response, so the server can close.
+        if (this.#draining) reply.header('connection', 'close')
+        exchange.resolve(reply.send(body))
+      } catch (err) {
+        exchange.reject(err)
+      }
+    },
+    fail: (exchange, err) => exchange.reject(this.#failure(exchange.request, exchange.route, err)),
+  }
 
   constructor(options: UpstreamProxyOptions) {
     for (const upstream of options.upstreams) {
@@ -70,21 +96,7 @@ export class UpstreamProxy {
     headers: UpstreamHeaders,
   ): Promise<FastifyReply> {
     return new Promise((resolve, reject) => {
-      const relay = new ResponseRelay({
-        respond: (statusCode, responseHeaders, body) => {
-          try {
-            this.#metrics.proxied(route)
-            reply.code(statusCode)
-            copyResponseHeaders(reply, responseHeaders)
-            // While draining, no connection is kept alive past its response, so the server can close.
-            if (this.#draining) reply.header('connection', 'close')
-            resolve(reply.send(body))
-          } catch (err) {
-            reject(err)
-          }
-        },
-        fail: (err) => reject(this.#failure(request, route, err)),
-      })
+      const exchange: Exchange = { request, reply, route, resolve, reject }
       this.#pools.get(route.upstream.name)!.dispatch(
         {
           path,
@@ -94,7 +106,7 @@ export class UpstreamProxy {
           headersTimeout: route.timeoutMs,
           bodyTimeout: route.timeoutMs,
         },
-        relay,
+        new ResponseRelay(this.#relayTarget, exchange),
       )
     })
   }

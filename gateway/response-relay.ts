@@ -11,17 +11,26 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { Readable } from 'node:stream'
 import { type Dispatcher, errors } from 'undici'
 
-/** Where the relayed answer goes (exactly one of the two is called, once). */
-export interface RelayTarget {
+/**
+ * Where the relayed answer goes (exactly one of the two is called, once), with the `exchange` the relay was
+ * made for: one target serves every exchange, so a request makes no closures of its own.
+ */
+export interface RelayTarget<E> {
   /** The upstream answered: `body` is the whole body, a stream of it, or undefined when it had none. */
-  respond(statusCode: number, headers: IncomingHttpHeaders, body: Buffer | Readable | undefined): void
+  respond(
+    exchange: E,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    body: Buffer | Readable | undefined,
+  ): void
   /** The exchange failed before anything could be relayed. */
-  fail(error: Error): void
+  fail(exchange: E, error: Error): void
 }
 
 /** Relays one upstream response (see the file comment). */
-export class ResponseRelay implements Dispatcher.DispatchHandler {
-  readonly #target: RelayTarget
+export class ResponseRelay<E> implements Dispatcher.DispatchHandler {
+  readonly #target: RelayTarget<E>
+  readonly #exchange: E
   #controller: Dispatcher.DispatchController | undefined
   #statusCode = 0
   #headers: IncomingHttpHeaders = {}
@@ -31,8 +40,9 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   #relayed = false
   #finished = false
 
-  constructor(target: RelayTarget) {
+  constructor(target: RelayTarget<E>, exchange: E) {
     this.#target = target
+    this.#exchange = exchange
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -75,7 +85,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
       this.#stream.destroy(error)
     } else if (!this.#relayed && !wasFinished) {
       this.#relayed = true
-      this.#target.fail(error)
+      this.#target.fail(this.#exchange, error)
     }
   }
 
@@ -101,6 +111,6 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
 
   #relay(body: Buffer | Readable | undefined): void {
     this.#relayed = true
-    this.#target.respond(this.#statusCode, this.#headers, body)
+    this.#target.respond(this.#exchange, this.#statusCode, this.#headers, body)
   }
 }
