@@ -5,7 +5,10 @@
  * keys it holds until JWKS_MAX_STALE past their cache lifetime, then refuses clearly (503 KG_KEYS_STALE,
  * Retry-After, /readyz 503), and recovers by itself once the issuer answers again.
  */
+import { mkdtempSync, rmSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { FastifyReply } from 'fastify'
 import t, { type Test } from 'tap'
 import { buildGateway } from '../../gateway/app.js'
@@ -64,8 +67,11 @@ async function outage(
   const proxy = await startFaultProxy(issuer.url)
   t.teardown(() => proxy.close())
   const echo = await startEchoUpstream(t)
+  // A directory of its own: four outages run at once under one test, and t.testdir() would be shared.
+  const keysDir = mkdtempSync(join(tmpdir(), 'kg-jwks-fault-'))
+  t.teardown(() => rmSync(keysDir, { recursive: true, force: true }))
   const config = loadGatewayConfig({
-    KEYS_DIR: t.testdir(),
+    KEYS_DIR: keysDir,
     LOG_LEVEL: 'silent',
     TRUSTED_ISSUERS: JSON.stringify([
       { issuer: issuer.url, jwksUri: `${proxy.url}/.well-known/jwks.json`, audiences: [issuer.audience] },
