@@ -12,9 +12,11 @@ import {
   Migrator,
   PostgresAdapter,
   PostgresDialect,
+  type SqliteDatabase,
   SqliteDialect,
   sql,
 } from 'kysely'
+import { LRUCache } from 'lru-cache'
 import pg from 'pg'
 
 export type Dialect = 'sqlite' | 'postgres'
@@ -68,7 +70,7 @@ export async function openDatabase<T>(options: OpenDatabaseOptions): Promise<Kys
     sqlite.pragma('synchronous = NORMAL')
     sqlite.pragma('busy_timeout = 5000')
     sqlite.pragma('foreign_keys = ON')
-    db = new Kysely<T>({ dialect: new SqliteDialect({ database: sqlite }) })
+    db = new Kysely<T>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) })
   }
   const migrator = new Migrator({
     db,
@@ -81,6 +83,28 @@ export async function openDatabase<T>(options: OpenDatabaseOptions): Promise<Kys
     throw new Error(`keygate: database migration ${failed ?? ''} failed: ${(error as Error).message}`)
   }
   return db
+}
+
+/** Prepared statements kept per SQLite connection (queries are a fixed set of shapes). */
+const STATEMENT_CACHE_SIZE = 256
+
+/**
+ * Kysely prepares every query afresh; preparing costs more than running most of ours. The same SQL text
+ * gets the same prepared statement back (SQLite re-prepares it itself if the schema changes).
+ */
+function withStatementCache(sqlite: Database.Database): SqliteDatabase {
+  const statements = new LRUCache<string, Database.Statement>({ max: STATEMENT_CACHE_SIZE })
+  return {
+    close: () => sqlite.close(),
+    prepare(text: string) {
+      let statement = statements.get(text)
+      if (statement === undefined) {
+        statement = sqlite.prepare(text)
+        statements.set(text, statement)
+      }
+      return statement
+    },
+  }
 }
 
 /**
