@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util'
 import { Agent, request } from 'undici'
-import { startComponents } from '../test/helpers/components.js'
+import { startProcesses } from '../test/helpers/processes.js'
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '200' } } })
 const rounds = Number(values.rounds)
@@ -46,14 +46,13 @@ function quantiles(samples: number[]): string {
   return `p50 ${q(0.5)} ms · p90 ${q(0.9)} ms · p99 ${q(0.99)} ms · max ${q(1)} ms`
 }
 
-const system = await startComponents({ REVOCATION_FEED: 'on', LOG_LEVEL: 'warn' }, [
-  'issuer',
-  'gateway',
-  'profile',
-])
+const system = await startProcesses({
+  env: { REVOCATION_FEED: 'on', LOG_LEVEL: 'warn' },
+  components: ['issuer', 'gateway', 'profile'],
+})
 try {
-  const gateway = system.get('gateway').url
-  const profile = system.get('profile').url
+  const gateway = system.urls.gateway
+  const profile = system.urls.profile
   const json = { 'content-type': 'application/json' }
   const user = JSON.stringify({ email: 'latency@example.com', password: 'correct horse battery' })
   await call(`${gateway}/auth/register`, { method: 'POST', headers: json, body: user })

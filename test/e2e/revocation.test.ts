@@ -5,7 +5,7 @@
  * nothing; sensitive routes refuse while it is away, ordinary ones keep serving.
  */
 import t from 'tap'
-import { type Components, startComponents } from '../helpers/components.js'
+import { startProcesses } from '../helpers/processes.js'
 import { HttpClient } from '../helpers/system.js'
 
 const ADMIN = { email: 'admin@example.com', password: 'admin passphrase 1' }
@@ -28,18 +28,20 @@ async function refusedWithin(
 }
 
 t.test('revocations reach the gateway and every service through the feed', async (t) => {
-  const system: Components = await startComponents({
-    KEYGATE_ADMIN_EMAIL: ADMIN.email,
-    KEYGATE_ADMIN_PASSWORD: ADMIN.password,
-    REVOCATION_FEED: 'on',
-    REVOCATION_FEED_MAX_STALE: '2s',
-    REFRESH_REUSE_GRACE: '1s',
-    // The test polls every few milliseconds to see the moment a revocation lands.
-    GATEWAY_RATE_LIMIT: '100000/1m',
+  const system = await startProcesses({
+    env: {
+      KEYGATE_ADMIN_EMAIL: ADMIN.email,
+      KEYGATE_ADMIN_PASSWORD: ADMIN.password,
+      REVOCATION_FEED: 'on',
+      REVOCATION_FEED_MAX_STALE: '2s',
+      REFRESH_REUSE_GRACE: '1s',
+      // The test polls every few milliseconds to see the moment a revocation lands.
+      GATEWAY_RATE_LIMIT: '100000/1m',
+    },
   })
   t.teardown(() => system.stop())
-  const gateway = system.get('gateway').url
-  const direct = { profile: `${system.get('profile').url}`, orders: system.get('orders').url }
+  const gateway = system.urls.gateway
+  const direct = { profile: system.urls.profile, orders: system.urls.orders }
   const latencies: number[] = []
 
   /** Checks a token is refused at the gateway and at profile and orders reached directly. */
@@ -126,7 +128,7 @@ t.test('revocations reach the gateway and every service through the feed', async
   // The feed goes away (the issuer is killed) and comes back: nothing recorded meanwhile is lost.
   const admin2 = await login(ADMIN)
   t.equal((await new HttpClient(gateway).call('GET', '/api/admin/keys', { token: admin2.token })).status, 200)
-  await system.get('issuer').kill('SIGKILL')
+  await system.kill('issuer', 'SIGKILL')
   const killedAt = Date.now()
   await expectAccepted(s6.token, 'with the feed down, ordinary routes keep accepting')
   await new Promise((r) => setTimeout(r, Math.max(0, killedAt + 2_500 - Date.now())))
@@ -139,7 +141,7 @@ t.test('revocations reach the gateway and every service through the feed', async
   t.ok(signing, 'the command line reads the key set while the issuer is down')
   const cli = await system.cli(['keys', 'revoke', signing!])
   t.equal(cli.code, 0, `revoked from the command line while the issuer is down: ${cli.stderr}`)
-  await system.get('issuer').restart()
+  await system.start('issuer')
   await expectRevoked(s6.token, 'a revocation recorded while the feed was down, delivered on reconnect')
   t.equal(
     (await new HttpClient(gateway).call('GET', '/api/profile/me', { token: (await login()).token })).status,

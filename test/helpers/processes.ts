@@ -1,5 +1,5 @@
 /**
- * The whole system with each component as its own process (`keygate start <component>`), on free ports with
+ * The whole system (or some of its components) with each component as its own process (`keygate start <component>`), on free ports with
  * fresh key and data directories, so that a test can kill one (SIGKILL included), restart it on the same data,
  * and read what the kernel says about it (resident memory, open descriptors). Unlike system.ts, there is no
  * supervisor between the test and the components: a component that dies stays dead until restarted.
@@ -32,6 +32,8 @@ export interface ProcessSystem {
   kill(name: Component, signal?: NodeJS.Signals): Promise<void>
   /** Every line every process printed so far (restarted ones included), prefixed with the component's name. */
   output(): string
+  /** Runs `keygate <args…>` (the command line) with the same settings, on the same key and data directories. */
+  cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>
   /** Stops every component (SIGTERM) and removes the directories. */
   stop(): Promise<void>
 }
@@ -39,6 +41,8 @@ export interface ProcessSystem {
 export interface StartProcessesOptions {
   /** Settings for every component beside the test defaults. */
   env?: Record<string, string>
+  /** Which components to start (default: all of them; the issuer, when listed, first). */
+  components?: readonly Component[]
 }
 
 interface Running {
@@ -74,12 +78,15 @@ export async function startProcesses(options: StartProcessesOptions = {}): Promi
   const lines: string[] = []
   const running = new Map<Component, Running>()
 
-  const spawnComponent = (name: Component) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bin/keygate.ts'), 'start', name], {
+  const keygate = (args: string[]) =>
+    spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bin/keygate.ts'), ...args], {
       cwd: ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     })
+
+  const spawnComponent = (name: Component) => {
+    const child = keygate(['start', name])
     let partial = ''
     const collect = (chunk: Buffer) => {
       const text = partial + chunk.toString('utf8')
@@ -138,6 +145,14 @@ export async function startProcesses(options: StartProcessesOptions = {}): Promi
       await r.exited
     },
     output: () => lines.join('\n'),
+    cli(args) {
+      const child = keygate(args)
+      let stdout = ''
+      let stderr = ''
+      child.stdout.on('data', (d) => (stdout += d))
+      child.stderr.on('data', (d) => (stderr += d))
+      return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })))
+    },
     async stop() {
       for (const { child } of running.values()) if (child.exitCode === null) child.kill('SIGTERM')
       const killer = setTimeout(() => {
@@ -150,9 +165,12 @@ export async function startProcesses(options: StartProcessesOptions = {}): Promi
   }
 
   try {
-    spawnComponent('issuer')
-    await waitReady('issuer')
-    const others = COMPONENTS.filter((c) => c !== 'issuer')
+    const names = options.components ?? COMPONENTS
+    if (names.includes('issuer')) {
+      spawnComponent('issuer')
+      await waitReady('issuer')
+    }
+    const others = names.filter((c) => c !== 'issuer')
     for (const name of others) spawnComponent(name)
     await Promise.all(others.map(waitReady))
   } catch (err) {
