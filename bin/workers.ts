@@ -8,7 +8,7 @@
  */
 import cluster, { type Worker } from 'node:cluster'
 import closeWithGrace from 'close-with-grace'
-import { DEFAULT_SHUTDOWN_GRACE_MS } from '../lib/server.js'
+import { DEFAULT_SHUTDOWN_GRACE_MS, reportListening } from '../lib/server.js'
 
 /** Message from the primary asking a worker to shut down gracefully. */
 const SHUTDOWN = 'keygate:shutdown'
@@ -55,7 +55,7 @@ export async function runWorkers(count: number, name: string): Promise<number> {
         if (address === undefined && listening.size === count) {
           address = message.address
           // Under `keygate start`: the component is up once every worker listens.
-          process.send?.({ type: 'listening', address })
+          reportListening(address, () => stop(0))
         }
       })
       return worker

@@ -2,6 +2,7 @@
  * What every keygate process shares: its logger, its Fastify defaults, and listening with graceful shutdown.
  * Components build with `serverOptions()`; only entry points call `listen()`.
  */
+import cluster from 'node:cluster'
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import closeWithGrace from 'close-with-grace'
@@ -184,7 +185,23 @@ export async function listen(app: FastifyInstance, options: ListenOptions): Prom
     await app.close()
     await options.onClose?.()
   })
-  // Under `keygate start` (a supervisor with an IPC channel): say we are up.
-  process.send?.({ type: 'listening', address })
+  reportListening(address, () => {
+    if (!(closeWithGrace as { closing?: boolean }).closing) process.kill(process.pid, 'SIGTERM')
+  })
   return address
+}
+
+/**
+ * Under a parent holding an IPC channel to us (`npm start`'s supervisor, a cluster primary, the bench): says
+ * where we listen, and calls `onParentGone` if that channel closes — the parent died without stopping us
+ * (SIGKILL, a crash) — so we shut down rather than live on orphaned, holding the port. A cluster worker
+ * leaves that to node:cluster, which ends workers whose primary is gone.
+ */
+export function reportListening(address: string, onParentGone: () => void): void {
+  if (!process.send) return
+  process.send({ type: 'listening', address })
+  if (cluster.isWorker) return
+  process.once('disconnect', onParentGone)
+  // A 'disconnect' listener holds the channel open; it must not keep the process alive once its work is done.
+  process.channel?.unref()
 }

@@ -103,3 +103,22 @@ t.test('--workers is refused outside start gateway, and must be a whole number',
     t.match(stderr, /--workers/)
   }
 })
+
+t.test(
+  'a component whose parent goes away (its IPC channel closes) shuts down, workers and all',
+  async (t) => {
+    for (const args of [[], ['--workers', '2']]) {
+      const gw = await startGateway(t, args)
+      const workers = children(gw.child.pid!)
+      // What the child sees when its parent dies without stopping it (SIGKILL, a crash): the channel closes.
+      gw.child.disconnect()
+      const [code] = await gw.exited
+      t.equal(code, 0, `${args.join(' ') || 'one process'}: exited cleanly`)
+      for (const pid of workers) {
+        t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `worker ${pid} is gone too`)
+      }
+      const refused = await request(`${gw.url}/healthz`).catch((err: Error) => err)
+      t.type(refused, Error, 'nothing listens on the port any more')
+    }
+  },
+)
