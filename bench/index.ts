@@ -38,9 +38,9 @@ type Scenario = (typeof SCENARIOS)[number]
 
 /**
  * Distinct tokens of scenario (b), full and quick: enough that no gateway load meets a token twice (a warm-up
- * and two 10 s runs at up to ~6,000 verifications per second), and 100,000 for the memory passes.
+ * and two 10 s runs at up to ~10,000 verifications per second), and 100,000 for the memory passes.
  */
-const FULL_POOL = 150_000
+const FULL_POOL = 250_000
 const QUICK_POOL = 5_000
 
 export interface BenchOptions {

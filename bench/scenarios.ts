@@ -16,8 +16,10 @@ import { writeTokenFile } from './token-pool.js'
 
 /** Users in scenario (a): a handful of tokens, each reused for the whole run. */
 export const FEW_USERS = 10
-/** Distinct tokens passed (twice) through a fresh gateway to read its memory, as the issue asks. */
+/** Distinct tokens passed (several times) through a fresh gateway to read its memory, as the issue asks. */
 const MEMORY_TOKENS = 100_000
+/** Passes of those tokens: RSS after the first shows the cache full, after the later ones whether it grows. */
+const MEMORY_PASSES = 3
 /** Tokens per key in scenario (c). */
 const ROTATION_TOKENS_PER_KEY = 20
 
@@ -240,7 +242,7 @@ export async function scenarioB(ctx: BenchContext, memory: boolean): Promise<Sce
   return { id: 'b', title: 'a never-seen token on every request', runs, ratios, notes }
 }
 
-/** Two passes of the whole pool through a fresh gateway, RSS after each. */
+/** Three passes of the same 100,000 tokens through a fresh gateway, RSS after each. */
 async function memoryCheck(ctx: BenchContext): Promise<string[]> {
   const gateway = await startGateway({
     upstreamUrl: ctx.upstream.url,
@@ -253,7 +255,7 @@ async function memoryCheck(ctx: BenchContext): Promise<string[]> {
     const idle = rssBytes(gateway.pid)
     const rss: number[] = []
     const failures: number[] = []
-    for (let pass = 1; pass <= 2; pass++) {
+    for (let pass = 1; pass <= MEMORY_PASSES; pass++) {
       const r = await runLoad(
         'autocannon',
         {
@@ -271,10 +273,11 @@ async function memoryCheck(ctx: BenchContext): Promise<string[]> {
       ctx.log(`  memory pass ${pass}: ${r.requests} requests, RSS ${(rss.at(-1)! / 2 ** 20).toFixed(0)} MB`)
     }
     const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MB`
+    const growth = rss.at(-1)! - rss[0]!
     return [
-      `memory: gateway RSS ${mb(idle)} idle, ${mb(rss[0]!)} after ${n.toLocaleString('en-US')} distinct tokens, ` +
-        `${mb(rss[1]!)} after a second pass of the same ${n.toLocaleString('en-US')} ` +
-        `(${rss[1]! > rss[0]! ? '+' : ''}${mb(rss[1]! - rss[0]!)}); failed requests ${failures.join(' + ')}. ` +
+      `memory: gateway RSS ${mb(idle)} idle, then after each of ${MEMORY_PASSES} passes of the same ` +
+        `${n.toLocaleString('en-US')} distinct tokens ${rss.map(mb).join(' → ')} ` +
+        `(last pass against the first: ${growth > 0 ? '+' : ''}${mb(growth)}); failed requests ${failures.join(' + ')}. ` +
         'The verified-token cache holds at most TOKEN_CACHE_SIZE (10,000) entries, least recently used out first.',
     ]
   } finally {
