@@ -10,7 +10,14 @@ import { type LoadResult, type LoadSpec, type LoadTool, runLoad } from './load/i
 import { cpuMicros, type Placement, rssBytes } from './machine.js'
 import type { ServerProcess } from './processes.js'
 import { type CaseRun, type Ratio, runOf, type ScenarioReport } from './report.js'
-import { SECURE_PATH, startExpressStack, startGateway, startReplyFrom, startUpstream } from './stacks.js'
+import {
+  OPEN_PATH,
+  SECURE_PATH,
+  startExpressStack,
+  startGateway,
+  startReplyFrom,
+  startUpstream,
+} from './stacks.js'
 import type { TokenPool } from './token-pool.js'
 import { writeTokenFile } from './token-pool.js'
 
@@ -111,6 +118,7 @@ const REPLY_FROM = 'reply-from (no auth)'
 const GATEWAY = 'keygate gateway'
 const EXPRESS = 'express stack'
 const GATEWAY_RELAY_ONLY = 'keygate gateway, token relay only'
+const GATEWAY_OPEN = 'keygate gateway, route without auth'
 
 /** The stacks of (a) and (b), started on the server core. */
 async function proxyStacks(
@@ -141,14 +149,27 @@ export async function scenarioA(ctx: BenchContext): Promise<ScenarioReport> {
       { name: UPSTREAM, server: ctx.upstream, path: SECURE_PATH, spec: tokens },
       { name: REPLY_FROM, server: replyFrom, path: SECURE_PATH, spec: tokens },
       { name: GATEWAY, server: gateway, path: SECURE_PATH, spec: tokens },
+      { name: GATEWAY_OPEN, server: gateway, path: OPEN_PATH, spec: tokens },
       { name: EXPRESS, server: express, path: SECURE_PATH, spec: tokens },
     ])
+    const ratios = runRatios(ctx, runs, { vsProxy: 0.95, vsExpress: 3 })
+    ratios.forEach((list, i) =>
+      list.push(
+        ...ratio(
+          'gateway with auth ÷ the same gateway on a route without auth',
+          runOf(runs, GATEWAY, i + 1),
+          runOf(runs, GATEWAY_OPEN, i + 1),
+        ),
+      ),
+    )
     return {
       id: 'a',
       title: `${FEW_USERS} users, tokens reused`,
       runs,
-      ratios: runRatios(ctx, runs, { vsProxy: 0.95, vsExpress: 3 }),
-      notes: [],
+      ratios,
+      notes: [
+        `"${GATEWAY_OPEN}": the same gateway process, \`${OPEN_PATH}\` (auth none), the same tokens sent and ignored`,
+      ],
     }
   } finally {
     await stopAll([replyFrom, gateway, express])

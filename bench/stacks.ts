@@ -11,6 +11,9 @@ import { type ServerProcess, startServer } from './processes.js'
 
 /** The authenticated path every proxy is loaded on (its route in the gateway requires a token). */
 export const SECURE_PATH = '/api/bench/items'
+/** The gateway's route without authentication (`auth: none`), on the same upstream, and a path under it. */
+const OPEN_PREFIX = '/open'
+export const OPEN_PATH = `${OPEN_PREFIX}/items`
 /** Routes in scenario (d)'s table; the loaded one sits in the middle of it. */
 export const MANY_ROUTES = 1000
 /** No limit in practice, but the gateway still counts every request against it, as it does in production. */
@@ -75,7 +78,11 @@ export function gatewayRouteFile(
     auth: { mode: 'required' },
     ...(forward === 'token only' ? { forward: { token: true, assertion: false } } : {}),
   }
-  const open = { prefix: '/open', upstream: 'bench', auth: { mode: 'none' } }
+  const open = {
+    prefix: OPEN_PREFIX,
+    upstream: 'bench',
+    auth: { mode: 'none' },
+  }
   if (routes === 'few') return { upstreams: { bench: upstreamUrl }, routes: [secure, open] }
   const filler = (i: number) => ({
     prefix: `/api/service-${String(i).padStart(4, '0')}/v1`,
