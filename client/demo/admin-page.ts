@@ -54,8 +54,8 @@ export function setUpAdminPage(demo: Demo): () => Promise<void> {
     const revoke = (session: Session) =>
       demo.attempt(async () => {
         await demo.call(`/api/admin/sessions/${encodeURIComponent(session.id)}/revoke`, { method: 'POST' })
-        demo.say(`Session ${session.id} revoked.`)
         await loadSessions(user)
+        demo.say(`Session ${session.id} revoked.`)
       })
     byId('sessions-list').replaceChildren(
       table(

@@ -54,9 +54,10 @@ export function setUpFilesPage(demo: Demo): () => Promise<void> {
         headers: { 'content-type': file.type || 'application/octet-stream' },
         body: file,
       })
-      demo.say(`Uploaded ${name.value}.`)
+      const uploaded = name.value
       form.reset()
       await load()
+      demo.say(`Uploaded ${uploaded}.`)
     })
   })
   return load

@@ -27,8 +27,8 @@ export function setUpOrdersPage(demo: Demo): () => Promise<void> {
     const { item = '', quantity = '1' } = fields(form)
     void demo.attempt(async () => {
       const order = await demo.call<Order>('/api/orders', json('POST', { item, quantity: Number(quantity) }))
-      demo.say(`Order placed: ${order.quantity} × ${order.item}.`)
       await load()
+      demo.say(`Order placed: ${order.quantity} × ${order.item}.`)
     })
   })
   byId('orders-reload').addEventListener('click', () => void demo.attempt(load))

@@ -285,7 +285,10 @@ async function browserTests(t: Test): Promise<void> {
     await screenshot(page, 'admin')
     await page.click('#sessions-list button:has-text("Revoke")')
     await page.waitForSelector('#message:has-text("revoked")')
-    t.ok(await page.isVisible('#sessions-list td:has-text("revoked (admin)")'))
+    t.ok(
+      await page.isVisible('#sessions-list td:has-text("revoked (admin)")'),
+      'the message comes once the list shows the session revoked',
+    )
 
     await bob.page.waitForTimeout(1000)
     await bob.page.click('#orders-reload')
