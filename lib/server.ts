@@ -92,7 +92,10 @@ export function createLogger(options: LoggerOptions): Logger {
       transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } },
     })
   }
-  return options.stream ? pino(config, options.stream) : pino(config)
+  // Synchronous writes to stdout. pino's default (asynchronous) destination flushes synchronously at exit,
+  // and sonic-boom's flushSync retries a write that failed with EPIPE forever: a component whose reader had
+  // gone (its supervisor killed, `npm start | head`) hung in process.exit instead of exiting.
+  return pino(config, options.stream ?? pino.destination({ dest: 1, sync: true }))
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/

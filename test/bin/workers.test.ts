@@ -18,7 +18,12 @@ function children(pid: number): number[] {
   }
 }
 
-async function startGateway(t: Test, args: string[], env: Record<string, string> = {}) {
+async function startGateway(
+  t: Test,
+  args: string[],
+  env: Record<string, string> = {},
+  stdout: 'ignore' | 'pipe' = 'ignore',
+) {
   const issuer = await startTokenIssuer()
   t.teardown(() => issuer.close())
   const child: ChildProcess = spawn(
@@ -36,9 +41,10 @@ async function startGateway(t: Test, args: string[], env: Record<string, string>
         TRUSTED_ISSUERS: JSON.stringify([{ issuer: issuer.url, audiences: [issuer.audience] }]),
         ...env,
       },
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      stdio: ['ignore', stdout, 'pipe', 'ipc'],
     },
   )
+  child.stdout?.resume()
   let stderr = ''
   child.stderr!.on('data', (d) => (stderr += d))
   const exited = once(child, 'exit') as Promise<[number | null, string | null]>
@@ -108,7 +114,9 @@ t.test(
   'a component whose parent goes away (its IPC channel closes) shuts down, workers and all',
   async (t) => {
     for (const args of [[], ['--workers', '2']]) {
-      const gw = await startGateway(t, args)
+      // Its stdout a pipe nobody reads any more, as when a supervisor dies: the last log lines meet EPIPE.
+      const gw = await startGateway(t, args, { LOG_LEVEL: 'info' }, 'pipe')
+      gw.child.stdout!.destroy()
       const workers = children(gw.child.pid!)
       // What the child sees when its parent dies without stopping it (SIGKILL, a crash): the channel closes.
       gw.child.disconnect()
