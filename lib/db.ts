@@ -90,7 +90,8 @@ const STATEMENT_CACHE_SIZE = 256
 
 /**
  * Kysely prepares every query afresh; preparing costs more than running most of ours. The same SQL text
- * gets the same prepared statement back (SQLite re-prepares it itself if the schema changes).
+ * gets the same prepared statement back (SQLite re-prepares it itself if the schema changes). A statement
+ * is never busy when it is handed out again: no keygate query is streamed (`.stream()` would iterate one).
  */
 function withStatementCache(sqlite: Database.Database): SqliteDatabase {
   const statements = new LRUCache<string, Database.Statement>({ max: STATEMENT_CACHE_SIZE })
