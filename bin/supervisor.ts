@@ -78,7 +78,8 @@ async function stopAll(children: Child[]): Promise<void> {
   clearTimeout(killer)
 }
 
-async function isReady(url: string): Promise<boolean> {
+/** True once the component at `url` answers `/readyz` with 200 (false while it cannot be reached). */
+export async function isReady(url: string): Promise<boolean> {
   try {
     const res = await request(`${url}/readyz`, { headersTimeout: 2_000, bodyTimeout: 2_000 })
     await res.body.dump()

@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { request } from 'undici'
+import { isReady } from '../../bin/supervisor.js'
 import { type Component, COMPONENTS } from '../../lib/config.js'
 import { freePort } from './system.js'
 
@@ -113,7 +113,7 @@ export async function startProcesses(options: StartProcessesOptions = {}): Promi
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new Error(`${name} exited while starting:\n${tail(lines, name)}`)
       }
-      if (await ready(urls[name])) return
+      if (await isReady(urls[name])) return
       if (Date.now() > deadline)
         throw new Error(`${name} not ready after ${READY_TIMEOUT_MS} ms:\n${tail(lines, name)}`)
       await new Promise((r) => setTimeout(r, 100))
@@ -178,16 +178,6 @@ export async function startProcesses(options: StartProcessesOptions = {}): Promi
     throw err
   }
   return system
-}
-
-async function ready(url: string): Promise<boolean> {
-  try {
-    const res = await request(`${url}/readyz`, { headersTimeout: 2_000, bodyTimeout: 2_000 })
-    await res.body.dump()
-    return res.statusCode === 200
-  } catch {
-    return false
-  }
 }
 
 function tail(lines: string[], name: string): string {
