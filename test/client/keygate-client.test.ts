@@ -153,11 +153,7 @@ t.test('refresh ahead is capped at DEFAULT_REFRESH_AHEAD_MS for long-lived token
 t.test('a token found expiring at call time is refreshed first (a throttled timer)', async (t) => {
   const { clock, gateway, browser } = setUp(t, { ttlS: 60 })
   // A hidden tab's timers may not fire for a minute: here they never do.
-  const tab = new KeygateClient({
-    gatewayUrl: GATEWAY,
-    runtime: { ...runtimeOf(browser), setTimeout: () => 0 },
-  })
-  t.teardown(() => tab.close())
+  const tab = tabWithoutTimers(t, browser)
   await tab.login(ADA.email, ADA.password)
   await clock.advance(50_000)
   t.equal(refreshRequests(gateway).length, 0, 'the timer did not fire')
@@ -268,11 +264,7 @@ t.test('a passing failure keeps the session and tries again', async (t) => {
 
 t.test('a call on an expired token, the gateway down: the refresh error is thrown', async (t) => {
   const { clock, gateway, browser } = setUp(t, { ttlS: 60 })
-  const tab = new KeygateClient({
-    gatewayUrl: GATEWAY,
-    runtime: { ...runtimeOf(browser), setTimeout: () => 0 },
-  })
-  t.teardown(() => tab.close())
+  const tab = tabWithoutTimers(t, browser)
   await tab.login(ADA.email, ADA.password)
   gateway.failure = 'offline'
   await clock.advance(61_000)
@@ -512,6 +504,16 @@ t.test('a listener that throws does not stop the others', async (t) => {
   await tab.logout()
   t.same(seen, ['login'], 'unsubscribed')
 })
+
+/** A tab of `browser` whose timers never fire (a hidden tab, throttled), closed at `t`'s end. */
+function tabWithoutTimers(t: Test, browser: FakeBrowser): KeygateClient {
+  const tab = new KeygateClient({
+    gatewayUrl: GATEWAY,
+    runtime: { ...runtimeOf(browser), setTimeout: () => 0 },
+  })
+  t.teardown(() => tab.close())
+  return tab
+}
 
 /** The runtime a fake browser gives its tabs. */
 function runtimeOf(browser: FakeBrowser) {
