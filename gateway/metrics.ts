@@ -3,7 +3,7 @@
  * and upstream failures by kind.
  */
 import { Counter, type Registry } from 'prom-client'
-import { type CounterCell, CounterCells } from '../lib/operations.js'
+import { type CounterCell, CounterCells } from '../lib/metric-cells.js'
 import type { GatewayRoute } from './route-table.js'
 
 /** How a failed upstream exchange failed. */

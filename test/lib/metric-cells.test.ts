@@ -1,6 +1,6 @@
 import { Histogram, type Metric, Registry } from 'prom-client'
 import t from 'tap'
-import { REQUEST_DURATION_BUCKETS_S, RequestDurations } from '../../lib/operations.js'
+import { REQUEST_DURATION_BUCKETS_S, RequestDurations } from '../../lib/metric-cells.js'
 
 /** Exposition text with each line's labels sorted and the lines sorted: order carries no meaning. */
 const normalised = (text: string) =>
