@@ -20,15 +20,8 @@ import { chooseLoadTool, type LoadTool } from './load/index.js'
 import { pinSelf, placement } from './machine.js'
 import { profileSummary } from './profile-summary.js'
 import { scenarioMarkdown, type ScenarioReport } from './report.js'
-import {
-  type BenchContext,
-  fewUsersTokens,
-  scenarioA,
-  scenarioB,
-  scenarioC,
-  scenarioD,
-  scenarioWorkers,
-} from './scenarios.js'
+import type { BenchContext } from './rounds.js'
+import { fewUsersTokens, scenarioA, scenarioB, scenarioC, scenarioD, scenarioWorkers } from './scenarios.js'
 import { startUpstream } from './stacks.js'
 import { CACHE_DIR, tokenPool } from './token-pool.js'
 import { verifyMicroBenchmark } from './verify-micro.js'

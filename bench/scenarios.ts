@@ -5,11 +5,12 @@
  * rounds — run 1 of every stack, then run 2 — so drift on a shared machine spreads over all of them.
  */
 import { join } from 'node:path'
-import { type BenchIssuer, type BenchKey, generateBenchKey, mintBenchToken } from './bench-issuer.js'
-import { type LoadResult, type LoadSpec, type LoadTool, runLoad } from './load/index.js'
-import { cpuMicros, type Placement, rssBytes } from './machine.js'
+import { type BenchKey, generateBenchKey, mintBenchToken } from './bench-issuer.js'
+import { runLoad } from './load/index.js'
 import type { ServerProcess } from './processes.js'
+import { rssBytes } from './machine.js'
 import { type CaseRun, type Ratio, runOf, type ScenarioReport } from './report.js'
+import { type BenchContext, load, measure, p99Ratio, ratio, rounds, stopAll } from './rounds.js'
 import {
   OPEN_PATH,
   SECURE_PATH,
@@ -18,7 +19,6 @@ import {
   startReplyFrom,
   startUpstream,
 } from './stacks.js'
-import type { TokenPool } from './token-pool.js'
 import { writeTokenFile } from './token-pool.js'
 
 /** Users in scenario (a): a handful of tokens, each reused for the whole run. */
@@ -29,89 +29,6 @@ const MEMORY_TOKENS = 100_000
 const MEMORY_PASSES = 3
 /** Tokens per key in scenario (c). */
 const ROTATION_TOKENS_PER_KEY = 20
-
-export interface BenchContext {
-  machine: Placement
-  tool: LoadTool
-  connections: number
-  durationS: number
-  warmupS: number
-  runs: number
-  issuer: BenchIssuer
-  pool: TokenPool
-  /** FEW_USERS tokens, one a line. */
-  fewUsersFile: string
-  upstream: ServerProcess
-  /** Where gateway CPU profiles go (`--profile`), if anywhere. */
-  profileDir: string | undefined
-  log: (line: string) => void
-}
-
-type Spec = Omit<LoadSpec, 'url' | 'connections' | 'durationS'> & { durationS?: number }
-
-async function load(ctx: BenchContext, server: ServerProcess, path: string, spec: Spec): Promise<LoadResult> {
-  return runLoad(
-    ctx.tool,
-    { url: `${server.url}${path}`, connections: ctx.connections, durationS: ctx.durationS, ...spec },
-    ctx.machine.loadCpu,
-  )
-}
-
-/** One measured run, with the stack's CPU time per request and its RSS afterwards. */
-async function measure(
-  ctx: BenchContext,
-  server: ServerProcess,
-  stack: string,
-  run: number,
-  path: string,
-  spec: Spec,
-): Promise<CaseRun> {
-  const before = cpuMicros(server.pid)
-  const result = await load(ctx, server, path, spec)
-  const cpu = cpuMicros(server.pid) - before
-  const entry: CaseRun = {
-    stack,
-    run,
-    load: result,
-    cpuUsPerRequest: cpu > 0 && result.requests > 0 ? cpu / result.requests : undefined,
-    rssBytes: rssBytes(server.pid) || undefined,
-  }
-  ctx.log(
-    `  ${stack.padEnd(28)} run ${run}: ${Math.round(result.rps)} req/s, p99 ${result.p99Ms.toFixed(2)} ms, ` +
-      `errors ${result.errors}, non-2xx ${result.non2xx}`,
-  )
-  return entry
-}
-
-const ratio = (name: string, a: CaseRun | undefined, b: CaseRun | undefined, target?: Ratio['target']) =>
-  a && b ? [{ name, value: a.load.rps / b.load.rps, ...(target ? { target } : {}) }] : []
-
-const p99Ratio = (name: string, a: CaseRun | undefined, b: CaseRun | undefined, target?: Ratio['target']) =>
-  a && b ? [{ name, value: a.load.p99Ms / b.load.p99Ms, ...(target ? { target } : {}) }] : []
-
-interface Stack {
-  name: string
-  server: ServerProcess
-  path: string
-  /** The load of run `run` (0: warm-up). */
-  spec: (run: number) => Spec
-}
-
-/** Warms every stack, then measures them in rounds. */
-async function rounds(ctx: BenchContext, stacks: Stack[]): Promise<CaseRun[]> {
-  if (ctx.warmupS > 0) {
-    for (const s of stacks) await load(ctx, s.server, s.path, { ...s.spec(0), durationS: ctx.warmupS })
-  }
-  const runs: CaseRun[] = []
-  for (let run = 1; run <= ctx.runs; run++) {
-    for (const s of stacks) runs.push(await measure(ctx, s.server, s.name, run, s.path, s.spec(run)))
-  }
-  return runs
-}
-
-async function stopAll(servers: ServerProcess[]): Promise<void> {
-  await Promise.all(servers.map((s) => s.stop()))
-}
 
 const UPSTREAM = 'upstream alone'
 const REPLY_FROM = 'reply-from (no auth)'
