@@ -144,20 +144,19 @@ t.test('a damaged key file stops the start with a message naming it', async (t) 
   await t.rejects(issuerFixture(t, { dir }), { message: /keyset\.json is invalid: unknown version/ })
 })
 
-t.test('the same issuer runs on PostgreSQL when DATABASE_URL says so', async (t) => {
-  const skip = await postgresUnavailable()
-  if (skip) {
-    t.skip(skip, () => {})
-    return
-  }
-  const db = await testDatabase(t)
-  const { app } = await issuerFixture(t, { env: postgresEnv(db.url) })
-  await register(app, 'pg@example.com')
-  const s1 = await login(app, 'pg@example.com')
-  const [a, b] = await Promise.all([refresh(app, s1), refresh(app, s1)])
-  t.ok(a.accessToken && b.accessToken, 'concurrent refreshes (grace) on PostgreSQL')
-  const res = await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(a.accessToken) })
-  t.equal(res.statusCode, 204)
-  t.match(await app.issuer.store.listRevocations(0, 10), [{ type: 'user' }])
-  t.match((await app.inject('/readyz')).json(), { checks: { store: true } })
-})
+t.test(
+  'the same issuer runs on PostgreSQL when DATABASE_URL says so',
+  { skip: await postgresUnavailable() },
+  async (t) => {
+    const db = await testDatabase(t)
+    const { app } = await issuerFixture(t, { env: postgresEnv(db.url) })
+    await register(app, 'pg@example.com')
+    const s1 = await login(app, 'pg@example.com')
+    const [a, b] = await Promise.all([refresh(app, s1), refresh(app, s1)])
+    t.ok(a.accessToken && b.accessToken, 'concurrent refreshes (grace) on PostgreSQL')
+    const res = await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(a.accessToken) })
+    t.equal(res.statusCode, 204)
+    t.match(await app.issuer.store.listRevocations(0, 10), [{ type: 'user' }])
+    t.match((await app.inject('/readyz')).json(), { checks: { store: true } })
+  },
+)

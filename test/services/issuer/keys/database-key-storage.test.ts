@@ -81,12 +81,7 @@ t.test('on SQLite', async (t) => {
   await contract(t, () => openIssuerStore(join(dir, 'issuer.db')), false)
 })
 
-t.test('on PostgreSQL', async (t) => {
-  const skip = await postgresUnavailable()
-  if (skip) {
-    t.skip(skip, () => {})
-    return
-  }
+t.test('on PostgreSQL', { skip: await postgresUnavailable() }, async (t) => {
   const db = await testDatabase(t)
   await contract(t, () => openIssuerStore(db.url), true)
 })
