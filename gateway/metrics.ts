@@ -3,7 +3,7 @@
  * and upstream failures by kind.
  */
 import { Counter, type Registry } from 'prom-client'
-import { type CounterCell, CounterCells } from '../lib/metric-cells.js'
+import { CounterCells, KeyedCells } from '../lib/metric-cells.js'
 import type { GatewayRoute } from './route-table.js'
 
 /** How a failed upstream exchange failed. */
@@ -16,12 +16,12 @@ const UNMATCHED = 'unmatched'
 export class GatewayMetrics {
   readonly #requests: Counter<'route' | 'outcome'>
   readonly #upstreamErrors: Counter<'upstream' | 'kind'>
-  /** The cell of each route's commonest outcome, so the hot path counts with an addition. */
-  readonly #proxied = new WeakMap<GatewayRoute, CounterCell>()
-  readonly #proxiedCells = new CounterCells<'route' | 'outcome'>()
+  /** Each route's commonest outcome, counted on the hot path with an addition. */
+  readonly #proxied: KeyedCells<GatewayRoute, 'route' | 'outcome'>
 
   constructor(registry: Registry) {
-    const proxiedCells = this.#proxiedCells
+    const proxiedCells = new CounterCells<'route' | 'outcome'>()
+    this.#proxied = new KeyedCells(proxiedCells, (route) => ({ route: route.prefix, outcome: 'proxied' }))
     this.#requests = new Counter({
       name: 'keygate_gateway_requests_total',
       help: 'Requests by route prefix and outcome (proxied, or the error code that answered)',
@@ -41,12 +41,7 @@ export class GatewayMetrics {
 
   /** A request the upstream answered (whatever its status). */
   proxied(route: GatewayRoute): void {
-    let child = this.#proxied.get(route)
-    if (child === undefined) {
-      child = this.#proxiedCells.cell({ route: route.prefix, outcome: 'proxied' })
-      this.#proxied.set(route, child)
-    }
-    child.inc()
+    this.#proxied.inc(route)
   }
 
   /** A request the gateway answered itself with an error `code`. */

@@ -44,6 +44,33 @@ export class CounterCells<L extends string> {
   }
 }
 
+/**
+ * A cell per key (a route, an issuer) whose label values are fixed for it, bound the first time the key
+ * is counted; afterwards counting is a map lookup and an addition.
+ * @example
+ * const proxied = new KeyedCells(cells, (route: GatewayRoute) => ({ route: route.prefix, outcome: 'proxied' }))
+ * proxied.inc(route)
+ */
+export class KeyedCells<K, L extends string> {
+  readonly #bound = new Map<K, CounterCell>()
+  readonly #cells: CounterCells<L>
+  readonly #labelsOf: (key: K) => LabelValues<L>
+
+  constructor(cells: CounterCells<L>, labelsOf: (key: K) => LabelValues<L>) {
+    this.#cells = cells
+    this.#labelsOf = labelsOf
+  }
+
+  inc(key: K): void {
+    let cell = this.#bound.get(key)
+    if (cell === undefined) {
+      cell = this.#cells.cell(this.#labelsOf(key))
+      this.#bound.set(key, cell)
+    }
+    cell.inc()
+  }
+}
+
 /** Upper bounds of the HTTP request-duration buckets, in seconds. */
 export const REQUEST_DURATION_BUCKETS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 

@@ -9,7 +9,7 @@ import { verifySignature } from './algorithms.js'
 import { DEFAULT_MAX_TOKEN_BYTES, parseCompactJws } from './compact.js'
 import { MAX_KID_LENGTH } from './jwk.js'
 import type { AuthMetrics } from './metrics.js'
-import type { CounterCell } from '../metric-cells.js'
+import { type CounterCell, KeyedCells } from '../metric-cells.js'
 import type { RevocationSet } from './revocation-set.js'
 import type { Identity, KeySource, TrustedIssuer } from './types.js'
 import { DEFAULT_VERIFIED_CACHE_SIZE, VerifiedTokenCache } from './verified-cache.js'
@@ -85,7 +85,7 @@ export class TokenVerifier {
   /** Counter cells bound once (see CounterCells): counting costs an addition per verification. */
   readonly #cacheHits: CounterCell | undefined
   readonly #cacheMisses: CounterCell | undefined
-  readonly #validFresh = new Map<string, CounterCell>()
+  readonly #validFresh: KeyedCells<string, 'issuer' | 'result' | 'reason'> | undefined
 
   constructor(options: VerifierOptions) {
     this.#issuers = new Map(options.issuers.map((i) => [i.issuer, i]))
@@ -96,6 +96,13 @@ export class TokenVerifier {
     this.#revocations = options.revocations ?? (() => undefined)
     this.#cacheHits = options.metrics?.verifiedCacheCells.cell({ result: 'hit' })
     this.#cacheMisses = options.metrics?.verifiedCacheCells.cell({ result: 'miss' })
+    this.#validFresh =
+      options.metrics &&
+      new KeyedCells(options.metrics.verificationCells, (issuer) => ({
+        issuer,
+        result: 'valid',
+        reason: 'fresh',
+      }))
     this.cache = new VerifiedTokenCache(options.cacheSize ?? DEFAULT_VERIFIED_CACHE_SIZE)
     for (const policy of options.issuers) {
       policy.keySource.onKeysRemoved((kids) => this.cache.dropKeys(kids))
@@ -121,24 +128,13 @@ export class TokenVerifier {
       const { identity, kid, policy } = await this.#verifyFresh(token, nowS, attempt)
       this.#checkStillValid(identity, policy)
       this.cache.set(token, identity, kid, identity.expiresAt + policy.clockToleranceS)
-      this.#countValidFresh(attempt.issuer)
+      this.#validFresh?.inc(attempt.issuer)
       return identity
     } catch (err) {
       const reason = err instanceof KeygateError ? err.code : 'error'
       this.#metrics?.verifications.labels(attempt.issuer, 'invalid', reason).inc()
       throw err
     }
-  }
-
-  #countValidFresh(issuer: string): void {
-    const metrics = this.#metrics
-    if (metrics === undefined) return
-    let child = this.#validFresh.get(issuer)
-    if (child === undefined) {
-      child = metrics.verificationCells.cell({ issuer, result: 'valid', reason: 'fresh' })
-      this.#validFresh.set(issuer, child)
-    }
-    child.inc()
   }
 
   /** Drops every remembered verification a revocation now covers. */
