@@ -113,7 +113,7 @@ export async function issuerScenario(options: IssuerBenchOptions): Promise<Scena
     for (let i = 0; i < LOGIN_CONCURRENCY; i++) {
       const res = await post('/auth/register', { email: email(i), password: PASSWORD })
       await res.body.dump()
-      if (res.statusCode !== 201) throw new Error(`bench: registering answered ${res.statusCode}`)
+      if (res.statusCode !== 202) throw new Error(`bench: registering answered ${res.statusCode}`)
     }
     const login = async (loop: number) => {
       const res = await post('/auth/login', { email: email(loop % LOGIN_CONCURRENCY), password: PASSWORD })

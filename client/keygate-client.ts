@@ -157,11 +157,14 @@ export class KeygateClient {
     return this.#restoring
   }
 
-  /** Creates an account (it does not log in). */
-  async register(email: string, password: string): Promise<{ id: string; email: string }> {
+  /**
+   * Creates an account (it does not log in). The issuer answers the same whether or not the e-mail already
+   * had an account (so nobody learns which do): the e-mail as the issuer normalised it.
+   */
+  async register(email: string, password: string): Promise<{ email: string }> {
     const response = await this.#authRequest('auth/register', { email, password })
     if (!response.ok) throw await KeygateHttpError.from(response)
-    return (await response.json()) as { id: string; email: string }
+    return (await response.json()) as { email: string }
   }
 
   /** Logs in; every other tab of the origin joins the new session. */

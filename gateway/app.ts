@@ -10,7 +10,7 @@ import { durationMs } from '../lib/config.js'
 import { registerErrorHandling } from '../lib/errors.js'
 import { GATEWAY_JWKS_PATH } from '../lib/identity/constants.js'
 import { operations } from '../lib/operations.js'
-import { createLogger, serverOptions } from '../lib/server.js'
+import { createLogger, serverOptions, trustedProxies } from '../lib/server.js'
 import { AssertionSigner, GATEWAY_JWKS_MAX_AGE_S } from './assertion-signer.js'
 import { assertionKeyFile, commaList, defaultRateLimit, type GatewayConfig } from './config.js'
 import { IdentityForwarding } from './identity-headers.js'
@@ -70,7 +70,11 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     options.logger ?? createLogger({ name: 'gateway', level: config.LOG_LEVEL, pretty: config.LOG_PRETTY })
   // Requests passed on are logged at debug, refusals and failures at info (see FailuresLogController).
   const app = Fastify(
-    serverOptions({ logger, trustProxy: commaList(config.GATEWAY_TRUST_PROXY), requestLog: 'failures' }),
+    serverOptions({
+      logger,
+      trustProxy: trustedProxies(config.GATEWAY_TRUST_PROXY, 'GATEWAY_TRUST_PROXY'),
+      requestLog: 'failures',
+    }),
   )
   registerErrorHandling(app)
   await app.register(operations, { component: 'gateway' })

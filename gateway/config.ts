@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { Type } from '@sinclair/typebox'
 import { AuthConfigSchema } from '../lib/auth/index.js'
 import { componentSchema, type Config, Duration, durationMs, loadConfig } from '../lib/config.js'
+import { trustedProxies } from '../lib/server.js'
 import type { RateLimit } from './route-table.js'
 
 /** Largest request body the gateway forwards, in bytes (10 MiB). */
@@ -51,8 +52,11 @@ export const GatewayConfigSchema = componentSchema({
   GATEWAY_BODY_LIMIT: Type.Integer({ minimum: 0, default: DEFAULT_BODY_LIMIT_BYTES }),
   /** Comma list of identity headers stripped from every client request (beside every `x-keygate-*`). */
   GATEWAY_STRIP_HEADERS: Type.String({ default: DEFAULT_STRIP_HEADERS.join(',') }),
-  /** Comma list of addresses or CIDRs whose X-Forwarded-* headers are believed; empty trusts none. */
-  GATEWAY_TRUST_PROXY: Type.String({ default: '127.0.0.1,::1' }),
+  /**
+   * Comma list of addresses or CIDRs (a load balancer in front) whose X-Forwarded-* headers are believed.
+   * Default: none — the gateway is the edge, and a local client must not pick its own address.
+   */
+  GATEWAY_TRUST_PROXY: Type.String({ default: '' }),
   /** Rate limit of routes that set none: `<max>/<window>`, e.g. `600/1m`. */
   GATEWAY_RATE_LIMIT: Type.String({ default: '600/1m', pattern: RATE_LIMIT_PATTERN }),
   /** Comma list of browser origins allowed by CORS (credentials included); empty: CORS off. */
@@ -68,7 +72,9 @@ export type GatewayConfig = Config<typeof GatewayConfigSchema>
 
 /** Reads and validates the gateway's configuration (from `process.env` unless `env` is given). */
 export function loadGatewayConfig(env?: Record<string, string | undefined>): GatewayConfig {
-  return loadConfig(GatewayConfigSchema, env === undefined ? {} : { env })
+  const config = loadConfig(GatewayConfigSchema, env === undefined ? {} : { env })
+  trustedProxies(config.GATEWAY_TRUST_PROXY, 'GATEWAY_TRUST_PROXY')
+  return config
 }
 
 /** Splits a comma-list setting, lower-cased when `lowerCase`. */

@@ -5,6 +5,7 @@
 import cluster from 'node:cluster'
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
+import { isIP } from 'node:net'
 import closeWithGrace from 'close-with-grace'
 import {
   type FastifyBaseLogger,
@@ -140,11 +141,53 @@ export class FailuresLogController extends LogController {
   }
 }
 
+/** Names proxy-addr (Fastify's `trustProxy`) accepts for well-known ranges besides addresses and CIDRs. */
+const NAMED_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+/**
+ * Parses a trusted-proxy setting (`ISSUER_TRUST_PROXY`, `GATEWAY_TRUST_PROXY`, `SERVICE_TRUST_PROXY`): a
+ * comma list of addresses, CIDR ranges (`10.0.0.0/8`, `fd00::/8`) or proxy-addr's names (`loopback`,
+ * `linklocal`, `uniquelocal`). Empty trusts no one. Throws an Error naming `setting` for anything else, so
+ * a typo fails at start instead of silently trusting no one (or, worse, proxy-addr throwing per request).
+ * @example
+ * trustedProxies('172.30.0.10, 10.0.0.0/8', 'ISSUER_TRUST_PROXY') // ['172.30.0.10', '10.0.0.0/8']
+ */
+export function trustedProxies(value: string, setting: string): string[] {
+  const entries = value
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v !== '')
+  for (const entry of entries) {
+    if (!validProxyEntry(entry)) {
+      throw new Error(
+        `keygate: invalid configuration: ${setting} must be a comma-separated list of addresses or CIDR ranges (got ${JSON.stringify(entry)})`,
+      )
+    }
+  }
+  return entries
+}
+
+function validProxyEntry(entry: string): boolean {
+  if (NAMED_RANGES.has(entry)) return true
+  const slash = entry.indexOf('/')
+  const address = slash === -1 ? entry : entry.slice(0, slash)
+  const family = isIP(address)
+  if (family === 0) return false
+  if (slash === -1) return true
+  const prefix = entry.slice(slash + 1)
+  if (!/^\d{1,3}$/.test(prefix)) return false
+  return Number(prefix) <= (family === 4 ? 32 : 128)
+}
+
 export interface ServerOptions {
   logger: FastifyBaseLogger
   bodyLimit?: number
-  /** Addresses whose `X-Forwarded-*` headers are believed (a gateway in front). Default: loopback only. */
-  trustProxy?: boolean | string | string[]
+  /**
+   * Addresses and CIDR ranges whose `X-Forwarded-*` headers are believed (see `trustedProxies`): the
+   * client address (`request.ip`) is then the last one in `X-Forwarded-For` that none of them vouches for.
+   * Default: none — the peer's own address, whatever headers it sends.
+   */
+  trustProxy?: readonly string[]
   /**
    * Which requests get info-level log lines: `all` (Fastify's default: every request, in and out) or
    * `failures` (status 400 and above, or an error; the rest at debug — see FailuresLogController).
@@ -161,7 +204,8 @@ export function serverOptions(
     loggerInstance: options.logger,
     genReqId: requestId,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    trustProxy: options.trustProxy ?? ['127.0.0.1', '::1'],
+    // Always a list (never false), so `request.ips` is defined even when it trusts no one.
+    trustProxy: [...(options.trustProxy ?? [])],
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     routerOptions: { maxParamLength: 2048 },

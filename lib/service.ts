@@ -5,6 +5,7 @@
  * own SQL store, opened at start, checked by `/readyz` and closed with the instance.
  */
 import { join } from 'node:path'
+import { Type } from '@sinclair/typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
 import { type Kysely, type Migration, sql } from 'kysely'
 import { auth, AuthConfigSchema, authOptionsFromConfig, type Identity } from './auth/index.js'
@@ -12,10 +13,19 @@ import { type Component, componentSchema, type Config } from './config.js'
 import { openDatabase } from './db.js'
 import { registerErrorHandling } from './errors.js'
 import { operations } from './operations.js'
-import { createLogger, listen, serverOptions } from './server.js'
+import { createLogger, listen, serverOptions, trustedProxies } from './server.js'
 
 /** The components built with this skeleton. */
 export type ServiceName = Exclude<Component, 'issuer' | 'gateway'>
+
+/** Settings every service shares under one name (they sit behind the same gateway). */
+const ServiceCommonSchema = {
+  /**
+   * Addresses and CIDR ranges (comma list) of the proxies in front — the gateway — whose X-Forwarded-For
+   * is believed for the client address in logs. Default: none (`keygate start` sets the local gateway's).
+   */
+  SERVICE_TRUST_PROXY: Type.String({ default: '' }),
+}
 
 /**
  * A service's config schema: the common settings, the verification plugin's, then its own.
@@ -23,7 +33,7 @@ export type ServiceName = Exclude<Component, 'issuer' | 'gateway'>
  * export const ProfileConfigSchema = serviceSchema({ PROFILE_DATABASE_URL: Type.Optional(Type.String()) })
  */
 export function serviceSchema<P extends Parameters<typeof componentSchema>[0]>(properties: P) {
-  return componentSchema({ ...AuthConfigSchema, ...properties })
+  return componentSchema({ ...AuthConfigSchema, ...ServiceCommonSchema, ...properties })
 }
 
 /** What the skeleton reads from any service's config (each service's own config is a superset). */
@@ -80,7 +90,11 @@ export function buildService<DB>(
     options.logger ??
     createLogger({ name: definition.name, level: config.LOG_LEVEL, pretty: config.LOG_PRETTY })
   const app = Fastify(
-    serverOptions({ logger, ...(definition.bodyLimit ? { bodyLimit: definition.bodyLimit } : {}) }),
+    serverOptions({
+      logger,
+      trustProxy: trustedProxies(config.SERVICE_TRUST_PROXY, 'SERVICE_TRUST_PROXY'),
+      ...(definition.bodyLimit ? { bodyLimit: definition.bodyLimit } : {}),
+    }),
   )
   registerErrorHandling(app)
   app.register(operations, { component: definition.name })

@@ -1,13 +1,16 @@
 /**
  * User accounts: registration, password login, password change, roles, and the admin created at start.
- * Login answers the same way, in about the same time, whether or not the account exists.
+ * Login and registration answer the same way, in about the same time, whether or not the account exists.
+ * Every password hash and check goes through one bounded queue (password-hashing.ts).
  */
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { KeygateError } from '../../lib/errors.js'
-import { hashPassword, normaliseEmail, passwordAcceptable, verifyPassword } from './credentials.js'
+import { normaliseEmail, passwordAcceptable } from './credentials.js'
 import type { LoginThrottle } from './login-throttle.js'
 import type { IssuerMetrics } from './metrics.js'
+import type { PasswordHashing } from './password-hashing.js'
+import type { RegistrationThrottle } from './registration-throttle.js'
 import type { RevocationEvents } from './revocation-events.js'
 import { EmailTakenError, type IssuerStore, type UserRecord } from './store/types.js'
 
@@ -19,6 +22,8 @@ export const BOOTSTRAP_ADMIN_ROLES: readonly string[] = ['admin', 'user']
 export interface AccountsOptions {
   store: IssuerStore
   throttle: LoginThrottle
+  registrations: RegistrationThrottle
+  hashing: PasswordHashing
   events: RevocationEvents
   metrics: IssuerMetrics
   now: () => number
@@ -38,23 +43,7 @@ export class Accounts {
     password: string,
     roles: readonly string[] = DEFAULT_USER_ROLES,
   ): Promise<UserRecord> {
-    const normalised = normaliseEmail(email)
-    if (!normalised)
-      throw new KeygateError('KG_INVALID_REQUEST', { message: 'The e-mail address is not valid' })
-    if (!passwordAcceptable(password)) {
-      throw new KeygateError('KG_INVALID_REQUEST', {
-        message: 'The password must be 8 to 128 characters long',
-      })
-    }
-    const now = this.#o.now()
-    const user: UserRecord = {
-      id: randomUUID(),
-      email: normalised,
-      passwordHash: await hashPassword(password),
-      roles: [...new Set(roles)],
-      createdAt: now,
-      updatedAt: now,
-    }
+    const user = await this.#newUser(acceptedEmail(email, password), password, roles)
     try {
       await this.#o.store.createUser(user)
     } catch (err) {
@@ -65,8 +54,44 @@ export class Accounts {
   }
 
   /**
-   * Checks e-mail and password, throttled per account and per `address`. Unknown accounts are checked
-   * against a dummy hash and refused exactly like a wrong password.
+   * Self-registration from `address`, throttled per address (429 `KG_RATE_LIMITED`). A taken e-mail is
+   * hashed and answered like a new one, so the caller learns nothing; `existing` is the account that
+   * already had it (for the log: its owner is not told). Returns the normalised e-mail.
+   */
+  async register(
+    email: string,
+    password: string,
+    address: string,
+  ): Promise<{ email: string; created?: UserRecord; existing?: UserRecord }> {
+    const normalised = acceptedEmail(email, password)
+    await this.#o.registrations.count(address)
+    const user = await this.#newUser(normalised, password, DEFAULT_USER_ROLES)
+    try {
+      await this.#o.store.createUser(user)
+      return { email: normalised, created: user }
+    } catch (err) {
+      if (!(err instanceof EmailTakenError)) throw err
+      const existing = await this.#o.store.findUserByEmail(normalised)
+      return { email: normalised, ...(existing ? { existing } : {}) }
+    }
+  }
+
+  async #newUser(email: string, password: string, roles: readonly string[]): Promise<UserRecord> {
+    const passwordHash = await this.#o.hashing.hash(password)
+    const now = this.#o.now()
+    return {
+      id: randomUUID(),
+      email,
+      passwordHash,
+      roles: [...new Set(roles)],
+      createdAt: now,
+      updatedAt: now,
+    }
+  }
+
+  /**
+   * Checks e-mail and password, throttled per account and `address` (see login-throttle.ts). Unknown
+   * accounts are checked against a dummy hash and refused exactly like a wrong password.
    */
   async authenticate(email: string, password: string, address: string): Promise<UserRecord> {
     // An e-mail that cannot be an account is throttled under its raw spelling, so it is not free to try.
@@ -79,7 +104,7 @@ export class Accounts {
       throw err
     }
     const user = await this.#o.store.findUserByEmail(account)
-    if (!(await verifyPassword(user?.passwordHash, password)) || !user) {
+    if (!(await this.#o.hashing.verify(user?.passwordHash, password)) || !user) {
       this.#o.metrics.logins.inc({ outcome: 'invalid_credentials' })
       throw new KeygateError('KG_INVALID_CREDENTIALS')
     }
@@ -96,7 +121,7 @@ export class Accounts {
     const user = await this.#o.store.findUserById(userId)
     if (!user) throw new KeygateError('KG_USER_NOT_FOUND')
     const attempt = await this.#o.throttle.attempt(user.email, address)
-    if (!(await verifyPassword(user.passwordHash, current))) {
+    if (!(await this.#o.hashing.verify(user.passwordHash, current))) {
       throw new KeygateError('KG_INVALID_CREDENTIALS', { message: 'The current password is wrong' })
     }
     await attempt.succeeded()
@@ -105,7 +130,7 @@ export class Accounts {
         message: 'The password must be 8 to 128 characters long',
       })
     }
-    const passwordHash = await hashPassword(next)
+    const passwordHash = await this.#o.hashing.hash(next)
     const now = this.#o.now()
     const event = this.#o.events.user(now, userId)
     await this.#o.store.changePassword(userId, passwordHash, now, event)
@@ -155,4 +180,15 @@ export class Accounts {
       if (!(err instanceof KeygateError && err.code === 'KG_EMAIL_TAKEN')) throw err
     }
   }
+}
+
+/** The normalised e-mail when e-mail and password meet the policy; 400 `KG_INVALID_REQUEST` otherwise. */
+function acceptedEmail(email: string, password: string): string {
+  const normalised = normaliseEmail(email)
+  if (!normalised)
+    throw new KeygateError('KG_INVALID_REQUEST', { message: 'The e-mail address is not valid' })
+  if (!passwordAcceptable(password)) {
+    throw new KeygateError('KG_INVALID_REQUEST', { message: 'The password must be 8 to 128 characters long' })
+  }
+  return normalised
 }

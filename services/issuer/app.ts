@@ -20,6 +20,8 @@ import { keyStorageFor } from './keys/key-storage.js'
 import { KeySet } from './keys/key-set.js'
 import { LoginThrottle } from './login-throttle.js'
 import { createIssuerMetrics, watchIssuerFeed } from './metrics.js'
+import { PasswordHashing } from './password-hashing.js'
+import { RegistrationThrottle } from './registration-throttle.js'
 import { RevocationEvents } from './revocation-events.js'
 import { adminRoutes } from './routes/admin.js'
 import { authRoutes } from './routes/auth.js'
@@ -71,7 +73,7 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
   const now = options.now ?? Date.now
   const logger =
     options.logger ?? createLogger({ name: 'issuer', level: config.LOG_LEVEL, pretty: config.LOG_PRETTY })
-  const app = Fastify(serverOptions({ logger }))
+  const app = Fastify(serverOptions({ logger, trustProxy: settings.trustProxy }))
   registerErrorHandling(app)
   // JSON only: a text/plain body is what a cross-site form can send without a CORS preflight.
   app.removeContentTypeParser('text/plain')
@@ -114,12 +116,14 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
 
     const metrics = createIssuerMetrics(app.metrics, keySet)
     const events = new RevocationEvents(settings.accessTokenTtlMs + CLOCK_SKEW_MS)
-    const throttle = new LoginThrottle({
-      maxFailuresPerAccount: settings.loginMaxFailuresPerAccount,
-      maxFailuresPerAddress: settings.loginMaxFailuresPerAddress,
-      windowMs: settings.loginThrottleWindowMs,
+    const throttle = new LoginThrottle({ ...settings.loginThrottle, counters: store.throttleCounters, now })
+    const registrations = new RegistrationThrottle({
+      ...settings.registrationLimit,
+      counters: store.throttleCounters,
+      now,
     })
-    const accounts = new Accounts({ store, throttle, events, metrics, now })
+    const hashing = new PasswordHashing()
+    const accounts = new Accounts({ store, throttle, registrations, hashing, events, metrics, now })
     const sessions = new Sessions({
       store,
       events,

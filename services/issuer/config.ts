@@ -10,7 +10,9 @@ import { DEFAULT_FEED_SILENCE_MS } from '../../lib/auth/revocation-feed.js'
 import { componentSchema, type Config, Duration, durationMs, loadConfig, OneOf } from '../../lib/config.js'
 import { isPostgresUrl } from '../../lib/db.js'
 import { DEFAULT_API_AUDIENCE } from '../../lib/identity/constants.js'
+import { trustedProxies } from '../../lib/server.js'
 import { parseKeyEncryptionKey } from './keys/key-sealing.js'
+import type { LoginThrottleSettings } from './login-throttle.js'
 
 /** `client_id` of the tokens minted by password login (the browser client). */
 export const DEFAULT_CLIENT_ID = 'keygate-web'
@@ -26,9 +28,20 @@ export const DEFAULT_SESSION_IDLE_TTL = '7d'
 export const DEFAULT_SESSION_ABSOLUTE_TTL = '30d'
 /** How long a rotated refresh token still earns a sibling token (two tabs refreshing at once). */
 export const DEFAULT_REFRESH_REUSE_GRACE = '10s'
-export const DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT = 10
+/** Failed logins of one account from one address before that address waits (back-off) for that account. */
+export const DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS = 5
+/** Failed logins from one address, whatever the accounts, before that address waits (back-off). */
 export const DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS = 50
+/** Failed logins of one account, from any addresses, before its logins are slowed down (never refused). */
+export const DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT = 10
+/** The first back-off once a limit is reached; each further failure doubles it, up to the window. */
+export const DEFAULT_LOGIN_BACKOFF = '1m'
+/** How long a counter remembers failures after the last one, and the longest back-off. */
 export const DEFAULT_LOGIN_THROTTLE_WINDOW = '15m'
+/** The longest slow-down of a login for an account under attack from many addresses. */
+export const DEFAULT_LOGIN_SLOWDOWN_MAX = '5s'
+/** Registrations per client address: `<max>/<window>`. */
+export const DEFAULT_REGISTRATION_RATE_LIMIT = '20/1m'
 /** Clock skew allowed between the issuer and verifiers, in milliseconds. */
 export const CLOCK_SKEW_MS = 60_000
 /** Interval between heartbeats on each revocation stream (the protocol's default, 5 s). */
@@ -67,15 +80,32 @@ export const IssuerConfigSchema = componentSchema({
   KEYGATE_ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
   /** Comma-separated origins allowed to call refresh/logout besides the issuer's own. Default: PUBLIC_URL's. */
   ALLOWED_ORIGINS: Type.Optional(Type.String()),
-  LOGIN_MAX_FAILURES_PER_ACCOUNT: Type.Integer({
+  LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS: Type.Integer({
     minimum: 1,
-    default: DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT,
+    default: DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS,
   }),
   LOGIN_MAX_FAILURES_PER_ADDRESS: Type.Integer({
     minimum: 1,
     default: DEFAULT_LOGIN_MAX_FAILURES_PER_ADDRESS,
   }),
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: Type.Integer({
+    minimum: 1,
+    default: DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT,
+  }),
+  LOGIN_BACKOFF: Duration(DEFAULT_LOGIN_BACKOFF),
   LOGIN_THROTTLE_WINDOW: Duration(DEFAULT_LOGIN_THROTTLE_WINDOW),
+  LOGIN_SLOWDOWN_MAX: Duration(DEFAULT_LOGIN_SLOWDOWN_MAX),
+  /** Registrations per client address, `<max>/<window>` (e.g. `20/1m`). */
+  REGISTRATION_RATE_LIMIT: Type.String({
+    default: DEFAULT_REGISTRATION_RATE_LIMIT,
+    pattern: '^\\d+/\\d+(\\.\\d+)?(ms|s|m|h|d)?$',
+  }),
+  /**
+   * Addresses and CIDR ranges (comma list) of the proxies in front — the gateway — whose X-Forwarded-For
+   * is believed: the throttles then count the client's address, not the gateway's. Default: none
+   * (`keygate start` sets the local gateway's loopback address when it runs both).
+   */
+  ISSUER_TRUST_PROXY: Type.String({ default: '' }),
   /**
    * Secrets verifiers may present on the revocation feed, comma-separated (old and new while rotating).
    * Default: the one generated in `${DATA_DIR}/revocation-feed.secret`, as verifiers on this machine use.
@@ -119,9 +149,11 @@ export interface IssuerSettings {
   registrationOpen: boolean
   /** Origins allowed for refresh/logout besides the request's own. */
   allowedOrigins: ReadonlySet<string>
-  loginMaxFailuresPerAccount: number
-  loginMaxFailuresPerAddress: number
-  loginThrottleWindowMs: number
+  /** Proxies whose X-Forwarded-For is believed (ISSUER_TRUST_PROXY). */
+  trustProxy: string[]
+  loginThrottle: LoginThrottleSettings
+  /** Registrations allowed per client address within `windowMs`. */
+  registrationLimit: { max: number; windowMs: number }
   /** Feed secrets from REVOCATION_FEED_SECRET; undefined: use the generated one (see feed-secrets.ts). */
   feedSecrets: string[] | undefined
   feedHeartbeatMs: number
@@ -153,8 +185,12 @@ export function issuerSettings(config: IssuerConfig): IssuerSettings {
     ['SESSION_ABSOLUTE_TTL', sessionAbsoluteTtlMs],
     ['KEY_ROTATION_INTERVAL', keyRotationIntervalMs],
     ['LOGIN_THROTTLE_WINDOW', ms('LOGIN_THROTTLE_WINDOW')],
+    ['LOGIN_BACKOFF', ms('LOGIN_BACKOFF')],
   ] as const) {
     if (value < 1000) throw invalid(`${name} must be at least 1s`)
+  }
+  if (ms('LOGIN_BACKOFF') > ms('LOGIN_THROTTLE_WINDOW')) {
+    throw invalid('LOGIN_BACKOFF must not exceed LOGIN_THROTTLE_WINDOW, the longest back-off')
   }
   if (keyPublishLeadMs < jwksMaxAgeMs) {
     throw invalid(
@@ -204,9 +240,16 @@ export function issuerSettings(config: IssuerConfig): IssuerSettings {
     refreshReuseGraceMs: ms('REFRESH_REUSE_GRACE'),
     registrationOpen: config.REGISTRATION === 'open',
     allowedOrigins: allowedOrigins(config),
-    loginMaxFailuresPerAccount: config.LOGIN_MAX_FAILURES_PER_ACCOUNT,
-    loginMaxFailuresPerAddress: config.LOGIN_MAX_FAILURES_PER_ADDRESS,
-    loginThrottleWindowMs: ms('LOGIN_THROTTLE_WINDOW'),
+    trustProxy: trustedProxies(config.ISSUER_TRUST_PROXY, 'ISSUER_TRUST_PROXY'),
+    loginThrottle: {
+      maxFailuresPerAccountAndAddress: config.LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS,
+      maxFailuresPerAddress: config.LOGIN_MAX_FAILURES_PER_ADDRESS,
+      maxFailuresPerAccount: config.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+      backoffMs: ms('LOGIN_BACKOFF'),
+      windowMs: ms('LOGIN_THROTTLE_WINDOW'),
+      slowdownMaxMs: ms('LOGIN_SLOWDOWN_MAX'),
+    },
+    registrationLimit: rateLimit(config.REGISTRATION_RATE_LIMIT, 'REGISTRATION_RATE_LIMIT'),
     feedSecrets: feedSecrets(config.REVOCATION_FEED_SECRET),
     feedHeartbeatMs,
     feedPollIntervalMs,
@@ -215,6 +258,18 @@ export function issuerSettings(config: IssuerConfig): IssuerSettings {
     keyEncryptionKey:
       config.KEY_ENCRYPTION_KEY === undefined ? undefined : parseKeyEncryptionKey(config.KEY_ENCRYPTION_KEY),
   }
+}
+
+/** A `<max>/<window>` setting (REGISTRATION_RATE_LIMIT) as numbers; at least 1 per window. */
+function rateLimit(value: string, setting: string): { max: number; windowMs: number } {
+  const [max, window] = value.split('/') as [string, string]
+  const limit = { max: Number(max), windowMs: durationMs(window, setting) }
+  if (limit.max < 1 || limit.windowMs < 1000) {
+    throw new Error(
+      `keygate: invalid configuration: ${setting} must allow at least 1 request per window of at least 1s`,
+    )
+  }
+  return limit
 }
 
 /** The comma-separated list of REVOCATION_FEED_SECRET, each long enough to be a secret. */

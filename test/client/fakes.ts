@@ -175,7 +175,7 @@ export class FakeGateway {
     if (this.failure === 'offline') throw new TypeError('Failed to fetch')
     if (this.failure !== null) return problem(this.failure, 'KG_UPSTREAM_UNAVAILABLE')
     const route = `${method} ${url.pathname}`
-    if (route === 'POST /auth/register') return json(201, { id: randomUUID(), email: 'new@example.com' })
+    if (route === 'POST /auth/register') return json(202, { email: 'new@example.com' })
     if (route === 'POST /auth/login') {
       const { email, password } = JSON.parse(String(init.body)) as { email: string; password: string }
       if (this.users.get(email) !== password) return problem(401, 'KG_INVALID_CREDENTIALS')

@@ -68,7 +68,7 @@ async function browserTests(t: Test): Promise<void> {
   const register = async (email: string): Promise<User> => {
     const user = { email, password: PASSWORD }
     const r = await api.call('POST', '/auth/register', { body: user })
-    if (r.status !== 201) throw new Error(`register ${email}: ${r.status} ${r.text}`)
+    if (r.status !== 202) throw new Error(`register ${email}: ${r.status} ${r.text}`)
     return user
   }
   const open = (browser: Browser) => openSession(browser, gateway)

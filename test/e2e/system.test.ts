@@ -17,7 +17,7 @@ t.test('a user walks the whole system through the gateway', async (t) => {
   const me = { email: 'ada@example.com', password: 'correct horse battery' }
 
   let r = await browser.call('POST', '/auth/register', { body: me })
-  t.equal(r.status, 201, 'register')
+  t.equal(r.status, 202, 'register')
   r = await browser.call('POST', '/auth/login', { body: me })
   t.equal(r.status, 200, 'login')
   let token = r.json.access_token as string

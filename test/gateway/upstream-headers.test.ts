@@ -60,7 +60,7 @@ t.test('the forwarding chain keeps only what trusted hops said', async (t) => {
     upstreams: { up: upstream.url },
     routes: [{ prefix: '/', upstream: 'up', auth: { mode: 'none' as const } }],
   }
-  const trusting = await startGateway(t, { issuer, routes })
+  const trusting = await startGateway(t, { issuer, routes, env: { GATEWAY_TRUST_PROXY: '127.0.0.1' } })
   const spoofed = {
     'x-forwarded-for': '198.51.100.7, 203.0.113.9',
     'x-forwarded-proto': 'https',

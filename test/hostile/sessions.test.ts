@@ -22,7 +22,8 @@ t.before(async () => {
     env: {
       LOG_LEVEL: 'debug',
       REFRESH_REUSE_GRACE: `${GRACE_MS}ms`,
-      LOGIN_MAX_FAILURES_PER_ACCOUNT: String(MAX_FAILURES_PER_ACCOUNT),
+      // The guesses come from one address: the (account, address) limit is the one they meet.
+      LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS: String(MAX_FAILURES_PER_ACCOUNT),
       LOGIN_MAX_FAILURES_PER_ADDRESS: String(MAX_FAILURES_PER_ADDRESS),
       // The test client is on loopback: trusting it as a proxy would let it pick its own address.
       GATEWAY_TRUST_PROXY: '',
@@ -55,7 +56,7 @@ async function newUser(): Promise<{ email: string; password: string; browser: Br
   ledger.add('password', password)
   const browser = new Browser(system.urls.gateway)
   const r = await browser.call('POST', '/auth/register', { body: { email, password } })
-  if (r.status !== 201) throw new Error(`register: ${r.status} ${r.text}`)
+  if (r.status !== 202) throw new Error(`register: ${r.status} ${r.text}`)
   const login = await browser.call('POST', '/auth/login', { body: { email, password } })
   if (login.status !== 200) throw new Error(`login: ${login.status} ${login.text}`)
   return { email, password, browser }

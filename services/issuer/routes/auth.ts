@@ -48,6 +48,14 @@ const TokenResponse = {
   },
 } as const
 
+/** What registration answers, the same whether or not the e-mail already had an account. */
+const RegisterResponse = {
+  type: 'object',
+  required: ['email'],
+  additionalProperties: false,
+  properties: { email: { type: 'string' } },
+} as const
+
 /** Refresh and logout take no body; an empty JSON object is tolerated for clients that always send one. */
 const NoBody = { type: 'object', additionalProperties: false, maxProperties: 0 } as const
 
@@ -91,14 +99,18 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     return cookie ? cookie : undefined
   }
 
+  // 202 with the same body whether the account was created or the e-mail already had one: registration
+  // must not tell anyone which addresses have accounts. The owner of a taken address is not told (keygate
+  // sends no mail); the attempt is logged with the existing account's id.
   app.post<{ Body: { email: string; password: string } }>(
     '/auth/register',
-    { schema: { body: Credentials } },
+    { schema: { body: Credentials, response: { 202: RegisterResponse } } },
     async (request, reply) => {
       if (!settings.registrationOpen) throw new KeygateError('KG_REGISTRATION_CLOSED')
-      const user = await accounts.create(request.body.email, request.body.password)
-      request.log.info({ userId: user.id }, 'account registered')
-      return reply.code(201).send({ id: user.id, email: user.email })
+      const result = await accounts.register(request.body.email, request.body.password, request.ip)
+      if (result.created) request.log.info({ userId: result.created.id }, 'account registered')
+      else request.log.info({ userId: result.existing?.id }, 'registration for an existing account: ignored')
+      return reply.code(202).send({ email: result.email })
     },
   )
 

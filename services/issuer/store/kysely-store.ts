@@ -9,6 +9,7 @@ import { type ExpressionBuilder, type Kysely, sql } from 'kysely'
 import { dialectOf, openDatabase, writeTransaction } from '../../../lib/db.js'
 import { issuerMigrations } from './migrations.js'
 import { fromSealedKey, type IssuerTables, toEvent, toSealedKey, toSession, toUser } from './tables.js'
+import { KyselyThrottleCounters } from './throttle-counters.js'
 import {
   EmailTakenError,
   type ExclusiveTask,
@@ -48,10 +49,12 @@ export async function openIssuerStore(url: string): Promise<IssuerStore> {
 export class KyselyIssuerStore implements IssuerStore {
   readonly #db: Db
   readonly #postgres: boolean
+  readonly throttleCounters: KyselyThrottleCounters
 
   constructor(db: Db) {
     this.#db = db
     this.#postgres = isPostgres(db)
+    this.throttleCounters = new KyselyThrottleCounters(db)
   }
 
   async createUser(user: UserRecord): Promise<void> {

@@ -96,4 +96,22 @@ export const issuerMigrations: Record<string, Migration> = {
       await sql`insert into key_set_revision (id, revision) values (1, 0)`.execute(db)
     },
   },
+  '0003-throttle-counters': {
+    // The login and registration throttles' counters (store/throttle-counters.ts): shared by instances on
+    // one database, kept across restarts. Expired rows are deleted by the throttles as they go.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('throttle_counters')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('count', 'integer', (c) => c.notNull())
+        .addColumn('blocked_until', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute()
+      await db.schema
+        .createIndex('throttle_counters_expires_at')
+        .on('throttle_counters')
+        .column('expires_at')
+        .execute()
+    },
+  },
 }

@@ -69,6 +69,14 @@ export interface KeySetRevisionTable {
   revision: number
 }
 
+/** A throttle's counter (store/throttle-counters.ts); times in milliseconds. */
+export interface ThrottleCountersTable {
+  key: string
+  count: number
+  blocked_until: number
+  expires_at: number
+}
+
 export interface IssuerTables {
   users: UsersTable
   sessions: SessionsTable
@@ -76,6 +84,7 @@ export interface IssuerTables {
   revocation_events: RevocationEventsTable
   signing_keys: SigningKeysTable
   key_set_revision: KeySetRevisionTable
+  throttle_counters: ThrottleCountersTable
 }
 
 /** A users row as a record. */

@@ -125,6 +125,37 @@ export class EmailTakenError extends Error {
   }
 }
 
+/**
+ * A throttle's counter (login failures, registrations) as the store keeps it. A counter past `expiresAt`
+ * is read as zero; `blockedUntil` (0: not blocked) never lies beyond `expiresAt`.
+ */
+export interface ThrottleCounter {
+  count: number
+  blockedUntil: number
+  expiresAt: number
+}
+
+/** The counters to write back: a counter, or null to delete it. */
+export type ThrottleCounterWrites = ReadonlyMap<string, ThrottleCounter | null>
+
+/**
+ * The throttles' counters, shared by every issuer instance on the database and kept across restarts
+ * (store/throttle-counters.ts). The policy lives in the throttles; this only reads and writes atomically.
+ */
+export interface ThrottleCounters {
+  /**
+   * In one write transaction: reads the counters of `keys` (absent or expired: zero) while holding them
+   * against other instances, and writes what `change` returns.
+   */
+  update<R>(
+    keys: readonly string[],
+    now: number,
+    change: (current: ReadonlyMap<string, ThrottleCounter>) => { writes: ThrottleCounterWrites; result: R },
+  ): Promise<R>
+  /** Deletes the counters expired at `now`; returns how many. */
+  prune(now: number): Promise<number>
+}
+
 /** The issuer's persistence. */
 export interface IssuerStore {
   /** Creates a user; throws EmailTakenError when the e-mail is taken. */
@@ -203,6 +234,8 @@ export interface IssuerStore {
    * `revokedSessionKeepMs`, with their refresh tokens, and revocation events past `expiresAt`.
    */
   prune(now: number, revokedSessionKeepMs: number): Promise<{ sessions: number; events: number }>
+  /** The login and registration throttles' counters. */
+  readonly throttleCounters: ThrottleCounters
   /** True when the database answers. */
   ping(): Promise<boolean>
   close(): Promise<void>

@@ -25,9 +25,16 @@ t.test('defaults', async (t) => {
     sessionAbsoluteTtlMs: 30 * 86_400_000,
     refreshReuseGraceMs: 10_000,
     registrationOpen: true,
-    loginMaxFailuresPerAccount: 10,
-    loginMaxFailuresPerAddress: 50,
-    loginThrottleWindowMs: 15 * 60_000,
+    trustProxy: [],
+    loginThrottle: {
+      maxFailuresPerAccountAndAddress: 5,
+      maxFailuresPerAddress: 50,
+      maxFailuresPerAccount: 10,
+      backoffMs: 60_000,
+      windowMs: 15 * 60_000,
+      slowdownMaxMs: 5000,
+    },
+    registrationLimit: { max: 20, windowMs: 60_000 },
     feedSecrets: undefined,
     feedHeartbeatMs: 5000,
     feedPollIntervalMs: 1000,
@@ -36,6 +43,21 @@ t.test('defaults', async (t) => {
     keyEncryptionKey: undefined,
   })
   t.same([...s.allowedOrigins], ['http://127.0.0.1:8080'], "the gateway's origin by default")
+  t.same(s.trustProxy, [], 'no forwarding header is believed by default')
+})
+
+t.test('trusted proxies and throttle settings', async (t) => {
+  const s = issuerSettings(
+    loadIssuerConfig({
+      ISSUER_TRUST_PROXY: '172.30.0.10, 10.0.0.0/8 ,fd00::/8,loopback',
+      LOGIN_BACKOFF: '30s',
+      LOGIN_SLOWDOWN_MAX: '0',
+      REGISTRATION_RATE_LIMIT: '5/1h',
+    }),
+  )
+  t.same(s.trustProxy, ['172.30.0.10', '10.0.0.0/8', 'fd00::/8', 'loopback'])
+  t.match(s.loginThrottle, { backoffMs: 30_000, slowdownMaxMs: 0 })
+  t.same(s.registrationLimit, { max: 5, windowMs: 3_600_000 })
 })
 
 t.test('settings from the environment', async (t) => {
@@ -82,6 +104,13 @@ t.test('bad settings fail at start, naming the setting', async (t) => {
     [{ ACCESS_TOKEN_TTL: '0s' }, /ACCESS_TOKEN_TTL must be at least 1s/],
     [{ REGISTRATION: 'maybe' }, /REGISTRATION/],
     [{ LOGIN_MAX_FAILURES_PER_ACCOUNT: '0' }, /LOGIN_MAX_FAILURES_PER_ACCOUNT/],
+    [{ LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS: '0' }, /LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS/],
+    [{ LOGIN_BACKOFF: '20m' }, /LOGIN_BACKOFF must not exceed LOGIN_THROTTLE_WINDOW/],
+    [{ LOGIN_BACKOFF: '0s' }, /LOGIN_BACKOFF must be at least 1s/],
+    [{ ISSUER_TRUST_PROXY: 'gateway' }, /ISSUER_TRUST_PROXY must be a comma-separated list/],
+    [{ ISSUER_TRUST_PROXY: '10.0.0.0/40' }, /ISSUER_TRUST_PROXY/],
+    [{ REGISTRATION_RATE_LIMIT: 'many' }, /REGISTRATION_RATE_LIMIT/],
+    [{ REGISTRATION_RATE_LIMIT: '0/1m' }, /REGISTRATION_RATE_LIMIT must allow at least 1/],
     [{ ALLOWED_ORIGINS: 'app.example' }, /ALLOWED_ORIGINS/],
     [{ KEYGATE_ADMIN_PASSWORD: 'x' }, /KEYGATE_ADMIN_EMAIL and KEYGATE_ADMIN_PASSWORD/],
     [

@@ -13,23 +13,47 @@ import {
 } from '../fixtures.js'
 
 t.test('register', async (t) => {
-  const { app } = await issuerFixture(t)
+  const { app, logs } = await issuerFixture(t)
   const res = await app.inject({
     method: 'POST',
     url: '/auth/register',
     payload: { email: '  Émile@Example.COM ', password: PASSWORD },
   })
-  t.equal(res.statusCode, 201)
-  t.match(res.json(), { id: /^[0-9a-f-]{36}$/, email: 'émile@example.com' })
+  t.equal(res.statusCode, 202)
+  t.same(res.json(), { email: 'émile@example.com' })
   t.equal(res.headers['cache-control'], 'no-store')
+  const created = await app.issuer.store.findUserByEmail('émile@example.com')
+  t.ok(created, 'the account exists')
 
+  // A taken address is answered exactly like a new one (issue 13: registration must not reveal accounts);
+  // it used to be 409 KG_EMAIL_TAKEN. The account and its password are untouched.
   const taken = await app.inject({
     method: 'POST',
     url: '/auth/register',
-    payload: { email: 'émile@example.com', password: PASSWORD },
+    payload: { email: 'émile@example.com', password: 'another password' },
   })
-  t.equal(taken.statusCode, 409)
-  t.equal(taken.json().code, 'KG_EMAIL_TAKEN')
+  t.equal(taken.statusCode, res.statusCode)
+  t.same(taken.json(), res.json())
+  t.same(Object.keys(taken.headers).sort(), Object.keys(res.headers).sort(), 'the same headers')
+  t.equal((await app.issuer.store.findUserByEmail('émile@example.com'))!.passwordHash, created!.passwordHash)
+  t.equal((await login(app, 'émile@example.com')).response.statusCode, 200, 'the owner still logs in')
+  t.equal(
+    (
+      await app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        payload: { email: 'émile@example.com', password: 'another password' },
+      })
+    ).statusCode,
+    401,
+    'the second registration’s password does not',
+  )
+  t.equal(
+    logs.find('registration for an existing account').length,
+    1,
+    'the attempt is logged for the operator',
+  )
+  t.same(logs.find('another password'), [], 'without the password')
 
   for (const [payload, why] of [
     [{ email: 'not-an-email', password: PASSWORD }, 'bad e-mail'],
@@ -51,7 +75,7 @@ t.test('register', async (t) => {
         url: '/auth/register',
         payload: { email: 'b@example.com', password: '€'.repeat(8) },
       })
-    ).statusCode === 201,
+    ).statusCode === 202,
     'the length counts characters, not bytes',
   )
 })
