@@ -154,7 +154,9 @@ async function startAll(): Promise<number> {
     orders: config.ORDERS_URL,
     files: config.FILES_URL,
   }
-  return supervise({ urls, banner })
+  // The gateway in front of everyone on loopback: the others believe its X-Forwarded-For.
+  const { localGatewayTrust } = await import('./local-proxies.js')
+  return supervise({ urls, banner, env: { ...process.env, ...localGatewayTrust(process.env, urls) } })
 }
 
 async function keys(args: string[]): Promise<number> {

@@ -4,6 +4,7 @@
  * secrets are shared and required, every service has a health check, and the Dockerfile copies what exists.
  */
 import { existsSync, readFileSync } from 'node:fs'
+import { BlockList } from 'node:net'
 import t from 'tap'
 import { parse } from 'yaml'
 import { loadGatewayConfig } from '../gateway/config.js'
@@ -39,6 +40,7 @@ function interpolate(text: string, env: Record<string, string>): string {
 }
 
 interface Service {
+  networks?: Record<string, { ipv4_address?: string } | null>
   command?: string[]
   environment?: Record<string, string>
   ports?: string[]
@@ -49,6 +51,7 @@ interface Service {
 
 const compose = parse(interpolate(composeText, OPERATOR_ENV), { merge: true }) as {
   services: Record<string, Service>
+  networks?: Record<string, { ipam?: { config?: Array<{ subnet?: string }> } }>
 }
 const keygateServices = Object.entries(compose.services).filter(([, s]) => s.command?.[0] === 'start')
 
@@ -119,6 +122,34 @@ t.test('ports, URLs and shared values agree', async (t) => {
   )
   for (const [name, service] of keygateServices)
     if (name !== 'gateway') t.notOk(service.ports, `${name} is internal`)
+})
+
+t.test('behind the gateway, only the gateway is believed about the client address', async (t) => {
+  const gatewayAddress = compose.services.gateway!.networks?.default?.ipv4_address
+  t.ok(gatewayAddress, 'the gateway has a fixed address on the compose network')
+  const subnet = compose.networks?.default?.ipam?.config?.[0]?.subnet
+  t.ok(subnet, 'the compose network has a fixed subnet')
+  const [network, prefix] = subnet!.split('/') as [string, string]
+  const range = new BlockList()
+  range.addSubnet(network, Number(prefix))
+  t.ok(range.check(gatewayAddress!), `${gatewayAddress} is inside ${subnet}`)
+
+  const issuer = issuerSettings(loadIssuerConfig(compose.services.issuer!.environment!))
+  t.same(issuer.trustProxy, [gatewayAddress], 'the issuer believes the gateway, and no one else')
+  for (const name of ['profile', 'orders', 'files'] as const) {
+    const env = compose.services[name]!.environment!
+    t.equal(env.SERVICE_TRUST_PROXY, gatewayAddress, `${name} believes the gateway, and no one else`)
+  }
+  t.equal(
+    loadGatewayConfig(compose.services.gateway!.environment!).GATEWAY_TRUST_PROXY,
+    '',
+    'the gateway, the edge, believes no forwarding header unless the operator names a proxy in front',
+  )
+  const behindBalancer = parse(
+    interpolate(composeText, { ...OPERATOR_ENV, GATEWAY_TRUST_PROXY: '10.9.8.7' }),
+    { merge: true },
+  ) as typeof compose
+  t.equal(behindBalancer.services.gateway!.environment!.GATEWAY_TRUST_PROXY, '10.9.8.7')
 })
 
 t.test('the issuer runs on the compose PostgreSQL', async (t) => {
