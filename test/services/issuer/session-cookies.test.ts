@@ -48,7 +48,8 @@ t.test('refresh and logout need CSRF proof and a same-site request', async (t) =
 })
 
 t.test('the own origin honours X-Forwarded-* only from a trusted proxy', async (t) => {
-  const { app } = await issuerFixture(t)
+  // Trusted proxies are configured (ISSUER_TRUST_PROXY); none is believed by default (see below).
+  const { app } = await issuerFixture(t, { env: { ISSUER_TRUST_PROXY: '127.0.0.1' } })
   await register(app, 'proxy@example.com')
   const s = await login(app, 'proxy@example.com')
   const forwarded = {
@@ -73,6 +74,26 @@ t.test('the own origin honours X-Forwarded-* only from a trusted proxy', async (
     cookies: { kg_refresh: s.refreshToken },
   })
   t.equal(trusted.statusCode, 200, 'a loopback proxy (the gateway) is believed')
+})
+
+t.test('by default no proxy is believed, not even on loopback', async (t) => {
+  const { app } = await issuerFixture(t)
+  await register(app, 'local@example.com')
+  const s = await login(app, 'local@example.com')
+  const res = await app.inject({
+    method: 'POST',
+    url: '/auth/refresh',
+    remoteAddress: '127.0.0.1',
+    headers: {
+      origin: 'https://id.example',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-host': 'id.example',
+      'x-csrf-token': s.csrfToken,
+    },
+    cookies: { kg_refresh: s.refreshToken },
+  })
+  t.equal(res.statusCode, 403)
+  t.equal(res.json().code, 'KG_CROSS_SITE')
 })
 
 t.test('by default the gateway origin is allowed', async (t) => {
