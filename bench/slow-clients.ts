@@ -268,7 +268,10 @@ async function main(): Promise<void> {
     // The same start-up as the end-to-end tests: every component its own process, free ports, fresh data.
     const { startProcesses } = await import('../test/helpers/processes.js')
     log('bench: starting the system')
-    const system = await startProcesses({ env: { GATEWAY_RATE_LIMIT: '1000000/1m' } })
+    const system = await startProcesses({
+      components: ['issuer', 'gateway', 'profile', 'files'],
+      env: { GATEWAY_RATE_LIMIT: '1000000/1m' },
+    })
     gatewayUrl = system.urls.gateway
     stop = () => system.stop()
   }
