@@ -20,7 +20,6 @@ import {
   type GatewayConfig,
   routeConnections,
 } from './config.js'
-import { IdentityForwarding } from './identity-headers.js'
 import { GatewayMetrics } from './metrics.js'
 import { UpstreamProxy } from './proxy.js'
 import { proxyRoute } from './proxy-route.js'
@@ -29,6 +28,7 @@ import { RequestBodies } from './request-body.js'
 import type { RouteFile } from './route-file.js'
 import { loadRouteTable, RouteTable } from './route-table.js'
 import { staticApp } from './static-app.js'
+import { UpstreamRequestHeaders } from './upstream-request.js'
 
 /** How long browsers may cache a CORS preflight answer, in seconds. */
 export const CORS_MAX_AGE_S = 600
@@ -142,7 +142,10 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     table,
     proxy,
     limits: await RouteRateLimits.register(app, table.routes),
-    identity: new IdentityForwarding(commaList(config.GATEWAY_STRIP_HEADERS, true), signer),
+    upstreamHeaders: new UpstreamRequestHeaders({
+      identityHeaders: commaList(config.GATEWAY_STRIP_HEADERS, true),
+      signer,
+    }),
     bodies: new RequestBodies({
       bufferBytes: config.GATEWAY_BODY_BUFFER,
       limitBytes: config.GATEWAY_BODY_LIMIT,
