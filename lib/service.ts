@@ -13,7 +13,7 @@ import { type Component, componentSchema, type Config } from './config.js'
 import { openDatabase } from './db.js'
 import { registerErrorHandling } from './errors.js'
 import { operations } from './operations.js'
-import { createLogger, listen, serverOptions, trustedProxies } from './server.js'
+import { createLogger, listen, listenerTimeouts, serverOptions, trustedProxies } from './server.js'
 
 /** The components built with this skeleton. */
 export type ServiceName = Exclude<Component, 'issuer' | 'gateway'>
@@ -93,6 +93,7 @@ export function buildService<DB>(
     serverOptions({
       logger,
       trustProxy: trustedProxies(config.SERVICE_TRUST_PROXY, 'SERVICE_TRUST_PROXY'),
+      timeouts: listenerTimeouts(config),
       ...(definition.bodyLimit ? { bodyLimit: definition.bodyLimit } : {}),
     }),
   )
