@@ -211,7 +211,7 @@ async function withKeyAdministration<R>(
   const { KeySet } = await import('../services/issuer/keys/key-set.js')
   const { keyStorageFor } = await import('../services/issuer/keys/key-storage.js')
   const { RevocationEvents } = await import('../services/issuer/revocation-events.js')
-  const { openIssuerStore } = await import('../services/issuer/store/kysely-store.js')
+  const { openIssuerStore } = await import('../services/issuer/store/issuer-store.js')
   const store = await openIssuerStore(settings.databaseUrl)
   try {
     const keySet = new KeySet({ storage: keyStorageFor(settings, store), schedule: settings, now: Date.now })

@@ -27,7 +27,7 @@ import { feedRoutes } from './routes/feed.js'
 import { wellKnownRoutes } from './routes/well-known.js'
 import { MaintenanceScheduler } from './scheduler.js'
 import { Sessions } from './sessions.js'
-import { openIssuerStore } from './store/kysely-store.js'
+import { openIssuerStore } from './store/issuer-store.js'
 import type { IssuerStore } from './store/types.js'
 
 export interface BuildIssuerOptions {

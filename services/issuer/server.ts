@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { createLogger, listen } from '../../lib/server.js'
 import { buildIssuer } from './app.js'
 import { type IssuerConfig, issuerSettings } from './config.js'
-import { openIssuerStore } from './store/kysely-store.js'
+import { openIssuerStore } from './store/issuer-store.js'
 
 /**
  * Starts the issuer on HOST:ISSUER_PORT; SIGTERM/SIGINT drain requests, then close the store.
