@@ -127,12 +127,25 @@ export interface IssuerSettings extends KeySchedule, KeyStorageSettings {
   feedMaxStreams: number
 }
 
+/** Settings by the config they come from: derived once, however many parts of a process ask. */
+const settingsByConfig = new WeakMap<IssuerConfig, IssuerSettings>()
+
 /**
- * Derives the settings and checks the rules between them, throwing an Error that names the setting.
+ * Derives the settings and checks the rules between them, throwing an Error that names the setting. The
+ * result is kept with the config, so loading, building and the command line derive them once.
  * @example
  * const settings = issuerSettings(loadIssuerConfig())
  */
 export function issuerSettings(config: IssuerConfig): IssuerSettings {
+  let settings = settingsByConfig.get(config)
+  if (!settings) {
+    settings = deriveSettings(config)
+    settingsByConfig.set(config, settings)
+  }
+  return settings
+}
+
+function deriveSettings(config: IssuerConfig): IssuerSettings {
   const ms = (name: keyof IssuerConfig) => durationMs(config[name] as string, name)
   const accessTokenTtlMs = ms('ACCESS_TOKEN_TTL')
   const jwksMaxAgeMs = ms('JWKS_MAX_AGE')
