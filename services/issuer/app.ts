@@ -30,6 +30,13 @@ import { Sessions } from './sessions.js'
 import { openIssuerStore } from './store/issuer-store.js'
 import type { IssuerStore } from './store/types.js'
 
+/**
+ * How long the issuer may take to load, in milliseconds (Fastify's default is 10 s). Loading opens and
+ * migrates the database, generates two RSA keys on first start and hashes the admin's password: honest
+ * work that a loaded machine can stretch past the default, where a slow start should not be a failed one.
+ */
+export const ISSUER_LOAD_TIMEOUT_MS = 60_000
+
 export interface BuildIssuerOptions {
   config: IssuerConfig
   logger?: FastifyBaseLogger
@@ -73,7 +80,7 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
   const now = options.now ?? Date.now
   const logger =
     options.logger ?? createLogger({ name: 'issuer', level: config.LOG_LEVEL, pretty: config.LOG_PRETTY })
-  const app = Fastify(serverOptions({ logger }))
+  const app = Fastify({ ...serverOptions({ logger }), pluginTimeout: ISSUER_LOAD_TIMEOUT_MS })
   registerErrorHandling(app)
   // JSON only: a text/plain body is what a cross-site form can send without a CORS preflight.
   app.removeContentTypeParser('text/plain')
