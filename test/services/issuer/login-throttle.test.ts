@@ -5,7 +5,7 @@ import {
   LoginThrottle,
   type LoginThrottleSettings,
 } from '../../../services/issuer/login-throttle.js'
-import { openIssuerStore } from '../../../services/issuer/store/kysely-store.js'
+import { openIssuerStore } from '../../../services/issuer/store/issuer-store.js'
 import { postgresUnavailable, testDatabase } from '../../helpers/postgres.js'
 import { FakeClock, issuerFixture, PASSWORD, postgresEnv, register, tempDir } from './fixtures.js'
 
