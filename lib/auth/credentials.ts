@@ -4,10 +4,10 @@
  * carries a token more than one way, or one header twice, is ambiguous and refused; a query-string token is
  * refused outright (RFC 6750 §5.3: it ends up in logs and histories).
  */
-import { timingSafeEqual } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import { KeygateError } from '../errors.js'
 import { ASSERTION_HEADER } from '../identity/constants.js'
+import { sameSecret } from '../secrets.js'
 
 export interface Credentials {
   token: string | undefined
@@ -110,10 +110,4 @@ function requireCsrfProof(request: FastifyRequest, cookie: AccessTokenCookie): v
   const given = request.headers[cookie.csrfHeader ?? 'x-csrf-token']
   if (!expected || typeof given !== 'string' || !sameSecret(given, expected))
     throw new KeygateError('KG_CSRF_FAILED')
-}
-
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
 }
