@@ -1,7 +1,9 @@
 /**
  * Configuration loading: the only reader of `process.env`. Each component declares one TypeBox schema whose
  * property names are the environment variables; values come from an optional JSON file (`KEYGATE_CONFIG`)
- * overridden by the environment. Validation fails fast with a message naming the bad setting.
+ * overridden by the environment. Validation fails fast with a message naming the bad setting and showing
+ * what a valid value looks like; settings with a transform (`Duration`) are decoded here, once, so components
+ * get milliseconds, never a string to parse.
  */
 import { readFileSync } from 'node:fs'
 import {
@@ -181,7 +183,7 @@ const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_0
 /** A number, then an optional unit: the one grammar the schema checks and `durationMs` reads. */
 const DURATION_PATTERN = '^(\\d+(?:\\.\\d+)?)(ms|s|m|h|d)?$'
 /** What a valid duration looks like, as error messages say it. */
-export const DURATION_FORM = 'a duration like 250ms, 30s, 15m, 2h or 3d (a bare number is seconds)'
+const DURATION_FORM = 'a duration like 250ms, 30s, 15m, 2h or 3d (a bare number is seconds)'
 
 /**
  * Parses a duration such as `15m`, `30s`, `3d`, `250ms` or a plain number of seconds into milliseconds;
