@@ -5,8 +5,7 @@
 import { join } from 'node:path'
 import { Type } from '@sinclair/typebox'
 import { AuthConfigSchema } from '../lib/auth/index.js'
-import { componentSchema, type Config, Duration, durationMs, loadConfig } from '../lib/config.js'
-import type { RateLimit } from './route-table.js'
+import { componentSchema, type Config, Duration, loadConfig, RateLimitSetting } from '../lib/config.js'
 
 /** Largest request body the gateway forwards, in bytes (10 MiB). */
 export const DEFAULT_BODY_LIMIT_BYTES = 10 * 1024 * 1024
@@ -33,25 +32,6 @@ export const DEFAULT_STRIP_HEADERS = [
 
 /** Name of the assertion key file inside KEYS_DIR. */
 export const ASSERTION_KEY_FILE_NAME = 'gateway-assertion-key.json'
-
-const RATE_LIMIT_PATTERN = '^\\d+/\\d+(\\.\\d+)?(ms|s|m|h|d)?$'
-
-/** A rate-limit setting: written `<max>/<window>` (`600/1m`), loaded as a max per window in milliseconds. */
-const RateLimitSetting = (fallback: string) =>
-  Type.Transform(
-    Type.String({
-      default: fallback,
-      pattern: RATE_LIMIT_PATTERN,
-      description: 'a count and a duration like 600/1m (600 requests a minute)',
-    }),
-  )
-    .Decode((value): RateLimit => {
-      const [max, window] = value.split('/') as [string, string]
-      const limit = { max: Number(max), windowMs: durationMs(window, 'the window') }
-      if (limit.max < 1 || limit.windowMs < 1) throw new Error('must allow at least 1 request per window')
-      return limit
-    })
-    .Encode((limit) => `${limit.max}/${limit.windowMs}ms`)
 
 /** Every gateway setting (the verification plugin's included); property names are the environment variables. */
 export const GatewayConfigSchema = componentSchema({

@@ -182,17 +182,19 @@ function urlHost(host: string): string {
 const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
 /** A number, then an optional unit: the one grammar the schema checks and `durationMs` reads. */
 const DURATION_PATTERN = '^(\\d+(?:\\.\\d+)?)(ms|s|m|h|d)?$'
+/** A count, a slash, then a duration: `600/1m`. */
+const RATE_PATTERN = `^\\d+/${DURATION_PATTERN.slice(1)}`
 /** What a valid duration looks like, as error messages say it. */
 const DURATION_FORM = 'a duration like 250ms, 30s, 15m, 2h or 3d (a bare number is seconds)'
 
 /**
  * Parses a duration such as `15m`, `30s`, `3d`, `250ms` or a plain number of seconds into milliseconds;
- * `setting` names the value in the error.
+ * `setting` names the value in the error. Settings need not call it: a `Duration` setting is loaded as
+ * milliseconds already (it takes only strings, so a loaded number cannot be parsed twice by mistake).
  * @example
  * durationMs('15m', 'ACCESS_TOKEN_TTL') // 900000
  */
-export function durationMs(value: string | number, setting: string): number {
-  if (typeof value === 'number') return value * 1000
+export function durationMs(value: string, setting: string): number {
   const m = new RegExp(DURATION_PATTERN).exec(value.trim())
   if (!m) throw new Error(`keygate: invalid configuration: ${setting} must be ${DURATION_FORM}`)
   const unit = DURATION_UNITS_MS[(m[2] ?? 's') as keyof typeof DURATION_UNITS_MS]
@@ -230,6 +232,43 @@ export const Duration = (fallback: string, bounds: DurationBounds = {}) => {
       return ms
     })
     .Encode((ms) => `${ms}ms`)
+}
+
+/** A count per window, as a rate-limit setting loads. */
+export interface RatePerWindow {
+  readonly max: number
+  readonly windowMs: number
+}
+
+/**
+ * A rate-limit setting: written `<max>/<window>` (`600/1m`), loaded as `{ max, windowMs }`; at least one
+ * request per window of at least `minWindow`.
+ * @example
+ * const Schema = componentSchema({ GATEWAY_RATE_LIMIT: RateLimitSetting('600/1m') })
+ * loadConfig(Schema).GATEWAY_RATE_LIMIT // { max: 600, windowMs: 60000 }
+ */
+export const RateLimitSetting = (fallback: string, minWindow = '1ms') => {
+  const minWindowMs = durationMs(minWindow, 'minWindow')
+  return Type.Transform(
+    Type.String({
+      default: fallback,
+      pattern: RATE_PATTERN,
+      description: 'a count and a duration like 600/1m (600 requests a minute)',
+    }),
+  )
+    .Decode((value): RatePerWindow => {
+      const [max, window] = value.split('/') as [string, string]
+      const limit = { max: Number(max), windowMs: durationMs(window, 'the window') }
+      if (limit.max < 1 || limit.windowMs < minWindowMs) {
+        throw new Error(
+          minWindowMs > 1
+            ? `must allow at least 1 request per window of at least ${minWindow}`
+            : 'must allow at least 1 request per window',
+        )
+      }
+      return limit
+    })
+    .Encode((limit) => `${limit.max}/${limit.windowMs}ms`)
 }
 
 /**

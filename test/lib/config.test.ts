@@ -3,7 +3,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { commaList, componentSchema, Duration, durationMs, loadConfig } from '../../lib/config.js'
+import {
+  commaList,
+  componentSchema,
+  Duration,
+  durationMs,
+  loadConfig,
+  RateLimitSetting,
+} from '../../lib/config.js'
 
 const Schema = componentSchema({ WIDGETS: Type.Integer({ minimum: 1, default: 3 }) })
 
@@ -118,4 +125,24 @@ t.test('one comma-list parser: trimmed, empty entries dropped, optionally lower-
   t.same(commaList(' , '), [])
   t.same(commaList('X-User-Id,Remote-User'), ['X-User-Id', 'Remote-User'], 'case kept by default')
   t.same(commaList(' X-User-Id, ,x-other ', true), ['x-user-id', 'x-other'])
+})
+
+t.test('a rate-limit setting loads as a count per window in milliseconds', async (t) => {
+  const Limited = componentSchema({
+    LIMIT: RateLimitSetting('600/1m'),
+    SLOW: RateLimitSetting('20/1m', '1s'),
+  })
+  const c = loadConfig(Limited, { env: {} })
+  t.same(c.LIMIT, { max: 600, windowMs: 60_000 })
+  t.same(loadConfig(Limited, { env: { LIMIT: '5/250ms' } }).LIMIT, { max: 5, windowMs: 250 })
+  t.same(loadConfig(Limited, { env: { LIMIT: '5/10' } }).LIMIT, { max: 5, windowMs: 10_000 }, 'seconds')
+  t.throws(() => loadConfig(Limited, { env: { LIMIT: 'lots' } }), {
+    message: /LIMIT must be a count and a duration like 600\/1m/,
+  })
+  t.throws(() => loadConfig(Limited, { env: { LIMIT: '0/1m' } }), {
+    message: /LIMIT must allow at least 1 request per window$/,
+  })
+  t.throws(() => loadConfig(Limited, { env: { SLOW: '5/500ms' } }), {
+    message: /SLOW must allow at least 1 request per window of at least 1s$/,
+  })
 })
