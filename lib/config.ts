@@ -32,6 +32,61 @@ export const COMPONENTS = Object.keys(DEFAULT_PORTS) as Component[]
 export const OneOf = <const V extends string>(values: readonly V[], fallback: V) =>
   Type.Unsafe<V>({ type: 'string', enum: values, default: fallback })
 
+const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+/** A number, then an optional unit: the one grammar the schema checks and `durationMs` reads. */
+const DURATION_PATTERN = '^(\\d+(?:\\.\\d+)?)(ms|s|m|h|d)?$'
+/** A count, a slash, then a duration: `600/1m`. */
+const RATE_PATTERN = `^\\d+/${DURATION_PATTERN.slice(1)}`
+/** What a valid duration looks like, as error messages say it. */
+const DURATION_FORM = 'a duration like 250ms, 30s, 15m, 2h or 3d (a bare number is seconds)'
+
+/**
+ * Parses a duration such as `15m`, `30s`, `3d`, `250ms` or a plain number of seconds into milliseconds;
+ * `setting` names the value in the error. Settings need not call it: a `Duration` setting is loaded as
+ * milliseconds already (it takes only strings, so a loaded number cannot be parsed twice by mistake).
+ * @example
+ * durationMs('15m', 'ACCESS_TOKEN_TTL') // 900000
+ */
+export function durationMs(value: string, setting: string): number {
+  const m = new RegExp(DURATION_PATTERN).exec(value.trim())
+  if (!m) throw new Error(`keygate: invalid configuration: ${setting} must be ${DURATION_FORM}`)
+  const unit = DURATION_UNITS_MS[(m[2] ?? 's') as keyof typeof DURATION_UNITS_MS]
+  return Math.round(Number(m[1]) * unit)
+}
+
+/** Bounds of a duration setting, written as durations (`1s`, `1h`). */
+export interface DurationBounds {
+  min?: string
+  max?: string
+}
+
+/**
+ * A duration setting: written `15m` (or seconds) in the environment or the config file, loaded as a number
+ * of milliseconds. Bounds are checked at load, with a message in the setting's own units.
+ * @example
+ * const Schema = componentSchema({ ACCESS_TOKEN_TTL: Duration('15m', { min: '1s' }) })
+ * loadConfig(Schema).ACCESS_TOKEN_TTL // 900000
+ */
+export const Duration = (fallback: string, bounds: DurationBounds = {}) => {
+  const minMs = bounds.min === undefined ? undefined : durationMs(bounds.min, 'min')
+  const maxMs = bounds.max === undefined ? undefined : durationMs(bounds.max, 'max')
+  const range =
+    bounds.min !== undefined && bounds.max !== undefined
+      ? `must be between ${bounds.min} and ${bounds.max}`
+      : bounds.min !== undefined
+        ? `must be at least ${bounds.min}`
+        : `must be at most ${bounds.max}`
+  return Type.Transform(
+    Type.String({ default: fallback, pattern: DURATION_PATTERN, description: DURATION_FORM }),
+  )
+    .Decode((value): number => {
+      const ms = durationMs(value, 'the duration')
+      if ((minMs !== undefined && ms < minMs) || (maxMs !== undefined && ms > maxMs)) throw new Error(range)
+      return ms
+    })
+    .Encode((ms) => `${ms}ms`)
+}
+
 const Port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback })
 const Url = () =>
   Type.Optional(
@@ -61,6 +116,14 @@ export const CommonSchema = {
   FILES_URL: Url(),
   /** The gateway's address as browsers and users see it (links handed out, allowed origin). Default GATEWAY_URL. */
   PUBLIC_URL: Url(),
+  /** Time a client has to send a request's head (408 after it); see lib/server.ts ListenerTimeouts. */
+  HTTP_HEADERS_TIMEOUT: Duration('10s'),
+  /** Time a client has to send a whole request, head and body (408 after it). */
+  HTTP_REQUEST_TIMEOUT: Duration('60s'),
+  /** An idle keep-alive connection is closed after this. */
+  HTTP_KEEP_ALIVE_TIMEOUT: Duration('5s'),
+  /** A connection on which nothing is read or written for this long is closed (slow readers included). */
+  HTTP_IDLE_TIMEOUT: Duration('60s'),
 }
 
 type CommonConfig = Static<TObject<typeof CommonSchema>>
@@ -177,61 +240,6 @@ function readConfigFile(file: string): Record<string, unknown> {
 function urlHost(host: string): string {
   if (host === '0.0.0.0' || host === '::') return '127.0.0.1'
   return host.includes(':') ? `[${host}]` : host
-}
-
-const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
-/** A number, then an optional unit: the one grammar the schema checks and `durationMs` reads. */
-const DURATION_PATTERN = '^(\\d+(?:\\.\\d+)?)(ms|s|m|h|d)?$'
-/** A count, a slash, then a duration: `600/1m`. */
-const RATE_PATTERN = `^\\d+/${DURATION_PATTERN.slice(1)}`
-/** What a valid duration looks like, as error messages say it. */
-const DURATION_FORM = 'a duration like 250ms, 30s, 15m, 2h or 3d (a bare number is seconds)'
-
-/**
- * Parses a duration such as `15m`, `30s`, `3d`, `250ms` or a plain number of seconds into milliseconds;
- * `setting` names the value in the error. Settings need not call it: a `Duration` setting is loaded as
- * milliseconds already (it takes only strings, so a loaded number cannot be parsed twice by mistake).
- * @example
- * durationMs('15m', 'ACCESS_TOKEN_TTL') // 900000
- */
-export function durationMs(value: string, setting: string): number {
-  const m = new RegExp(DURATION_PATTERN).exec(value.trim())
-  if (!m) throw new Error(`keygate: invalid configuration: ${setting} must be ${DURATION_FORM}`)
-  const unit = DURATION_UNITS_MS[(m[2] ?? 's') as keyof typeof DURATION_UNITS_MS]
-  return Math.round(Number(m[1]) * unit)
-}
-
-/** Bounds of a duration setting, written as durations (`1s`, `1h`). */
-export interface DurationBounds {
-  min?: string
-  max?: string
-}
-
-/**
- * A duration setting: written `15m` (or seconds) in the environment or the config file, loaded as a number
- * of milliseconds. Bounds are checked at load, with a message in the setting's own units.
- * @example
- * const Schema = componentSchema({ ACCESS_TOKEN_TTL: Duration('15m', { min: '1s' }) })
- * loadConfig(Schema).ACCESS_TOKEN_TTL // 900000
- */
-export const Duration = (fallback: string, bounds: DurationBounds = {}) => {
-  const minMs = bounds.min === undefined ? undefined : durationMs(bounds.min, 'min')
-  const maxMs = bounds.max === undefined ? undefined : durationMs(bounds.max, 'max')
-  const range =
-    bounds.min !== undefined && bounds.max !== undefined
-      ? `must be between ${bounds.min} and ${bounds.max}`
-      : bounds.min !== undefined
-        ? `must be at least ${bounds.min}`
-        : `must be at most ${bounds.max}`
-  return Type.Transform(
-    Type.String({ default: fallback, pattern: DURATION_PATTERN, description: DURATION_FORM }),
-  )
-    .Decode((value): number => {
-      const ms = durationMs(value, 'the duration')
-      if ((minMs !== undefined && ms < minMs) || (maxMs !== undefined && ms > maxMs)) throw new Error(range)
-      return ms
-    })
-    .Encode((ms) => `${ms}ms`)
 }
 
 /** A count per window, as a rate-limit setting loads. */
