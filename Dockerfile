@@ -24,6 +24,8 @@ COPY --from=build /app/dist/bin dist/bin
 COPY --from=build /app/dist/lib dist/lib
 COPY --from=build /app/dist/gateway dist/gateway
 COPY --from=build /app/dist/services dist/services
+# The issuer imports the CSRF cookie and header names from the browser client's own module.
+COPY --from=build /app/dist/client dist/client
 # The demo app, served by the gateway at / (it looks for client/dist beside package.json).
 COPY --from=build /app/client/dist client/dist
 RUN mkdir -p /data /keys && chown node:node /data /keys

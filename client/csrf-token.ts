@@ -5,8 +5,14 @@
  * worthless without the HttpOnly refresh cookie, and a script able to read it could call the API anyway.
  */
 
+// The names below are the one definition of the CSRF contract between the issuer and browsers: the issuer
+// imports them from here (client/ cannot import lib/ or services/: it is built and shipped on its own), so
+// this module stays free of imports and of browser APIs.
+
 /** The readable cookie the issuer sets beside the HttpOnly refresh cookie. */
 export const CSRF_COOKIE = 'kg_csrf'
+/** The request header that carries the CSRF token on refresh and logout (double submit). */
+export const CSRF_HEADER = 'x-csrf-token'
 
 /** A place the CSRF token survives a reload in. */
 export interface CsrfTokenStore {

@@ -11,7 +11,7 @@ export {
   type SessionEvent,
   type SessionStatus,
 } from './keygate-client.js'
-export { CSRF_COOKIE, type CsrfTokenStore, csrfCookieStore } from './csrf-token.js'
+export { CSRF_COOKIE, CSRF_HEADER, type CsrfTokenStore, csrfCookieStore } from './csrf-token.js'
 export { KeygateHttpError, KeygateLoggedOutError } from './errors.js'
 export type { ClientRuntime, LockRequester, TabChannelPort } from './runtime.js'
 export type { LogoutReason } from './tab-channel.js'

@@ -3,7 +3,7 @@
  * this object and nowhere else (no localStorage, no sessionStorage, no cookie a script can read); the refresh
  * token lives in the issuer's HttpOnly cookie and never passes through JavaScript at all.
  */
-import { type CsrfTokenStore, csrfCookieStore } from './csrf-token.js'
+import { CSRF_HEADER, type CsrfTokenStore, csrfCookieStore } from './csrf-token.js'
 import { KeygateHttpError, KeygateLoggedOutError } from './errors.js'
 import { browserRuntime, type ClientRuntime } from './runtime.js'
 import { SessionLock } from './session-lock.js'
@@ -443,7 +443,7 @@ export class KeygateClient {
   #authRequest(path: string, body?: unknown, csrfToken?: string): Promise<Response> {
     const headers = new Headers()
     if (body !== undefined) headers.set('content-type', 'application/json')
-    if (csrfToken !== undefined) headers.set('x-csrf-token', csrfToken)
+    if (csrfToken !== undefined) headers.set(CSRF_HEADER, csrfToken)
     return this.#runtime.fetch(this.#gatewayUrl(path).href, {
       method: 'POST',
       headers,

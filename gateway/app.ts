@@ -6,20 +6,14 @@
 import cors from '@fastify/cors'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { auth, authOptionsFromConfig } from '../lib/auth/index.js'
-import { durationMs } from '../lib/config.js'
+import { commaList } from '../lib/config.js'
 import { registerErrorHandling } from '../lib/errors.js'
 import { GATEWAY_JWKS_PATH } from '../lib/identity/constants.js'
 import { operations } from '../lib/operations.js'
 import { createLogger, listenerTimeouts, serverOptions, trustedProxies } from '../lib/server.js'
 import { AssertionSigner, GATEWAY_JWKS_MAX_AGE_S } from './assertion-signer.js'
 import { ClientConcurrency } from './client-limits.js'
-import {
-  assertionKeyFile,
-  commaList,
-  defaultRateLimit,
-  type GatewayConfig,
-  routeConnections,
-} from './config.js'
+import { assertionKeyFile, type GatewayConfig, routeConnections } from './config.js'
 import { GatewayMetrics } from './metrics.js'
 import { UpstreamProxy } from './proxy.js'
 import { proxyRoute } from './proxy-route.js'
@@ -61,8 +55,8 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     files: config.FILES_URL,
   }
   const defaults = {
-    timeoutMs: durationMs(config.GATEWAY_UPSTREAM_TIMEOUT, 'GATEWAY_UPSTREAM_TIMEOUT'),
-    rateLimit: defaultRateLimit(config),
+    timeoutMs: config.GATEWAY_UPSTREAM_TIMEOUT,
+    rateLimit: config.GATEWAY_RATE_LIMIT,
   }
   const table = options.routes
     ? RouteTable.compile(options.routes, upstreams, defaults)
@@ -70,7 +64,7 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   const signer = await AssertionSigner.open({
     keyFile: assertionKeyFile(config),
     issuer: config.GATEWAY_URL,
-    ttlS: durationMs(config.GATEWAY_ASSERTION_TTL, 'GATEWAY_ASSERTION_TTL') / 1000,
+    ttlS: config.GATEWAY_ASSERTION_TTL / 1000,
     ...(options.now ? { now: options.now } : {}),
   })
 
@@ -149,7 +143,7 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     bodies: new RequestBodies({
       bufferBytes: config.GATEWAY_BODY_BUFFER,
       limitBytes: config.GATEWAY_BODY_LIMIT,
-      timeoutMs: durationMs(config.GATEWAY_BODY_TIMEOUT, 'GATEWAY_BODY_TIMEOUT'),
+      timeoutMs: config.GATEWAY_BODY_TIMEOUT,
       minRateBytesPerS: config.GATEWAY_BODY_MIN_RATE,
     }),
     clients: new ClientConcurrency(config.GATEWAY_CLIENT_CONCURRENCY),

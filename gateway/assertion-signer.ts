@@ -13,9 +13,9 @@ import {
   randomUUID,
   sign,
 } from 'node:crypto'
-import { link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { readFile, stat } from 'node:fs/promises'
 import { LRUCache } from 'lru-cache'
+import { createFileOnce } from '../lib/atomic-file.js'
 import type { Identity } from '../lib/auth/types.js'
 import {
   ASSERTION_ALGORITHM,
@@ -172,18 +172,8 @@ async function loadOrCreateKey(file: string): Promise<JsonWebKey> {
   }
   const { privateKey } = generateKeyPairSync('ed25519')
   const jwk = privateKey.export({ format: 'jwk' })
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 })
-  // Written aside then linked into place: a concurrent starter either wins the link or reads the winner's
-  // complete file, never a half-written one.
-  const temporary = `${file}.${process.pid}.${randomUUID()}.tmp`
-  await writeFile(temporary, `${JSON.stringify(jwk)}\n`, { mode: 0o600, flag: 'wx' })
-  try {
-    await link(temporary, file)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-  } finally {
-    await unlink(temporary)
-  }
+  // A concurrent starter either wins or reads the winner's complete file, never a half-written one.
+  await createFileOnce(file, `${JSON.stringify(jwk)}\n`)
   return readKey(file)
 }
 

@@ -5,9 +5,8 @@
 import { join } from 'node:path'
 import { Type } from '@sinclair/typebox'
 import { AuthConfigSchema } from '../lib/auth/index.js'
-import { componentSchema, type Config, Duration, durationMs, loadConfig } from '../lib/config.js'
+import { componentSchema, type Config, Duration, loadConfig, RateLimitSetting } from '../lib/config.js'
 import { trustedProxies } from '../lib/server.js'
-import type { RateLimit } from './route-table.js'
 
 /** Largest request body the gateway forwards, in bytes (10 MiB). */
 export const DEFAULT_BODY_LIMIT_BYTES = 10 * 1024 * 1024
@@ -42,8 +41,6 @@ export const DEFAULT_STRIP_HEADERS = [
 
 /** Name of the assertion key file inside KEYS_DIR. */
 export const ASSERTION_KEY_FILE_NAME = 'gateway-assertion-key.json'
-
-const RATE_LIMIT_PATTERN = '^\\d+/\\d+(\\.\\d+)?(ms|s|m|h|d)?$'
 
 /** Every gateway setting (the verification plugin's included); property names are the environment variables. */
 export const GatewayConfigSchema = componentSchema({
@@ -80,7 +77,7 @@ export const GatewayConfigSchema = componentSchema({
    */
   GATEWAY_TRUST_PROXY: Type.String({ default: '' }),
   /** Rate limit of routes that set none: `<max>/<window>`, e.g. `600/1m`. */
-  GATEWAY_RATE_LIMIT: Type.String({ default: '600/1m', pattern: RATE_LIMIT_PATTERN }),
+  GATEWAY_RATE_LIMIT: RateLimitSetting('600/1m'),
   /** Comma list of browser origins allowed by CORS (credentials included); empty: CORS off. */
   GATEWAY_CORS_ORIGINS: Type.String({ default: '' }),
   /** Lifetime of the gateway's identity assertions. */
@@ -97,26 +94,6 @@ export function loadGatewayConfig(env?: Record<string, string | undefined>): Gat
   const config = loadConfig(GatewayConfigSchema, env === undefined ? {} : { env })
   trustedProxies(config.GATEWAY_TRUST_PROXY, 'GATEWAY_TRUST_PROXY')
   return config
-}
-
-/** Splits a comma-list setting, lower-cased when `lowerCase`. */
-export function commaList(value: string, lowerCase = false): string[] {
-  return value
-    .split(',')
-    .map((v) => (lowerCase ? v.trim().toLowerCase() : v.trim()))
-    .filter((v) => v !== '')
-}
-
-/** `GATEWAY_RATE_LIMIT` as a max per window. */
-export function defaultRateLimit(config: GatewayConfig): RateLimit {
-  const [max, window] = config.GATEWAY_RATE_LIMIT.split('/') as [string, string]
-  const limit = { max: Number(max), windowMs: durationMs(window, 'GATEWAY_RATE_LIMIT') }
-  if (limit.max < 1 || limit.windowMs < 1) {
-    throw new Error(
-      'keygate: invalid configuration: GATEWAY_RATE_LIMIT must allow at least 1 request per window',
-    )
-  }
-  return limit
 }
 
 /** Where the assertion key lives. */

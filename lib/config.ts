@@ -1,10 +1,20 @@
 /**
  * Configuration loading: the only reader of `process.env`. Each component declares one TypeBox schema whose
  * property names are the environment variables; values come from an optional JSON file (`KEYGATE_CONFIG`)
- * overridden by the environment. Validation fails fast with a message naming the bad setting.
+ * overridden by the environment. Validation fails fast with a message naming the bad setting and showing
+ * what a valid value looks like; settings with a transform (`Duration`) are decoded here, once, so components
+ * get milliseconds, never a string to parse.
  */
 import { readFileSync } from 'node:fs'
-import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox'
+import {
+  type Static,
+  type StaticDecode,
+  type TObject,
+  type TProperties,
+  type TSchema,
+  TransformKind,
+  Type,
+} from '@sinclair/typebox'
 import envSchema from 'env-schema'
 
 /** Default ports of the components (ISSUER_PORT, GATEWAY_PORT, …). */
@@ -22,12 +32,69 @@ export const COMPONENTS = Object.keys(DEFAULT_PORTS) as Component[]
 export const OneOf = <const V extends string>(values: readonly V[], fallback: V) =>
   Type.Unsafe<V>({ type: 'string', enum: values, default: fallback })
 
-/** A duration setting in the schema (string like `15m`, or seconds). */
-export const Duration = (fallback: string) =>
-  Type.String({ default: fallback, pattern: '^\\d+(\\.\\d+)?(ms|s|m|h|d)?$' })
+const DURATION_UNITS_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+/** A number, then an optional unit: the one grammar the schema checks and `durationMs` reads. */
+const DURATION_PATTERN = '^(\\d+(?:\\.\\d+)?)(ms|s|m|h|d)?$'
+/** A count, a slash, then a duration: `600/1m`. */
+const RATE_PATTERN = `^\\d+/${DURATION_PATTERN.slice(1)}`
+/** What a valid duration looks like, as error messages say it. */
+const DURATION_FORM = 'a duration like 250ms, 30s, 15m, 2h or 3d (a bare number is seconds)'
+
+/**
+ * Parses a duration such as `15m`, `30s`, `3d`, `250ms` or a plain number of seconds into milliseconds;
+ * `setting` names the value in the error. Settings need not call it: a `Duration` setting is loaded as
+ * milliseconds already (it takes only strings, so a loaded number cannot be parsed twice by mistake).
+ * @example
+ * durationMs('15m', 'ACCESS_TOKEN_TTL') // 900000
+ */
+export function durationMs(value: string, setting: string): number {
+  const m = new RegExp(DURATION_PATTERN).exec(value.trim())
+  if (!m) throw new Error(`keygate: invalid configuration: ${setting} must be ${DURATION_FORM}`)
+  const unit = DURATION_UNITS_MS[(m[2] ?? 's') as keyof typeof DURATION_UNITS_MS]
+  return Math.round(Number(m[1]) * unit)
+}
+
+/** Bounds of a duration setting, written as durations (`1s`, `1h`). */
+export interface DurationBounds {
+  min?: string
+  max?: string
+}
+
+/**
+ * A duration setting: written `15m` (or seconds) in the environment or the config file, loaded as a number
+ * of milliseconds. Bounds are checked at load, with a message in the setting's own units.
+ * @example
+ * const Schema = componentSchema({ ACCESS_TOKEN_TTL: Duration('15m', { min: '1s' }) })
+ * loadConfig(Schema).ACCESS_TOKEN_TTL // 900000
+ */
+export const Duration = (fallback: string, bounds: DurationBounds = {}) => {
+  const minMs = bounds.min === undefined ? undefined : durationMs(bounds.min, 'min')
+  const maxMs = bounds.max === undefined ? undefined : durationMs(bounds.max, 'max')
+  const range =
+    bounds.min !== undefined && bounds.max !== undefined
+      ? `must be between ${bounds.min} and ${bounds.max}`
+      : bounds.min !== undefined
+        ? `must be at least ${bounds.min}`
+        : `must be at most ${bounds.max}`
+  return Type.Transform(
+    Type.String({ default: fallback, pattern: DURATION_PATTERN, description: DURATION_FORM }),
+  )
+    .Decode((value): number => {
+      const ms = durationMs(value, 'the duration')
+      if ((minMs !== undefined && ms < minMs) || (maxMs !== undefined && ms > maxMs)) throw new Error(range)
+      return ms
+    })
+    .Encode((ms) => `${ms}ms`)
+}
 
 const Port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback })
-const Url = () => Type.Optional(Type.String({ pattern: '^https?://[^\\s/]+(/[^\\s]*)?$' }))
+const Url = () =>
+  Type.Optional(
+    Type.String({
+      pattern: '^https?://[^\\s/]+(/[^\\s]*)?$',
+      description: 'an http(s) URL like https://keygate.example',
+    }),
+  )
 
 /** Settings every component shares: where it binds, how it logs, and where its neighbours are. */
 export const CommonSchema = {
@@ -61,8 +128,11 @@ export const CommonSchema = {
 
 type CommonConfig = Static<TObject<typeof CommonSchema>>
 
-/** A component's config type: its schema's static type, with every neighbour URL resolved. */
-export type Config<S extends TObject> = Static<S> &
+/**
+ * A component's config type: its schema's decoded static type (durations in milliseconds), with every
+ * neighbour URL resolved.
+ */
+export type Config<S extends TObject> = StaticDecode<S> &
   Required<Pick<CommonConfig, `${Uppercase<Component>}_URL` | 'PUBLIC_URL'>>
 
 /** Builds a component schema from its own properties plus the common ones. */
@@ -96,8 +166,9 @@ export function loadConfig<S extends TObject>(schema: S, options: LoadConfigOpti
   try {
     config = envSchema({ schema, data: [fromFile, fromEnv], env: false })
   } catch (err) {
-    throw new Error(`keygate: invalid configuration: ${describeInvalid(err)}`)
+    throw new Error(`keygate: invalid configuration: ${describeInvalid(err, schema)}`)
   }
+  decodeSettings(schema, config)
   for (const name of Object.keys(DEFAULT_PORTS) as Component[]) {
     const key = `${name.toUpperCase()}_URL`
     config[key] ??=
@@ -111,18 +182,41 @@ export function loadConfig<S extends TObject>(schema: S, options: LoadConfigOpti
   return config as Config<S>
 }
 
+/**
+ * Turns each validated setting whose schema is a transform (`Duration`, …) into the value the code runs on,
+ * once, here: no component parses a setting again. A decode that refuses a value throws a message that
+ * follows the setting's name (`must be at least 1s`).
+ */
+function decodeSettings(schema: TObject, config: Record<string, unknown>): void {
+  for (const [name, property] of Object.entries(schema.properties as Record<string, TSchema>)) {
+    const transform = (property as { [TransformKind]?: { Decode: (value: unknown) => unknown } })[
+      TransformKind
+    ]
+    if (transform === undefined || config[name] === undefined) continue
+    try {
+      config[name] = transform.Decode(config[name])
+    } catch (err) {
+      throw new Error(`keygate: invalid configuration: ${name} ${(err as Error).message}`)
+    }
+  }
+}
+
 interface AjvIssue {
   instancePath: string
+  keyword: string
   message?: string
   params: { allowedValues?: unknown[]; missingProperty?: string }
 }
 
-function describeInvalid(err: unknown): string {
+function describeInvalid(err: unknown, schema: TObject): string {
   const issues = (err as { errors?: AjvIssue[] }).errors
   if (!issues?.length) return (err as Error).message
   return issues
     .map((i) => {
       const name = i.instancePath.replace(/^\//, '') || i.params.missingProperty || 'config'
+      // A pattern is for the machine; the person gets the form a valid value takes (the schema's description).
+      const form = (schema.properties as Record<string, TSchema | undefined>)[name]?.description
+      if (i.keyword === 'pattern' && typeof form === 'string') return `${name} must be ${form}`
       const allowed = i.params.allowedValues ? ` (${i.params.allowedValues.join(', ')})` : ''
       return `${name} ${i.message ?? 'is invalid'}${allowed}`
     })
@@ -148,11 +242,52 @@ function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host
 }
 
-/** Parses a duration setting such as `15m`, `30s`, `3d` or a plain number of seconds into milliseconds. */
-export function durationMs(value: string | number, setting: string): number {
-  if (typeof value === 'number') return value * 1000
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim())
-  if (!m) throw new Error(`keygate: invalid configuration: ${setting} must be a duration like 30s, 15m or 3d`)
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's') as 'ms']
-  return Math.round(Number(m[1]) * unit)
+/** A count per window, as a rate-limit setting loads. */
+export interface RatePerWindow {
+  readonly max: number
+  readonly windowMs: number
+}
+
+/**
+ * A rate-limit setting: written `<max>/<window>` (`600/1m`), loaded as `{ max, windowMs }`; at least one
+ * request per window of at least `minWindow`.
+ * @example
+ * const Schema = componentSchema({ GATEWAY_RATE_LIMIT: RateLimitSetting('600/1m') })
+ * loadConfig(Schema).GATEWAY_RATE_LIMIT // { max: 600, windowMs: 60000 }
+ */
+export const RateLimitSetting = (fallback: string, minWindow = '1ms') => {
+  const minWindowMs = durationMs(minWindow, 'minWindow')
+  return Type.Transform(
+    Type.String({
+      default: fallback,
+      pattern: RATE_PATTERN,
+      description: 'a count and a duration like 600/1m (600 requests a minute)',
+    }),
+  )
+    .Decode((value): RatePerWindow => {
+      const [max, window] = value.split('/') as [string, string]
+      const limit = { max: Number(max), windowMs: durationMs(window, 'the window') }
+      if (limit.max < 1 || limit.windowMs < minWindowMs) {
+        throw new Error(
+          minWindowMs > 1
+            ? `must allow at least 1 request per window of at least ${minWindow}`
+            : 'must allow at least 1 request per window',
+        )
+      }
+      return limit
+    })
+    .Encode((limit) => `${limit.max}/${limit.windowMs}ms`)
+}
+
+/**
+ * Splits a comma-list setting (`a, b,,c`) into its trimmed, non-empty entries, lower-cased when `lowerCase`
+ * (header names).
+ * @example
+ * commaList(' X-User-Id, ,x-other ', true) // ['x-user-id', 'x-other']
+ */
+export function commaList(value: string, lowerCase = false): string[] {
+  return value
+    .split(',')
+    .map((v) => (lowerCase ? v.trim().toLowerCase() : v.trim()))
+    .filter((v) => v !== '')
 }

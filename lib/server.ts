@@ -16,7 +16,6 @@ import {
   LogController,
 } from 'fastify'
 import pino, { type DestinationStream, type Logger } from 'pino'
-import { durationMs } from './config.js'
 import { KeygateError } from './errors.js'
 
 /** Grace period for in-flight requests on SIGTERM/SIGINT, in milliseconds. */
@@ -213,18 +212,21 @@ export const DEFAULT_LISTENER_TIMEOUTS: Readonly<ListenerTimeouts> = {
  */
 export const MAX_CONNECTIONS_CHECK_INTERVAL_MS = 1_000
 
-/** The listener timeouts of a component's config (the HTTP_*_TIMEOUT settings every component has). */
+/**
+ * The listener timeouts of a component's config (the HTTP_*_TIMEOUT settings every component has, loaded as
+ * milliseconds).
+ */
 export function listenerTimeouts(config: {
-  HTTP_HEADERS_TIMEOUT: string
-  HTTP_REQUEST_TIMEOUT: string
-  HTTP_KEEP_ALIVE_TIMEOUT: string
-  HTTP_IDLE_TIMEOUT: string
+  HTTP_HEADERS_TIMEOUT: number
+  HTTP_REQUEST_TIMEOUT: number
+  HTTP_KEEP_ALIVE_TIMEOUT: number
+  HTTP_IDLE_TIMEOUT: number
 }): ListenerTimeouts {
   const timeouts = {
-    headersMs: durationMs(config.HTTP_HEADERS_TIMEOUT, 'HTTP_HEADERS_TIMEOUT'),
-    requestMs: durationMs(config.HTTP_REQUEST_TIMEOUT, 'HTTP_REQUEST_TIMEOUT'),
-    keepAliveMs: durationMs(config.HTTP_KEEP_ALIVE_TIMEOUT, 'HTTP_KEEP_ALIVE_TIMEOUT'),
-    idleMs: durationMs(config.HTTP_IDLE_TIMEOUT, 'HTTP_IDLE_TIMEOUT'),
+    headersMs: config.HTTP_HEADERS_TIMEOUT,
+    requestMs: config.HTTP_REQUEST_TIMEOUT,
+    keepAliveMs: config.HTTP_KEEP_ALIVE_TIMEOUT,
+    idleMs: config.HTTP_IDLE_TIMEOUT,
   }
   for (const [name, ms] of [
     ['HTTP_HEADERS_TIMEOUT', timeouts.headersMs],

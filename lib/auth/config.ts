@@ -2,10 +2,10 @@
  * The settings of the verification plugin, shared by the gateway and every service: spread
  * `AuthConfigSchema` into a component schema, then turn the loaded config into plugin options.
  */
-import { type Static, Type } from '@sinclair/typebox'
+import { type StaticDecode, Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { join } from 'node:path'
-import { Duration, durationMs, OneOf } from '../config.js'
+import { commaList, Duration, OneOf } from '../config.js'
 import { loadOrCreateSecret } from '../secrets.js'
 import { DEFAULT_API_AUDIENCE } from '../identity/constants.js'
 import { isSupportedAlgorithm } from './algorithms.js'
@@ -48,7 +48,7 @@ export function feedSecret(config: {
   REVOCATION_FEED_SECRET?: string | undefined
   DATA_DIR: string
 }): string {
-  const configured = config.REVOCATION_FEED_SECRET?.split(',')[0]?.trim()
+  const configured = commaList(config.REVOCATION_FEED_SECRET ?? '')[0]
   return configured || loadOrCreateSecret(join(config.DATA_DIR, 'revocation-feed.secret'))
 }
 
@@ -66,7 +66,7 @@ const TrustedIssuerSchema = Type.Object(
 )
 const TrustedIssuersSchema = Type.Array(TrustedIssuerSchema, { minItems: 1 })
 
-type AuthConfig = Static<ReturnType<typeof Type.Object<typeof AuthConfigSchema>>> & {
+type AuthConfig = StaticDecode<ReturnType<typeof Type.Object<typeof AuthConfigSchema>>> & {
   ISSUER_URL: string
   DATA_DIR: string
 }
@@ -113,7 +113,7 @@ function trustedIssuers(config: AuthConfig, toleranceS: number): TrustedIssuer[]
  * await app.register(auth, { ...authOptionsFromConfig(config), defaultAuth: { mode: 'none' } })
  */
 export function authOptionsFromConfig(config: AuthConfig): AuthPluginOptions {
-  const toleranceS = durationMs(config.CLOCK_TOLERANCE, 'CLOCK_TOLERANCE') / 1000
+  const toleranceS = config.CLOCK_TOLERANCE / 1000
   return {
     issuers: trustedIssuers(config, toleranceS),
     realm: config.AUTH_REALM,
@@ -123,17 +123,17 @@ export function authOptionsFromConfig(config: AuthConfig): AuthPluginOptions {
       ? {
           revocationFeed: {
             secret: feedSecret(config),
-            maxStaleMs: durationMs(config.REVOCATION_FEED_MAX_STALE, 'REVOCATION_FEED_MAX_STALE'),
+            maxStaleMs: config.REVOCATION_FEED_MAX_STALE,
           },
         }
       : {}),
     jwks: {
-      minTtlMs: durationMs(config.JWKS_MIN_TTL, 'JWKS_MIN_TTL'),
-      maxTtlMs: durationMs(config.JWKS_MAX_TTL, 'JWKS_MAX_TTL'),
-      defaultTtlMs: durationMs(config.JWKS_DEFAULT_TTL, 'JWKS_DEFAULT_TTL'),
-      cooldownMs: durationMs(config.JWKS_COOLDOWN, 'JWKS_COOLDOWN'),
-      maxStaleMs: durationMs(config.JWKS_MAX_STALE, 'JWKS_MAX_STALE'),
-      timeoutMs: durationMs(config.JWKS_TIMEOUT, 'JWKS_TIMEOUT'),
+      minTtlMs: config.JWKS_MIN_TTL,
+      maxTtlMs: config.JWKS_MAX_TTL,
+      defaultTtlMs: config.JWKS_DEFAULT_TTL,
+      cooldownMs: config.JWKS_COOLDOWN,
+      maxStaleMs: config.JWKS_MAX_STALE,
+      timeoutMs: config.JWKS_TIMEOUT,
       maxBytes: config.JWKS_MAX_BYTES,
     },
   }

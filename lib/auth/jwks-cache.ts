@@ -6,6 +6,7 @@
  * oversized bodies. Nothing in a token ever chooses the URL: it comes from configuration only.
  */
 import { type Dispatcher, request } from 'undici'
+import { readCappedBody } from '../capped-body.js'
 import { importVerificationKey } from './jwk.js'
 import type { KeySourceStatus } from './metrics.js'
 import type { KeySource, VerificationKey } from './types.js'
@@ -248,18 +249,10 @@ export class JwksCache implements KeySource, KeySourceStatus {
       res.body.destroy()
       throw new Error('body exceeds the size limit')
     }
-    const chunks: Buffer[] = []
-    let size = 0
-    for await (const chunk of res.body) {
-      size += (chunk as Buffer).length
-      if (size > maxBytes) {
-        res.body.destroy()
-        throw new Error('body exceeds the size limit')
-      }
-      chunks.push(chunk as Buffer)
-    }
+    const body = await readCappedBody(res.body, maxBytes)
+    if (body === undefined) throw new Error('body exceeds the size limit')
     return {
-      body: JSON.parse(Buffer.concat(chunks).toString('utf8')),
+      body: JSON.parse(body.toString('utf8')),
       cacheControl: res.headers['cache-control'],
     }
   }

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { loadOrCreateSecret } from '../../lib/secrets.js'
 import { buildService, type ServiceOptions, storeUrl } from '../../lib/service.js'
-import { type FilesConfig, linkTtlMs, MIN_LINK_SECRET_CHARS } from './config.js'
+import { type FilesConfig, MIN_LINK_SECRET_CHARS } from './config.js'
 import { registerDownloadLinks } from './download-links.js'
 import { downloadRoute } from './download-route.js'
 import { fileRoutes } from './routes.js'
@@ -42,7 +42,6 @@ export function linkSecret(config: Pick<FilesConfig, 'FILES_LINK_SECRET' | 'DATA
  */
 export function buildFiles(options: BuildFilesOptions): FastifyInstance {
   const { config } = options
-  const ttlMs = linkTtlMs(config)
   return buildService<FileTables>(
     {
       name: 'files',
@@ -53,7 +52,7 @@ export function buildFiles(options: BuildFilesOptions): FastifyInstance {
         const links = await registerDownloadLinks(app, {
           secret: linkSecret(config),
           issuer: config.FILES_URL,
-          ttlMs,
+          ttlMs: config.FILES_LINK_TTL,
           now,
         })
         await app.register(fileRoutes, {

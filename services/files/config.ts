@@ -3,7 +3,7 @@
  * the one-time download links (lifetime and signing secret).
  */
 import { Type } from '@sinclair/typebox'
-import { type Config, Duration, durationMs, loadConfig } from '../../lib/config.js'
+import { type Config, Duration, loadConfig } from '../../lib/config.js'
 import { serviceSchema } from '../../lib/service.js'
 
 /** Largest file accepted, in bytes (10 MiB). */
@@ -12,9 +12,9 @@ export const DEFAULT_FILES_MAX_BYTES = 10 * 1024 * 1024
 export const FILES_MAX_BYTES_LIMIT = 256 * 1024 * 1024
 /** Lifetime of a one-time download link. */
 export const DEFAULT_FILES_LINK_TTL = '60s'
-/** Bounds of FILES_LINK_TTL, in milliseconds: a link is for handing over a file now, not for sharing. */
-export const MIN_LINK_TTL_MS = 1_000
-export const MAX_LINK_TTL_MS = 3_600_000
+/** Bounds of FILES_LINK_TTL: a link is for handing over a file now, not for sharing. */
+export const MIN_FILES_LINK_TTL = '1s'
+export const MAX_FILES_LINK_TTL = '1h'
 /** Shortest FILES_LINK_SECRET, in characters (HS256 wants at least 256 bits). */
 export const MIN_LINK_SECRET_CHARS = 32
 
@@ -26,7 +26,8 @@ export const FilesConfigSchema = serviceSchema({
     maximum: FILES_MAX_BYTES_LIMIT,
     default: DEFAULT_FILES_MAX_BYTES,
   }),
-  FILES_LINK_TTL: Duration(DEFAULT_FILES_LINK_TTL),
+  /** Lifetime of a one-time download link (milliseconds once loaded). */
+  FILES_LINK_TTL: Duration(DEFAULT_FILES_LINK_TTL, { min: MIN_FILES_LINK_TTL, max: MAX_FILES_LINK_TTL }),
   /** HS256 secret of download links; default: generated once in `${DATA_DIR}/files-link.secret` (0600). */
   FILES_LINK_SECRET: Type.Optional(Type.String({ minLength: MIN_LINK_SECRET_CHARS })),
 })
@@ -35,16 +36,5 @@ export type FilesConfig = Config<typeof FilesConfigSchema>
 
 /** Reads and validates the files service's configuration (environment, optional `KEYGATE_CONFIG` file). */
 export function loadFilesConfig(env?: Record<string, string | undefined>): FilesConfig {
-  const config = loadConfig(FilesConfigSchema, env ? { env } : {})
-  linkTtlMs(config)
-  return config
-}
-
-/** FILES_LINK_TTL in milliseconds, checked against its bounds. */
-export function linkTtlMs(config: Pick<FilesConfig, 'FILES_LINK_TTL'>): number {
-  const ms = durationMs(config.FILES_LINK_TTL, 'FILES_LINK_TTL')
-  if (ms < MIN_LINK_TTL_MS || ms > MAX_LINK_TTL_MS) {
-    throw new Error('keygate: invalid configuration: FILES_LINK_TTL must be between 1s and 1h')
-  }
-  return ms
+  return loadConfig(FilesConfigSchema, env ? { env } : {})
 }

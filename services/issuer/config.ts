@@ -1,13 +1,21 @@
 /**
  * The issuer's configuration: one schema (property names are the environment variables), loaded and checked
- * once at start. `issuerSettings()` turns it into the numbers the code runs on (milliseconds, origins) and
- * enforces the rules that tie settings together.
+ * once at start (durations become milliseconds there). `issuerSettings()` turns it into the settings the code
+ * runs on (derived lifetimes, origins, key storage) and enforces the rules that tie settings together.
  */
 import { join } from 'node:path'
 import { Type } from '@sinclair/typebox'
 import { DEFAULT_FEED_HEARTBEAT_MS } from '../../lib/auth/feed-protocol.js'
 import { DEFAULT_FEED_SILENCE_MS } from '../../lib/auth/revocation-feed.js'
-import { componentSchema, type Config, Duration, durationMs, loadConfig, OneOf } from '../../lib/config.js'
+import {
+  commaList,
+  componentSchema,
+  type Config,
+  Duration,
+  loadConfig,
+  OneOf,
+  RateLimitSetting,
+} from '../../lib/config.js'
 import { isPostgresUrl } from '../../lib/db.js'
 import { DEFAULT_API_AUDIENCE } from '../../lib/identity/constants.js'
 import { trustedProxies } from '../../lib/server.js'
@@ -59,13 +67,17 @@ export const DEFAULT_FEED_MAX_STREAMS = 1000
 /** Shortest secret a verifier may present on the feed, in characters. */
 export const MIN_FEED_SECRET_LENGTH = 16
 
+/** Lifetimes and windows shorter than a second are mistakes (a unit left off), not settings. */
+const AT_LEAST_1S = { min: '1s' }
+
+/** Every issuer setting; durations are written `15m` and loaded as milliseconds. */
 export const IssuerConfigSchema = componentSchema({
   API_AUDIENCE: Type.String({ default: DEFAULT_API_AUDIENCE, minLength: 1 }),
   ISSUER_CLIENT_ID: Type.String({ default: DEFAULT_CLIENT_ID, minLength: 1 }),
-  ACCESS_TOKEN_TTL: Duration(DEFAULT_ACCESS_TOKEN_TTL),
+  ACCESS_TOKEN_TTL: Duration(DEFAULT_ACCESS_TOKEN_TTL, AT_LEAST_1S),
   JWKS_MAX_AGE: Duration(DEFAULT_JWKS_MAX_AGE),
   KEY_PUBLISH_LEAD: Duration(DEFAULT_KEY_PUBLISH_LEAD),
-  KEY_ROTATION_INTERVAL: Duration(DEFAULT_KEY_ROTATION_INTERVAL),
+  KEY_ROTATION_INTERVAL: Duration(DEFAULT_KEY_ROTATION_INTERVAL, AT_LEAST_1S),
   KEY_RSA_BITS: Type.Unsafe<2048 | 3072 | 4096>({
     type: 'integer',
     enum: [2048, 3072, 4096],
@@ -74,8 +86,8 @@ export const IssuerConfigSchema = componentSchema({
   KEYS_DIR: Type.String({ default: DEFAULT_KEYS_DIR, minLength: 1 }),
   /** A SQLite file path, or `postgres://…`. Default: `${DATA_DIR}/issuer.db`. */
   DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
-  SESSION_IDLE_TTL: Duration(DEFAULT_SESSION_IDLE_TTL),
-  SESSION_ABSOLUTE_TTL: Duration(DEFAULT_SESSION_ABSOLUTE_TTL),
+  SESSION_IDLE_TTL: Duration(DEFAULT_SESSION_IDLE_TTL, AT_LEAST_1S),
+  SESSION_ABSOLUTE_TTL: Duration(DEFAULT_SESSION_ABSOLUTE_TTL, AT_LEAST_1S),
   REFRESH_REUSE_GRACE: Duration(DEFAULT_REFRESH_REUSE_GRACE),
   REGISTRATION: OneOf(['open', 'closed'], 'open'),
   KEYGATE_ADMIN_EMAIL: Type.Optional(Type.String({ minLength: 1 })),
@@ -94,14 +106,11 @@ export const IssuerConfigSchema = componentSchema({
     minimum: 1,
     default: DEFAULT_LOGIN_MAX_FAILURES_PER_ACCOUNT,
   }),
-  LOGIN_BACKOFF: Duration(DEFAULT_LOGIN_BACKOFF),
-  LOGIN_THROTTLE_WINDOW: Duration(DEFAULT_LOGIN_THROTTLE_WINDOW),
+  LOGIN_BACKOFF: Duration(DEFAULT_LOGIN_BACKOFF, AT_LEAST_1S),
+  LOGIN_THROTTLE_WINDOW: Duration(DEFAULT_LOGIN_THROTTLE_WINDOW, AT_LEAST_1S),
   LOGIN_SLOWDOWN_MAX: Duration(DEFAULT_LOGIN_SLOWDOWN_MAX),
   /** Registrations per client address, `<max>/<window>` (e.g. `20/1m`). */
-  REGISTRATION_RATE_LIMIT: Type.String({
-    default: DEFAULT_REGISTRATION_RATE_LIMIT,
-    pattern: '^\\d+/\\d+(\\.\\d+)?(ms|s|m|h|d)?$',
-  }),
+  REGISTRATION_RATE_LIMIT: RateLimitSetting(DEFAULT_REGISTRATION_RATE_LIMIT, '1s'),
   /**
    * Addresses and CIDR ranges (comma list) of the proxies in front — the gateway — whose X-Forwarded-For
    * is believed: the throttles then count the client's address, not the gateway's. Default: none
@@ -114,7 +123,7 @@ export const IssuerConfigSchema = componentSchema({
    */
   REVOCATION_FEED_SECRET: Type.Optional(Type.String({ minLength: MIN_FEED_SECRET_LENGTH })),
   FEED_HEARTBEAT: Duration(DEFAULT_FEED_HEARTBEAT),
-  FEED_POLL_INTERVAL: Duration(DEFAULT_FEED_POLL_INTERVAL),
+  FEED_POLL_INTERVAL: Duration(DEFAULT_FEED_POLL_INTERVAL, { min: '100ms' }),
   FEED_MAX_STREAMS: Type.Integer({ minimum: 1, default: DEFAULT_FEED_MAX_STREAMS }),
   /** 32 bytes (base64 or hex) sealing the private keys stored in PostgreSQL; required with PostgreSQL. */
   KEY_ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 1 })),
@@ -178,25 +187,14 @@ export function issuerSettings(config: IssuerConfig): IssuerSettings {
 }
 
 function deriveSettings(config: IssuerConfig): IssuerSettings {
-  const ms = (name: keyof IssuerConfig) => durationMs(config[name] as string, name)
-  const accessTokenTtlMs = ms('ACCESS_TOKEN_TTL')
-  const jwksMaxAgeMs = ms('JWKS_MAX_AGE')
-  const keyPublishLeadMs = ms('KEY_PUBLISH_LEAD')
-  const keyRotationIntervalMs = ms('KEY_ROTATION_INTERVAL')
-  const sessionIdleTtlMs = ms('SESSION_IDLE_TTL')
-  const sessionAbsoluteTtlMs = ms('SESSION_ABSOLUTE_TTL')
+  const accessTokenTtlMs = config.ACCESS_TOKEN_TTL
+  const jwksMaxAgeMs = config.JWKS_MAX_AGE
+  const keyPublishLeadMs = config.KEY_PUBLISH_LEAD
+  const keyRotationIntervalMs = config.KEY_ROTATION_INTERVAL
+  const sessionIdleTtlMs = config.SESSION_IDLE_TTL
+  const sessionAbsoluteTtlMs = config.SESSION_ABSOLUTE_TTL
   const invalid = (message: string) => new Error(`keygate: invalid configuration: ${message}`)
-  for (const [name, value] of [
-    ['ACCESS_TOKEN_TTL', accessTokenTtlMs],
-    ['SESSION_IDLE_TTL', sessionIdleTtlMs],
-    ['SESSION_ABSOLUTE_TTL', sessionAbsoluteTtlMs],
-    ['KEY_ROTATION_INTERVAL', keyRotationIntervalMs],
-    ['LOGIN_THROTTLE_WINDOW', ms('LOGIN_THROTTLE_WINDOW')],
-    ['LOGIN_BACKOFF', ms('LOGIN_BACKOFF')],
-  ] as const) {
-    if (value < 1000) throw invalid(`${name} must be at least 1s`)
-  }
-  if (ms('LOGIN_BACKOFF') > ms('LOGIN_THROTTLE_WINDOW')) {
+  if (config.LOGIN_BACKOFF > config.LOGIN_THROTTLE_WINDOW) {
     throw invalid('LOGIN_BACKOFF must not exceed LOGIN_THROTTLE_WINDOW, the longest back-off')
   }
   if (keyPublishLeadMs < jwksMaxAgeMs) {
@@ -213,14 +211,12 @@ function deriveSettings(config: IssuerConfig): IssuerSettings {
   if (Boolean(config.KEYGATE_ADMIN_EMAIL) !== Boolean(config.KEYGATE_ADMIN_PASSWORD)) {
     throw invalid('KEYGATE_ADMIN_EMAIL and KEYGATE_ADMIN_PASSWORD must be set together')
   }
-  const feedHeartbeatMs = ms('FEED_HEARTBEAT')
+  const feedHeartbeatMs = config.FEED_HEARTBEAT
   if (feedHeartbeatMs < 100 || feedHeartbeatMs >= DEFAULT_FEED_SILENCE_MS) {
     throw invalid(
       `FEED_HEARTBEAT must be at least 100ms and under ${DEFAULT_FEED_SILENCE_MS / 1000}s, the silence after which verifiers reconnect`,
     )
   }
-  const feedPollIntervalMs = ms('FEED_POLL_INTERVAL')
-  if (feedPollIntervalMs < 100) throw invalid('FEED_POLL_INTERVAL must be at least 100ms')
   const databaseUrl = config.DATABASE_URL ?? join(config.DATA_DIR, 'issuer.db')
   // Instances sharing PostgreSQL share the key set there, sealed: a database dump alone must not sign.
   const keyStorage = isPostgresUrl(databaseUrl) ? 'database' : 'file'
@@ -244,7 +240,7 @@ function deriveSettings(config: IssuerConfig): IssuerSettings {
     databaseUrl,
     sessionIdleTtlMs,
     sessionAbsoluteTtlMs,
-    refreshReuseGraceMs: ms('REFRESH_REUSE_GRACE'),
+    refreshReuseGraceMs: config.REFRESH_REUSE_GRACE,
     registrationOpen: config.REGISTRATION === 'open',
     allowedOrigins: allowedOrigins(config),
     trustProxy: trustedProxies(config.ISSUER_TRUST_PROXY, 'ISSUER_TRUST_PROXY'),
@@ -252,14 +248,14 @@ function deriveSettings(config: IssuerConfig): IssuerSettings {
       maxFailuresPerAccountAndAddress: config.LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS,
       maxFailuresPerAddress: config.LOGIN_MAX_FAILURES_PER_ADDRESS,
       maxFailuresPerAccount: config.LOGIN_MAX_FAILURES_PER_ACCOUNT,
-      backoffMs: ms('LOGIN_BACKOFF'),
-      windowMs: ms('LOGIN_THROTTLE_WINDOW'),
-      slowdownMaxMs: ms('LOGIN_SLOWDOWN_MAX'),
+      backoffMs: config.LOGIN_BACKOFF,
+      windowMs: config.LOGIN_THROTTLE_WINDOW,
+      slowdownMaxMs: config.LOGIN_SLOWDOWN_MAX,
     },
-    registrationLimit: rateLimit(config.REGISTRATION_RATE_LIMIT, 'REGISTRATION_RATE_LIMIT'),
+    registrationLimit: config.REGISTRATION_RATE_LIMIT,
     feedSecrets: feedSecrets(config.REVOCATION_FEED_SECRET),
     feedHeartbeatMs,
-    feedPollIntervalMs,
+    feedPollIntervalMs: config.FEED_POLL_INTERVAL,
     feedMaxStreams: config.FEED_MAX_STREAMS,
     keyStorage,
     keyEncryptionKey:
@@ -267,25 +263,10 @@ function deriveSettings(config: IssuerConfig): IssuerSettings {
   }
 }
 
-/** A `<max>/<window>` setting (REGISTRATION_RATE_LIMIT) as numbers; at least 1 per window. */
-function rateLimit(value: string, setting: string): { max: number; windowMs: number } {
-  const [max, window] = value.split('/') as [string, string]
-  const limit = { max: Number(max), windowMs: durationMs(window, setting) }
-  if (limit.max < 1 || limit.windowMs < 1000) {
-    throw new Error(
-      `keygate: invalid configuration: ${setting} must allow at least 1 request per window of at least 1s`,
-    )
-  }
-  return limit
-}
-
 /** The comma-separated list of REVOCATION_FEED_SECRET, each long enough to be a secret. */
 function feedSecrets(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined
-  const secrets = value
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
+  const secrets = commaList(value)
   if (secrets.length === 0 || secrets.some((s) => s.length < MIN_FEED_SECRET_LENGTH)) {
     throw new Error(
       `keygate: invalid configuration: REVOCATION_FEED_SECRET must be a comma-separated list of secrets of at least ${MIN_FEED_SECRET_LENGTH} characters`,
@@ -297,8 +278,7 @@ function feedSecrets(value: string | undefined): string[] | undefined {
 function allowedOrigins(config: IssuerConfig): Set<string> {
   if (config.ALLOWED_ORIGINS === undefined) return new Set([new URL(config.PUBLIC_URL).origin])
   const origins = new Set<string>()
-  for (const entry of config.ALLOWED_ORIGINS.split(',').map((o) => o.trim())) {
-    if (!entry) continue
+  for (const entry of commaList(config.ALLOWED_ORIGINS)) {
     let url: URL | undefined
     try {
       url = new URL(entry)

@@ -9,11 +9,11 @@
  */
 import type { CookieSerializeOptions } from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+// The CSRF names are defined once, by the browser client that reads the cookie and sends the header.
+import { CSRF_COOKIE, CSRF_HEADER } from '../../client/csrf-token.js'
 import { KeygateError } from '../../lib/errors.js'
 
 export const REFRESH_COOKIE = 'kg_refresh'
-export const CSRF_COOKIE = 'kg_csrf'
-export const CSRF_HEADER = 'x-csrf-token'
 /** The path the refresh cookie is scoped to: the issuer's auth routes (as served through the gateway too). */
 export const REFRESH_COOKIE_PATH = '/auth'
 

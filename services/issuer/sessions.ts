@@ -4,9 +4,10 @@
  * §4.14.2) — except within a short grace window, when it is the second of two concurrent refreshes (two
  * tabs) and earns a sibling token instead. Each session also has a CSRF token, checked on refresh and logout.
  */
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { KeygateError } from '../../lib/errors.js'
+import { sameSecret } from '../../lib/secrets.js'
 import type { IssuerMetrics } from './metrics.js'
 import type { RevocationEvents } from './revocation-events.js'
 import type { IssuerStore, SessionRecord, SessionRevocationReason, UserRecord } from './store/types.js'
@@ -188,10 +189,8 @@ function live(session: SessionRecord, now: number): boolean {
   return session.revokedAt === null && now < session.idleExpiresAt && now < session.absoluteExpiresAt
 }
 
-/** Constant-time comparison of a presented CSRF token with the session's (both as SHA-256 digests). */
+/** Constant-time comparison of a presented CSRF token with the session's (its stored SHA-256 digest). */
 function csrfMatches(session: SessionRecord, csrfToken: string | undefined): boolean {
   if (!csrfToken) return false
-  const expected = Buffer.from(session.csrfHash, 'base64url')
-  const presented = createHash('sha256').update(csrfToken).digest()
-  return expected.length === presented.length && timingSafeEqual(expected, presented)
+  return sameSecret(tokenHash(csrfToken), session.csrfHash)
 }

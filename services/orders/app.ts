@@ -3,7 +3,6 @@
  * It keeps each caller's orders and calls profile on the caller's behalf (see profile-client.ts).
  */
 import type { FastifyInstance } from 'fastify'
-import { durationMs } from '../../lib/config.js'
 import { buildService, type ServiceOptions, storeUrl } from '../../lib/service.js'
 import type { OrdersConfig } from './config.js'
 import { ProfileClient } from './profile-client.js'
@@ -20,7 +19,7 @@ export type BuildOrdersOptions = ServiceOptions<OrdersConfig>
  */
 export function buildOrders(options: BuildOrdersOptions): FastifyInstance {
   const { config } = options
-  const timeoutMs = durationMs(config.ORDERS_PROFILE_TIMEOUT, 'ORDERS_PROFILE_TIMEOUT')
+  const timeoutMs = config.ORDERS_PROFILE_TIMEOUT
   return buildService<OrderTables>(
     {
       name: 'orders',

@@ -7,6 +7,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { Pool } from 'undici'
 import type { Identity } from '../../lib/auth/index.js'
+import { readCappedBody } from '../../lib/capped-body.js'
 import { KeygateError } from '../../lib/errors.js'
 import { relayHeaders } from '../../lib/identity/relay.js'
 
@@ -77,7 +78,10 @@ export class ProfileClient {
         headers: { ...headers, accept: 'application/json' },
         signal: AbortSignal.timeout(this.#timeoutMs),
       })
-      answer = { status: res.statusCode, text: await readCapped(res.body, MAX_PROFILE_ANSWER_BYTES) }
+      answer = {
+        status: res.statusCode,
+        text: (await readCappedBody(res.body, MAX_PROFILE_ANSWER_BYTES))?.toString('utf8'),
+      }
     } catch (err) {
       throw fail(isTimeout(err) ? 'timeout' : 'unreachable', err)
     }
@@ -122,16 +126,4 @@ function displayNameFrom(text: string, subject: string): string | null | undefin
   if (typeof me !== 'object' || me === null || me.sub !== subject) return undefined
   const name = me.profile?.displayName
   return typeof name === 'string' || name === null ? name : undefined
-}
-
-/** The body as text, or undefined when it exceeds `maxBytes` (leaving the loop early destroys the stream). */
-async function readCapped(body: AsyncIterable<Buffer>, maxBytes: number): Promise<string | undefined> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of body) {
-    size += chunk.length
-    if (size > maxBytes) return undefined
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks).toString('utf8')
 }

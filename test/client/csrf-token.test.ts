@@ -1,5 +1,5 @@
 import t from 'tap'
-import { cookieValue, csrfCookieStore } from '../../client/csrf-token.js'
+import { CSRF_COOKIE, CSRF_HEADER, cookieValue, csrfCookieStore } from '../../client/csrf-token.js'
 
 t.test('cookieValue finds one cookie in document.cookie', async (t) => {
   t.equal(cookieValue('a=1; kg_csrf=abc-123; b=2', 'kg_csrf'), 'abc-123')
@@ -19,4 +19,9 @@ t.test('the cookie store reads kg_csrf and leaves writing to the issuer', async 
   t.equal(cookies, 'kg_csrf=one')
   cookies = ''
   t.equal(store.read(), null, 'read afresh every time')
+})
+
+t.test('the CSRF names are the wire contract the issuer imports from here', async (t) => {
+  t.equal(CSRF_COOKIE, 'kg_csrf')
+  t.equal(CSRF_HEADER, 'x-csrf-token', 'lower case, as Node presents request headers')
 })

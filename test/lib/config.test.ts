@@ -3,7 +3,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { componentSchema, durationMs, loadConfig } from '../../lib/config.js'
+import {
+  commaList,
+  componentSchema,
+  Duration,
+  durationMs,
+  loadConfig,
+  RateLimitSetting,
+} from '../../lib/config.js'
 
 const Schema = componentSchema({ WIDGETS: Type.Integer({ minimum: 1, default: 3 }) })
 
@@ -47,4 +54,95 @@ t.test('durations', async (t) => {
   t.equal(durationMs('250ms', 'X'), 250)
   t.equal(durationMs('3d', 'X'), 259_200_000)
   t.throws(() => durationMs('soon', 'ACCESS_TOKEN_TTL'), /ACCESS_TOKEN_TTL/)
+})
+
+t.test('a Duration setting loads once, as milliseconds', async (t) => {
+  const Timed = componentSchema({
+    WAIT: Duration('15m'),
+    LINK_TTL: Duration('60s', { min: '1s', max: '1h' }),
+    GRACE: Duration('10s', { min: '100ms' }),
+  })
+  const c = loadConfig(Timed, { env: {} })
+  t.same([c.WAIT, c.LINK_TTL, c.GRACE], [900_000, 60_000, 10_000], 'defaults are decoded too')
+  t.equal(loadConfig(Timed, { env: { WAIT: '250ms' } }).WAIT, 250)
+  t.equal(loadConfig(Timed, { env: { WAIT: '1.5h' } }).WAIT, 5_400_000)
+  t.equal(loadConfig(Timed, { env: { WAIT: '90' } }).WAIT, 90_000, 'a bare number is seconds')
+
+  const dir = mkdtempSync(join(tmpdir(), 'kg-config-'))
+  const file = join(dir, 'config.json')
+  writeFileSync(file, JSON.stringify({ WAIT: 45, LINK_TTL: '2m' }))
+  const fromFile = loadConfig(Timed, { env: { KEYGATE_CONFIG: file } })
+  t.same([fromFile.WAIT, fromFile.LINK_TTL], [45_000, 120_000], 'a JSON number is seconds too')
+})
+
+t.test('a bad duration names the setting and shows the accepted form', async (t) => {
+  const Timed = componentSchema({
+    WAIT: Duration('15m'),
+    LINK_TTL: Duration('60s', { min: '1s', max: '1h' }),
+    GRACE: Duration('10s', { min: '100ms' }),
+  })
+  const failure = (env: Record<string, string>) => {
+    try {
+      loadConfig(Timed, { env })
+    } catch (err) {
+      return (err as Error).message
+    }
+    return t.fail(`${JSON.stringify(env)} was accepted`)
+  }
+  for (const bad of ['soon', '15 minutes', '-1s', '1w', '']) {
+    const message = failure({ WAIT: bad })
+    t.match(
+      message,
+      /^keygate: invalid configuration: WAIT must be a duration like 250ms, 30s, 15m, 2h or 3d/,
+      bad,
+    )
+    t.notMatch(message, /pattern|\\d|\^/, `${JSON.stringify(bad)}: no regular expression in the message`)
+  }
+  t.match(failure({ LINK_TTL: '0s' }), /LINK_TTL must be between 1s and 1h$/)
+  t.match(failure({ LINK_TTL: '2h' }), /LINK_TTL must be between 1s and 1h$/)
+  t.match(failure({ GRACE: '99ms' }), /GRACE must be at least 100ms$/)
+  t.equal(
+    loadConfig(Timed, { env: { LINK_TTL: '1h', GRACE: '100ms' } }).LINK_TTL,
+    3_600_000,
+    'bounds are inclusive',
+  )
+  t.match(
+    failure({ WAIT: 'soon', GRACE: 'later' }),
+    /WAIT must be .*; GRACE must be /,
+    'every bad setting at once',
+  )
+  t.match(
+    failure({ ISSUER_URL: 'ftp://x' }),
+    /ISSUER_URL must be an http\(s\) URL like https:\/\/keygate.example/,
+    'URLs are explained the same way',
+  )
+})
+
+t.test('one comma-list parser: trimmed, empty entries dropped, optionally lower-cased', async (t) => {
+  t.same(commaList('a,b'), ['a', 'b'])
+  t.same(commaList(' a , ,b,, '), ['a', 'b'])
+  t.same(commaList(''), [])
+  t.same(commaList(' , '), [])
+  t.same(commaList('X-User-Id,Remote-User'), ['X-User-Id', 'Remote-User'], 'case kept by default')
+  t.same(commaList(' X-User-Id, ,x-other ', true), ['x-user-id', 'x-other'])
+})
+
+t.test('a rate-limit setting loads as a count per window in milliseconds', async (t) => {
+  const Limited = componentSchema({
+    LIMIT: RateLimitSetting('600/1m'),
+    SLOW: RateLimitSetting('20/1m', '1s'),
+  })
+  const c = loadConfig(Limited, { env: {} })
+  t.same(c.LIMIT, { max: 600, windowMs: 60_000 })
+  t.same(loadConfig(Limited, { env: { LIMIT: '5/250ms' } }).LIMIT, { max: 5, windowMs: 250 })
+  t.same(loadConfig(Limited, { env: { LIMIT: '5/10' } }).LIMIT, { max: 5, windowMs: 10_000 }, 'seconds')
+  t.throws(() => loadConfig(Limited, { env: { LIMIT: 'lots' } }), {
+    message: /LIMIT must be a count and a duration like 600\/1m/,
+  })
+  t.throws(() => loadConfig(Limited, { env: { LIMIT: '0/1m' } }), {
+    message: /LIMIT must allow at least 1 request per window$/,
+  })
+  t.throws(() => loadConfig(Limited, { env: { SLOW: '5/500ms' } }), {
+    message: /SLOW must allow at least 1 request per window of at least 1s$/,
+  })
 })

@@ -2,17 +2,17 @@
  * The secrets verifiers present on the revocation feed. Several are accepted at once so the secret can be
  * rotated without a gap: issuers accept old and new, verifiers move to the new one, issuers drop the old.
  */
-import { createHash, timingSafeEqual } from 'node:crypto'
 import { feedSecret } from '../../../lib/auth/config.js'
+import { sameSecret } from '../../../lib/secrets.js'
 
 /** Checks a presented feed secret against every accepted one in constant time. */
 export class FeedSecrets {
-  readonly #digests: Buffer[]
+  readonly #secrets: readonly string[]
 
   /** `secrets`: the accepted secrets (at least one). */
   constructor(secrets: readonly string[]) {
     if (secrets.length === 0) throw new Error('keygate: the revocation feed needs at least one secret')
-    this.#digests = secrets.map(digest)
+    this.#secrets = [...secrets]
   }
 
   /**
@@ -25,18 +25,13 @@ export class FeedSecrets {
   }
 
   /**
-   * True when `presented` is one of the secrets. Comparing fixed-length digests keeps the time independent
-   * of where a guess first differs and of the secrets' lengths; every secret is compared, match or not.
+   * True when `presented` is one of the secrets. Each comparison takes a time independent of where a guess
+   * first differs and of the secrets' lengths (`sameSecret`); every secret is compared, match or not.
    */
   accepts(presented: string | string[] | undefined): boolean {
     if (typeof presented !== 'string' || presented.length === 0) return false
-    const candidate = digest(presented)
     let accepted = false
-    for (const expected of this.#digests) accepted = timingSafeEqual(candidate, expected) || accepted
+    for (const expected of this.#secrets) accepted = sameSecret(presented, expected) || accepted
     return accepted
   }
-}
-
-function digest(secret: string): Buffer {
-  return createHash('sha256').update(secret, 'utf8').digest()
 }

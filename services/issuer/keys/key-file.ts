@@ -3,10 +3,10 @@
  * read-modify-write under a `proper-lockfile` lock and lands by atomic rename, so the command line and a
  * running issuer (or several issuers sharing the directory) never clobber or half-read each other.
  */
-import { randomBytes } from 'node:crypto'
-import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises'
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import lockfile from 'proper-lockfile'
+import { replaceFile } from '../../../lib/atomic-file.js'
 import { EMPTY_KEY_SET, type KeySetDocument, parseKeySetDocument } from './key-document.js'
 import type { KeySetDocumentChange, KeyStorage } from './key-storage.js'
 
@@ -102,26 +102,6 @@ export class KeyFile implements KeyStorage {
   }
 
   async #writeAtomically(doc: KeySetDocument): Promise<void> {
-    const temp = `${this.path}.${randomBytes(6).toString('hex')}.tmp`
-    const handle = await open(temp, 'wx', KEY_FILE_MODE)
-    try {
-      await handle.writeFile(`${JSON.stringify(doc, null, 2)}\n`)
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-    try {
-      await rename(temp, this.path)
-    } catch (err) {
-      await rm(temp, { force: true })
-      throw err
-    }
-    // The rename is durable only once the directory entry is on disk.
-    const dirHandle = await open(this.dir, 'r')
-    try {
-      await dirHandle.sync()
-    } finally {
-      await dirHandle.close()
-    }
+    await replaceFile(this.path, `${JSON.stringify(doc, null, 2)}\n`, KEY_FILE_MODE)
   }
 }
