@@ -4,8 +4,7 @@
  */
 import type { KeySetDocument, StoredKey } from './keys/key-document.js'
 import type { KeySet } from './keys/key-set.js'
-import type { RevocationEvents } from './revocation-events.js'
-import type { IssuerStore } from './store/types.js'
+import type { Revocations } from './feed/revocations.js'
 
 /** A key as listed by the admin API and the command line: metadata only, never key material. */
 export interface KeyView {
@@ -46,8 +45,7 @@ export function listKeys(doc: KeySetDocument): KeyView[] {
 
 export interface KeyAdministrationOptions {
   keys: KeySet
-  store: IssuerStore
-  events: RevocationEvents
+  revocations: Revocations
 }
 
 /** List, rotate and revoke signing keys. */
@@ -71,9 +69,7 @@ export class KeyAdministration {
   /** Revokes a key and records the event. */
   async revoke(kid: string): Promise<StoredKey> {
     const revoked = await this.#o.keys.revoke(kid)
-    const event = this.#o.events.key(revoked.revokedAt!, revoked.kid, revoked.removeAt!)
-    await this.#o.store.recordRevocation(event)
-    this.#o.events.recorded(event)
+    await this.#o.revocations.recordKey(revoked)
     return revoked
   }
 }

@@ -9,7 +9,7 @@ import t from 'tap'
 import { openIssuerStore } from '../../../../services/issuer/store/issuer-store.js'
 import { REVOCATION_CHANNEL } from '../../../../services/issuer/store/revocations.js'
 import { postgresUnavailable, testDatabase } from '../../../helpers/postgres.js'
-import { event, newSession, onEachDialect, T0, user } from './fixtures.js'
+import { event, newSession, onEachDialect, T0, user, userEvent } from './fixtures.js'
 
 await onEachDialect(async (t, { store }) => {
   t.test('revocation: sessions, users, events in the same transaction', async (t) => {
@@ -21,7 +21,7 @@ await onEachDialect(async (t, { store }) => {
     const before = await store.listRevocations(0, 1000)
     const cursor = before.at(-1)?.cursor ?? 0
 
-    t.ok(await store.revokeSession(s1, 'logout', T0 + 10, event({ sessionId: s1, userId: u.id })))
+    t.ok(await store.revokeSession(s1, 'logout', T0 + 10, event({ sessionId: s1 })))
     t.notOk(
       await store.revokeSession(s1, 'logout', T0 + 11, event()),
       'a revoked session is not revoked twice',
@@ -44,10 +44,7 @@ await onEachDialect(async (t, { store }) => {
     )
     t.notOk(await store.addRefreshToken(s1, 'y', T0 + 12, T0 + 99))
 
-    t.equal(
-      await store.revokeUserSessions(u.id, 'logout_all', T0 + 20, event({ type: 'user', userId: u.id })),
-      2,
-    )
+    t.equal(await store.revokeUserSessions(u.id, 'logout_all', T0 + 20, userEvent(u.id)), 2)
     t.same(
       (await store.listSessions(u.id)).map((s) => [s.id, s.revokedReason]),
       [
@@ -57,11 +54,14 @@ await onEachDialect(async (t, { store }) => {
       ],
       'newest first',
     )
-    await store.changePassword(u.id, '$argon2id$changed', T0 + 30, event({ type: 'user', userId: u.id }))
+    await store.changePassword(u.id, '$argon2id$changed', T0 + 30, userEvent(u.id))
     t.equal((await store.findUserById(u.id))!.passwordHash, '$argon2id$changed')
-    const keyEvent = await store.recordRevocation(
-      event({ type: 'key', kid: 'k1', sessionId: null, userId: null }),
-    )
+    const keyEvent = await store.recordRevocation({
+      type: 'key',
+      kid: 'k1',
+      createdAt: T0,
+      expiresAt: T0 + 1000,
+    })
 
     const events = await store.listRevocations(cursor, 100)
     t.same(
@@ -73,7 +73,7 @@ await onEachDialect(async (t, { store }) => {
       'cursors increase',
     )
     t.equal(events.at(-1)!.cursor, keyEvent.cursor)
-    t.equal(events.at(-1)!.kid, 'k1')
+    t.match(events.at(-1), { type: 'key', kid: 'k1' })
     t.same(await store.listRevocations(keyEvent.cursor, 100), [])
   })
 
