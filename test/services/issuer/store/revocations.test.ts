@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import t from 'tap'
+import type { RevocationEvent } from '../../../../lib/auth/feed-protocol.js'
 import { openIssuerStore } from '../../../../services/issuer/store/issuer-store.js'
 import { REVOCATION_CHANNEL } from '../../../../services/issuer/store/revocations.js'
 import { postgresUnavailable, testDatabase } from '../../../helpers/postgres.js'
@@ -75,6 +76,24 @@ await onEachDialect(async (t, { store }) => {
     t.equal(events.at(-1)!.cursor, keyEvent.cursor)
     t.match(events.at(-1), { type: 'key', kid: 'k1' })
     t.same(await store.listRevocations(keyEvent.cursor, 100), [])
+  })
+
+  t.test('every kind of event reads back exactly as recorded, in the one shape', async (t) => {
+    const recorded: RevocationEvent[] = [
+      { type: 'session', sessionId: 's-shape', createdAt: T0, expiresAt: T0 + 1_000_000 },
+      { type: 'user', subject: 'u-shape', issuedBefore: T0 - 1, createdAt: T0, expiresAt: T0 + 1_000_000 },
+      { type: 'token', tokenId: 'jti-shape', createdAt: T0, expiresAt: T0 + 1_000_000 },
+      { type: 'key', kid: 'k-shape', createdAt: T0, expiresAt: T0 + 1_000_000 },
+    ]
+    const stored = []
+    for (const e of recorded) stored.push(await store.recordRevocation(e))
+    t.same(
+      stored.map(({ cursor: _cursor, ...event }) => event),
+      recorded,
+      'recordRevocation returns the event',
+    )
+    const read = await store.listRevocations(stored[0]!.cursor - 1, 10)
+    t.same(read, stored, 'and listRevocations reads it back with its cursor, nothing more')
   })
 
   t.test('the latest cursor is the highest stored', async (t) => {
