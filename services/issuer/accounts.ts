@@ -8,7 +8,7 @@ import { KeygateError } from '../../lib/errors.js'
 import { hashPassword, normaliseEmail, passwordAcceptable, verifyPassword } from './credentials.js'
 import type { LoginThrottle } from './login-throttle.js'
 import type { IssuerMetrics } from './metrics.js'
-import type { RevocationEvents } from './revocation-events.js'
+import type { Revocations } from './feed/revocations.js'
 import { EmailTakenError, type IssuerStore, type UserRecord } from './store/types.js'
 
 /** Roles of a self-registered or admin-created user unless told otherwise. */
@@ -19,7 +19,8 @@ export const BOOTSTRAP_ADMIN_ROLES: readonly string[] = ['admin', 'user']
 export interface AccountsOptions {
   store: IssuerStore
   throttle: LoginThrottle
-  events: RevocationEvents
+  /** Where a password change is recorded, with the revocation of the user's tokens. */
+  revocations: Revocations
   metrics: IssuerMetrics
   now: () => number
 }
@@ -105,11 +106,7 @@ export class Accounts {
         message: 'The password must be 8 to 128 characters long',
       })
     }
-    const passwordHash = await hashPassword(next)
-    const now = this.#o.now()
-    const event = this.#o.events.user(now, userId)
-    await this.#o.store.changePassword(userId, passwordHash, now, event)
-    this.#o.events.recorded(event)
+    await this.#o.revocations.recordPasswordChange(userId, await hashPassword(next))
   }
 
   async get(userId: string): Promise<UserRecord> {

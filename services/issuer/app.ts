@@ -14,13 +14,12 @@ import { AccessTokenMinter } from './access-tokens.js'
 import { Accounts } from './accounts.js'
 import { CLOCK_SKEW_MS, type IssuerConfig, type IssuerSettings, issuerSettings } from './config.js'
 import { IssuerFeed } from './feed/issuer-feed.js'
-import { toVerifierEvent } from './feed/wire.js'
+import { Revocations } from './feed/revocations.js'
 import { KeyAdministration } from './keys/key-administration.js'
 import { keyStorageFor } from './keys/configured-key-storage.js'
 import { KeySet } from './keys/key-set.js'
 import { LoginThrottle } from './login-throttle.js'
 import { createIssuerMetrics, watchIssuerFeed } from './metrics.js'
-import { RevocationEvents } from './revocation-events.js'
 import { adminRoutes } from './routes/admin.js'
 import { authRoutes } from './routes/auth.js'
 import { feedRoutes } from './routes/feed.js'
@@ -100,16 +99,25 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
     await keySet.load()
 
     const metrics = createIssuerMetrics(app.metrics, keySet)
-    const events = new RevocationEvents(settings.accessTokenTtlMs + CLOCK_SKEW_MS)
+    const revocationFeed = new IssuerFeed({ settings, store, log: app.log, now, dataDir: config.DATA_DIR })
+    watchIssuerFeed(app.metrics, revocationFeed)
+    // Every revocation goes in here: recorded in the store, then delivered by the fan-out to the feed's
+    // streams and to this process's own verifier (below) before the call returns.
+    const revocations = new Revocations({
+      store,
+      keepMs: settings.accessTokenTtlMs + CLOCK_SKEW_MS,
+      now,
+      fanout: revocationFeed.fanout,
+    })
     const throttle = new LoginThrottle({
       maxFailuresPerAccount: settings.loginMaxFailuresPerAccount,
       maxFailuresPerAddress: settings.loginMaxFailuresPerAddress,
       windowMs: settings.loginThrottleWindowMs,
     })
-    const accounts = new Accounts({ store, throttle, events, metrics, now })
+    const accounts = new Accounts({ store, throttle, revocations, metrics, now })
     const sessions = new Sessions({
       store,
-      events,
+      revocations,
       metrics,
       now,
       idleTtlMs: settings.sessionIdleTtlMs,
@@ -123,7 +131,7 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
       ttlMs: settings.accessTokenTtlMs,
       now,
     })
-    const keyAdmin = new KeyAdministration({ keys: keySet, store, events })
+    const keyAdmin = new KeyAdministration({ keys: keySet, revocations })
     await accounts.bootstrapAdmin(config.KEYGATE_ADMIN_EMAIL, config.KEYGATE_ADMIN_PASSWORD, app.log)
 
     // The issuer's own Bearer routes verify with the shared plugin against the keys it holds in process.
@@ -132,18 +140,10 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
       defaultAuth: { mode: 'none' },
       now,
     })
+    // This process's verifier follows the fan-out like any subscriber: each event (made here, by another
+    // instance or by the command line) is applied to it once.
     const ownRevocations = instance.auth.revocations.get(settings.issuer)
-    const revocationFeed = new IssuerFeed({ settings, store, log: app.log, now, dataDir: config.DATA_DIR })
-    watchIssuerFeed(app.metrics, revocationFeed)
-    // Revocations made here apply to this process's verifier at once, and wake the feed, which serves them
-    // (and those recorded by other instances or the command line) to verifiers and to this verifier too.
-    events.onRecorded((event) => {
-      ownRevocations?.apply(toVerifierEvent(event))
-      revocationFeed.recorded()
-    })
-    revocationFeed.fanout.subscribe((recorded) => {
-      for (const event of recorded) ownRevocations?.apply(toVerifierEvent(event))
-    })
+    revocationFeed.fanout.subscribe((recorded) => ownRevocations?.apply(recorded))
 
     const scheduler = new MaintenanceScheduler({
       keys: keySet,
@@ -151,7 +151,6 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
       now,
       log: app.log,
       revokedSessionKeepMs: settings.accessTokenTtlMs + CLOCK_SKEW_MS,
-      onTick: (at) => ownRevocations?.prune(at),
     })
     instance.addHook('onReady', async () => {
       await revocationFeed.start()
