@@ -174,6 +174,11 @@ export const ERRORS = {
     error: 'gone',
     message: 'The download link was already used or has expired',
   },
+  KG_QUOTA_EXCEEDED: {
+    status: 413,
+    error: 'quota_exceeded',
+    message: 'Storing this would exceed your quota; delete files to make room',
+  },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS
