@@ -10,7 +10,7 @@ import { durationMs } from '../lib/config.js'
 import { registerErrorHandling } from '../lib/errors.js'
 import { GATEWAY_JWKS_PATH } from '../lib/identity/constants.js'
 import { operations } from '../lib/operations.js'
-import { createLogger, serverOptions } from '../lib/server.js'
+import { createLogger, registerHttpHygiene, serverOptions } from '../lib/server.js'
 import { AssertionSigner, GATEWAY_JWKS_MAX_AGE_S } from './assertion-signer.js'
 import { assertionKeyFile, commaList, defaultRateLimit, type GatewayConfig } from './config.js'
 import { IdentityForwarding } from './identity-headers.js'
@@ -73,6 +73,8 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     serverOptions({ logger, trustProxy: commaList(config.GATEWAY_TRUST_PROXY), requestLog: 'failures' }),
   )
   registerErrorHandling(app)
+  // Before anything is proxied; proxied answers keep the upstream's headers.
+  registerHttpHygiene(app, { apiAnswers: false })
   await app.register(operations, { component: 'gateway' })
   await app.register(auth, {
     ...authOptionsFromConfig(config),
