@@ -9,7 +9,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { auth } from '../../lib/auth/index.js'
 import { registerErrorHandling } from '../../lib/errors.js'
 import { operations } from '../../lib/operations.js'
-import { createLogger, listenerTimeouts, serverOptions } from '../../lib/server.js'
+import { createLogger, listenerTimeouts, registerHttpHygiene, serverOptions } from '../../lib/server.js'
 import { AccessTokenMinter } from './access-tokens.js'
 import { Accounts } from './accounts.js'
 import { CLOCK_SKEW_MS, type IssuerConfig, type IssuerSettings, issuerSettings } from './config.js'
@@ -84,6 +84,7 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
     pluginTimeout: ISSUER_LOAD_TIMEOUT_MS,
   })
   registerErrorHandling(app)
+  registerHttpHygiene(app, { apiAnswers: true })
   // JSON only: a text/plain body is what a cross-site form can send without a CORS preflight.
   app.removeContentTypeParser('text/plain')
   app.register(operations, { component: 'issuer' })
