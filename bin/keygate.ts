@@ -212,13 +212,18 @@ async function withKeyAdministration<R>(
   const { KeyAdministration } = await import('../services/issuer/keys/key-administration.js')
   const { KeySet } = await import('../services/issuer/keys/key-set.js')
   const { keyStorageFor } = await import('../services/issuer/keys/configured-key-storage.js')
-  const { RevocationEvents } = await import('../services/issuer/revocation-events.js')
+  const { Revocations } = await import('../services/issuer/feed/revocations.js')
   const { openIssuerStore } = await import('../services/issuer/store/issuer-store.js')
   const store = await openIssuerStore(settings.databaseUrl)
   try {
     const keySet = new KeySet({ storage: keyStorageFor(settings, store), schedule: settings, now: Date.now })
-    const events = new RevocationEvents(settings.accessTokenTtlMs + CLOCK_SKEW_MS)
-    return await fn(new KeyAdministration({ keys: keySet, store, events }), keySet)
+    // No fan-out here: running instances pick the revocation up through NOTIFY or their poll.
+    const revocations = new Revocations({
+      store,
+      keepMs: settings.accessTokenTtlMs + CLOCK_SKEW_MS,
+      now: Date.now,
+    })
+    return await fn(new KeyAdministration({ keys: keySet, revocations }), keySet)
   } finally {
     await store.close()
   }

@@ -10,7 +10,13 @@ import { commaList } from '../lib/config.js'
 import { registerErrorHandling } from '../lib/errors.js'
 import { GATEWAY_JWKS_PATH } from '../lib/identity/constants.js'
 import { operations } from '../lib/operations.js'
-import { createLogger, listenerTimeouts, serverOptions, trustedProxies } from '../lib/server.js'
+import {
+  createLogger,
+  listenerTimeouts,
+  registerHttpHygiene,
+  serverOptions,
+  trustedProxies,
+} from '../lib/server.js'
 import { AssertionSigner, GATEWAY_JWKS_MAX_AGE_S } from './assertion-signer.js'
 import { ClientConcurrency } from './client-limits.js'
 import { assertionKeyFile, type GatewayConfig, routeConnections } from './config.js'
@@ -84,6 +90,8 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     }),
   )
   registerErrorHandling(app)
+  // Before anything is proxied; proxied answers keep the upstream's headers.
+  registerHttpHygiene(app, { apiAnswers: false })
   await app.register(operations, { component: 'gateway' })
   await app.register(auth, {
     ...authOptionsFromConfig(config),

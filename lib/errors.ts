@@ -21,6 +21,22 @@ export const ERRORS = {
     message: 'The request content type is not supported',
   },
   KG_PAYLOAD_TOO_LARGE: { status: 413, error: 'invalid_request', message: 'The request body is too large' },
+  KG_MALFORMED_URL: { status: 400, error: 'invalid_request', message: 'The request URL is malformed' },
+  KG_URL_TOO_LONG: {
+    status: 414,
+    error: 'invalid_request',
+    message: 'A segment of the request URL is too long',
+  },
+  KG_HOST_INVALID: {
+    status: 400,
+    error: 'invalid_request',
+    message: 'The request must carry exactly one Host header',
+  },
+  KG_TRANSFER_CODING_UNSUPPORTED: {
+    status: 501,
+    error: 'not_implemented',
+    message: 'The request uses a transfer coding other than chunked',
+  },
   KG_NOT_FOUND: { status: 404, error: 'not_found', message: 'Not found' },
   KG_RATE_LIMITED: { status: 429, error: 'rate_limited', message: 'Too many requests' },
   KG_REQUEST_TIMEOUT: {
@@ -189,6 +205,11 @@ export const ERRORS = {
     error: 'gone',
     message: 'The download link was already used or has expired',
   },
+  KG_QUOTA_EXCEEDED: {
+    status: 413,
+    error: 'quota_exceeded',
+    message: 'Storing this would exceed your quota; delete files to make room',
+  },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS
@@ -237,7 +258,8 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_EMPTY_TYPE: 'KG_UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_INVALID_TYPE: 'KG_UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_VALIDATION: 'KG_INVALID_REQUEST',
-  FST_ERR_BAD_URL: 'KG_INVALID_REQUEST',
+  FST_ERR_BAD_URL: 'KG_MALFORMED_URL',
+  FST_ERR_MAX_PARAM_LENGTH: 'KG_URL_TOO_LONG',
   FST_ERR_ASYNC_CONSTRAINT: 'KG_INVALID_REQUEST',
 }
 
@@ -268,24 +290,44 @@ export function toKeygateError(err: unknown): KeygateError {
   return new KeygateError('KG_INTERNAL', { cause: err })
 }
 
-/** Sends a catalogue error: status, its headers and the JSON body. */
+/**
+ * Headers of every error answer: the request id (so a client can quote it and logs can be searched for it),
+ * and never cached or sniffed (a 404 or 414 is otherwise cacheable by default, RFC 9111 §4.2.2).
+ */
+function errorHeaders(reply: FastifyReply): Record<string, string> {
+  return {
+    'x-request-id': reply.request.id,
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  }
+}
+
+/** Sends a catalogue error: status, its headers, the request id and the JSON body. */
 export function sendError(reply: FastifyReply, err: KeygateError): FastifyReply {
-  return reply.code(err.statusCode).headers(err.headers).send(err.toJSON())
+  return reply
+    .code(err.statusCode)
+    .headers({ ...errorHeaders(reply), ...err.headers })
+    .send(err.toJSON())
 }
 
 /**
- * Installs the error and not-found handlers every component uses. Client errors are logged by code only
- * (never with the framework's message, which may quote the request); server errors with their stack.
+ * Answers any error with its catalogue error. Client errors are logged by code only (never with the
+ * framework's message, which may quote the request); server errors with their stack. It is the error
+ * handler of every component and their `frameworkErrors` (what Fastify meets before routing: a malformed
+ * URL, a parameter past `maxParamLength`), so those get keygate's JSON and a request id too.
  */
+export function answerError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const kgErr = toKeygateError(err)
+  if (kgErr.statusCode >= 500 && kgErr.code === 'KG_INTERNAL') {
+    request.log.error({ err }, 'unhandled error')
+  } else {
+    request.log.info({ code: kgErr.code, status: kgErr.statusCode }, 'request refused')
+  }
+  return sendError(reply, kgErr)
+}
+
+/** Installs the error and not-found handlers every component uses (see answerError). */
 export function registerErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
-    const kgErr = toKeygateError(err)
-    if (kgErr.statusCode >= 500 && kgErr.code === 'KG_INTERNAL') {
-      request.log.error({ err }, 'unhandled error')
-    } else {
-      request.log.info({ code: kgErr.code, status: kgErr.statusCode }, 'request refused')
-    }
-    return sendError(reply, kgErr)
-  })
+  app.setErrorHandler(answerError)
   app.setNotFoundHandler((_request, reply) => sendError(reply, new KeygateError('KG_NOT_FOUND')))
 }

@@ -16,7 +16,7 @@ import {
   LogController,
 } from 'fastify'
 import pino, { type DestinationStream, type Logger } from 'pino'
-import { KeygateError } from './errors.js'
+import { answerError, type ErrorCode, KeygateError } from './errors.js'
 
 /** Grace period for in-flight requests on SIGTERM/SIGINT, in milliseconds. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000
@@ -325,8 +325,71 @@ export function serverOptions(
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     routerOptions: { maxParamLength: 2048 },
+    // A malformed URL (`/%zz`) is refused before routing; Fastify's own answer would echo the raw path.
+    frameworkErrors: answerError,
     ...(options.requestLog === 'failures' ? { logController: new FailuresLogController() } : {}),
   }
+}
+
+export interface HttpHygieneOptions {
+  /**
+   * True for a component whose answers are its own API (the issuer, the services): JSON answers get
+   * `Cache-Control: no-store` (unless the route set its own) and `X-Content-Type-Options: nosniff`. False
+   * for the gateway, whose proxied answers pass as the upstream sent them (its own errors get both anyway).
+   */
+  apiAnswers: boolean
+}
+
+/** `application/json`, and the `+json` types (`application/jwk-set+json`), with any parameters. */
+const JSON_MEDIA_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i
+
+/**
+ * Installs what every component does at the HTTP level beside its routes: requests whose framing or target
+ * is ambiguous are refused before anything else runs (see `ambiguityOf`), with `Connection: close`; and,
+ * with `apiAnswers`, the headers of API answers (see HttpHygieneOptions). Register it first, right after
+ * the error handling, so no other hook (nor a proxy) sees a refused request.
+ * @example
+ * registerErrorHandling(app)
+ * registerHttpHygiene(app, { apiAnswers: true })
+ */
+export function registerHttpHygiene(app: FastifyInstance, options: HttpHygieneOptions): void {
+  app.addHook('onRequest', (request, reply, done) => {
+    const refusal = ambiguityOf(request.raw)
+    if (refusal === undefined) return done()
+    // What follows on this connection cannot be trusted to be framed as we would read it.
+    reply.header('connection', 'close')
+    done(new KeygateError(refusal))
+  })
+  if (options.apiAnswers) {
+    app.addHook('onSend', (_request, reply, payload, done) => {
+      const type = reply.getHeader('content-type')
+      if (typeof type === 'string' && JSON_MEDIA_TYPE.test(type)) {
+        reply.header('x-content-type-options', 'nosniff')
+        if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
+      }
+      done(null, payload)
+    })
+  }
+}
+
+/**
+ * Why a request is refused before routing, or undefined. Node's parser accepts both of these:
+ * - more than one `Host` line: RFC 9112 §3.2 requires a 400 (two hops may each pick a different one);
+ * - a transfer coding other than plain `chunked` (`gzip, chunked`): RFC 9112 §6.1 says 501 for a coding
+ *   the server does not understand; Node would unchunk the body and pass the gzip bytes on as if plain.
+ */
+function ambiguityOf(req: IncomingMessage): ErrorCode | undefined {
+  const raw = req.rawHeaders
+  let hosts = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name.length === 4 && name.toLowerCase() === 'host' && ++hosts > 1) return 'KG_HOST_INVALID'
+  }
+  const codings = req.headers['transfer-encoding']
+  if (codings !== undefined && codings.trim().toLowerCase() !== 'chunked') {
+    return 'KG_TRANSFER_CODING_UNSUPPORTED'
+  }
+  return undefined
 }
 
 export interface ListenOptions {

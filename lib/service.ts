@@ -1,6 +1,6 @@
 /**
  * The skeleton every downstream service (profile, orders, files) is built on: Fastify with keygate's
- * defaults, the error catalogue, the operations routes, the verification plugin (access tokens from the
+ * defaults, the error catalogue, the HTTP hygiene of API answers (lib/server.ts), the operations routes, the verification plugin (access tokens from the
  * issuer, assertions from the gateway, identity required unless a route says otherwise) and the service's
  * own SQL store, opened at start, checked by `/readyz` and closed with the instance.
  */
@@ -13,7 +13,14 @@ import { type Component, componentSchema, type Config } from './config.js'
 import { openDatabase } from './db.js'
 import { registerErrorHandling } from './errors.js'
 import { operations } from './operations.js'
-import { createLogger, listen, listenerTimeouts, serverOptions, trustedProxies } from './server.js'
+import {
+  createLogger,
+  listen,
+  listenerTimeouts,
+  registerHttpHygiene,
+  serverOptions,
+  trustedProxies,
+} from './server.js'
 
 /** The components built with this skeleton. */
 export type ServiceName = Exclude<Component, 'issuer' | 'gateway'>
@@ -98,6 +105,7 @@ export function buildService<DB>(
     }),
   )
   registerErrorHandling(app)
+  registerHttpHygiene(app, { apiAnswers: true })
   app.register(operations, { component: definition.name })
   app.register(auth, {
     ...authOptionsFromConfig(config),

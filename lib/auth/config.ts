@@ -4,12 +4,10 @@
  */
 import { type StaticDecode, Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { join } from 'node:path'
 import { commaList, Duration, OneOf } from '../config.js'
-import { loadOrCreateSecret } from '../secrets.js'
 import { DEFAULT_API_AUDIENCE } from '../identity/constants.js'
 import { isSupportedAlgorithm } from './algorithms.js'
-import { FEED_PATH } from './feed-protocol.js'
+import { FEED_PATH, generatedFeedSecret } from './feed-protocol.js'
 import type { AuthPluginOptions } from './plugin.js'
 import type { TrustedIssuer } from './types.js'
 
@@ -49,7 +47,7 @@ export function feedSecret(config: {
   DATA_DIR: string
 }): string {
   const configured = commaList(config.REVOCATION_FEED_SECRET ?? '')[0]
-  return configured || loadOrCreateSecret(join(config.DATA_DIR, 'revocation-feed.secret'))
+  return configured || generatedFeedSecret(config.DATA_DIR)
 }
 
 const TrustedIssuerSchema = Type.Object(

@@ -18,7 +18,7 @@ import { JwksCache, type JwksCacheOptions } from './jwks-cache.js'
 import { AuthMetrics } from './metrics.js'
 import { checkRequirements } from './policy.js'
 import { type FeedState, RevocationFeed } from './revocation-feed.js'
-import { RevocationSet } from './revocation-set.js'
+import { REVOCATION_PRUNE_INTERVAL_MS, RevocationSet } from './revocation-set.js'
 import type { AuthRequirements, Identity, KeySource, TrustedIssuer } from './types.js'
 import {
   DEFAULT_ALGORITHMS,
@@ -82,7 +82,10 @@ export interface AuthContext {
   authenticate(request: FastifyRequest, requirements?: AuthRequirements): Promise<Identity | null>
   readonly verifier: TokenVerifier
   readonly assertionVerifier: TokenVerifier | undefined
-  /** The revocation set of each trusted issuer, filled by a revocation feed. */
+  /**
+   * The revocation set of each trusted issuer (its policy's), filled by the issuer's revocation feed — or,
+   * inside the issuer itself, by its own fan-out.
+   */
   readonly revocations: ReadonlyMap<string, RevocationSet>
   /** The revocation feed of each issuer that has one. */
   readonly feeds: ReadonlyMap<string, RevocationFeed>
@@ -105,6 +108,7 @@ declare module 'fastify' {
 
 const DEFAULT_AUTH: AuthRequirements = { mode: 'required' }
 
+/** The policy of a trusted issuer or gateway (without a revocation set: the caller adds one where it applies). */
 function policyFor(
   trusted: TrustedIssuer,
   defaults: { algorithms: string[]; types: string[] },
@@ -149,14 +153,19 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     return cache
   }
 
-  const revocations = new Map(options.issuers.map((i) => [i.issuer, new RevocationSet()]))
-  const issuerPolicies = options.issuers.map((i) =>
-    policyFor(i, { algorithms: DEFAULT_ALGORITHMS, types: DEFAULT_TOKEN_TYPES }, makeSource),
-  )
+  // Each trusted issuer's policy owns the revocations of its tokens.
+  const trustedIssuers = options.issuers.map((trusted) => ({
+    trusted,
+    policy: {
+      ...policyFor(trusted, { algorithms: DEFAULT_ALGORITHMS, types: DEFAULT_TOKEN_TYPES }, makeSource),
+      revocations: new RevocationSet(trusted.issuer),
+    },
+  }))
+  const issuerPolicies = trustedIssuers.map((t) => t.policy)
+  const revocationSets = issuerPolicies.map((p) => p.revocations)
   const common = {
     now,
     metrics,
-    revocations: (issuer: string) => revocations.get(issuer),
     ...(options.maxTokenBytes ? { maxTokenBytes: options.maxTokenBytes } : {}),
     ...(options.cacheSize ? { cacheSize: options.cacheSize } : {}),
   }
@@ -179,7 +188,13 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
       { algorithms: [ASSERTION_ALGORITHM], types: [ASSERTION_TYPE] },
       makeSource,
     )
-    assertionVerifier = new TokenVerifier({ ...common, issuers: [gatewayPolicy], profile: 'assertion' })
+    // An assertion is revoked with the access token it vouches for: the trusted issuers' sets apply.
+    assertionVerifier = new TokenVerifier({
+      ...common,
+      issuers: [gatewayPolicy],
+      profile: 'assertion',
+      revocations: revocationSets,
+    })
   }
 
   const sources = [...issuerPolicies, ...(gatewayPolicy ? [gatewayPolicy] : [])].map((p) => p.keySource)
@@ -188,22 +203,19 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   const feeds = new Map<string, RevocationFeed>()
   if (options.revocationFeed) {
     const { secret, maxStaleMs, silenceMs } = options.revocationFeed
-    for (const trusted of options.issuers) {
+    for (const { trusted, policy } of trustedIssuers) {
       if (!trusted.revocationFeed) continue
       const issuer = trusted.issuer
       const feed = new RevocationFeed({
         issuer,
         url: trusted.revocationFeed,
         secret,
-        set: revocations.get(issuer)!,
+        set: policy.revocations,
         now,
         ...(maxStaleMs === undefined ? {} : { maxStaleMs }),
         ...(silenceMs === undefined ? {} : { silenceMs }),
         ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
         onApplied: (events) => {
-          // Cached verifications the new revocations cover go at once, not at their next lookup.
-          verifier.dropRevoked(issuer)
-          assertionVerifier?.dropRevoked(issuer)
           for (const e of events) metrics.feedEvents.labels(issuer, e.type).inc()
         },
         onStateChange: (state: FeedState, reason?: string) => {
@@ -240,10 +252,17 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     return identity
   }
 
+  // Revocations are forgotten once their tokens have expired, here and nowhere else.
+  const pruner = setInterval(() => {
+    const at = now()
+    for (const set of revocationSets) set.prune(at)
+  }, REVOCATION_PRUNE_INTERVAL_MS)
+  pruner.unref()
+
   const context: AuthContext = {
     verifier,
     assertionVerifier,
-    revocations,
+    revocations: new Map(revocationSets.map((set) => [set.issuer, set])),
     feeds,
     async authenticate(request, requirements = request.routeOptions.config.auth ?? defaultAuth) {
       if (requirements.mode === 'none') return null
@@ -293,6 +312,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   })
   // Only the caches made here are ours to close; a key source passed in belongs to its owner.
   app.addHook('onClose', async () => {
+    clearInterval(pruner)
     await Promise.all([...caches.map((c) => c.close()), ...[...feeds.values()].map((f) => f.close())])
   })
 }

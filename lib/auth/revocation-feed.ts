@@ -1,27 +1,24 @@
 /**
  * A verifier's subscription to one issuer's revocation feed: a server-sent-event stream read from the last
- * applied cursor, applied to the local RevocationSet (and the verified-token cache) the moment it arrives,
- * reconnected with backoff when it drops. Verification never waits on it; it only tells sensitive routes
+ * applied cursor, applied to the issuer's RevocationSet the moment it arrives (the set tells the verifiers'
+ * caches what to drop), reconnected with backoff when it drops (timings: feed-protocol.ts). Verification never waits on it; it only tells sensitive routes
  * when it has been out of contact too long to trust.
  */
 import { createParser } from 'eventsource-parser'
 import { type Dispatcher, request } from 'undici'
 import {
+  DEFAULT_FEED_SILENCE_MS,
+  FEED_FIRST_BACKOFF_MS,
+  FEED_MAX_BACKOFF_MS,
   FEED_SECRET_HEADER,
   type FeedHeartbeat,
   parseWireEvent,
-  type WireRevocationEvent,
+  type RecordedRevocationEvent,
 } from './feed-protocol.js'
 import type { RevocationSet } from './revocation-set.js'
 
 /** How long the feed may be out of contact before sensitive routes refuse requests, in milliseconds. */
 export const DEFAULT_FEED_MAX_STALE_MS = 30_000
-/** Silence on the stream after which the connection is presumed dead and reopened, in milliseconds. */
-export const DEFAULT_FEED_SILENCE_MS = 15_000
-const FIRST_BACKOFF_MS = 250
-const MAX_BACKOFF_MS = 10_000
-/** How often expired revocations are forgotten, in milliseconds. */
-const PRUNE_INTERVAL_MS = 60_000
 
 export type FeedState = 'connecting' | 'live' | 'down'
 
@@ -30,10 +27,12 @@ export interface RevocationFeedOptions {
   /** Base URL of the feed (the issuer's `/revocations`). */
   url: string
   secret: string
+  /** The issuer's revocation set, which the feed fills (and which tells its verifiers what to drop). */
   set: RevocationSet
-  /** Called after events were applied (to drop cached verifications they cover). */
-  onApplied?: (events: WireRevocationEvent[]) => void
+  /** Called after a batch of events was applied (metrics). */
+  onApplied?: (events: RecordedRevocationEvent[]) => void
   maxStaleMs?: number
+  /** Default DEFAULT_FEED_SILENCE_MS (feed-protocol.ts). */
   silenceMs?: number
   now?: () => number
   dispatcher?: Dispatcher
@@ -53,8 +52,7 @@ export class RevocationFeed {
   readonly #syncedPromise = new Promise<void>((r) => (this.#syncedResolve = r))
   #abort: AbortController | undefined
   #closed = false
-  #backoff = FIRST_BACKOFF_MS
-  #pruneTimer: NodeJS.Timeout | undefined
+  #backoff = FEED_FIRST_BACKOFF_MS
   readonly #options: RevocationFeedOptions &
     Required<Pick<RevocationFeedOptions, 'maxStaleMs' | 'silenceMs' | 'now'>>
 
@@ -109,13 +107,10 @@ export class RevocationFeed {
 
   start(): void {
     void this.#run()
-    this.#pruneTimer = setInterval(() => this.#options.set.prune(this.#options.now()), PRUNE_INTERVAL_MS)
-    this.#pruneTimer.unref()
   }
 
   async close(): Promise<void> {
     this.#closed = true
-    clearInterval(this.#pruneTimer)
     this.#abort?.abort()
   }
 
@@ -130,12 +125,12 @@ export class RevocationFeed {
       try {
         await this.#stream()
         // A stream that ends cleanly (issuer restarting) is reopened at once.
-        this.#backoff = FIRST_BACKOFF_MS
+        this.#backoff = FEED_FIRST_BACKOFF_MS
       } catch (err) {
         if (this.#closed) return
         this.#setState('down', (err as Error).message)
         await new Promise((r) => setTimeout(r, this.#backoff).unref())
-        this.#backoff = Math.min(this.#backoff * 2, MAX_BACKOFF_MS)
+        this.#backoff = Math.min(this.#backoff * 2, FEED_MAX_BACKOFF_MS)
       }
     }
   }
@@ -165,8 +160,8 @@ export class RevocationFeed {
         throw new Error(`feed answered HTTP ${res.statusCode}`)
       }
       heard()
-      this.#backoff = FIRST_BACKOFF_MS
-      const pending: WireRevocationEvent[] = []
+      this.#backoff = FEED_FIRST_BACKOFF_MS
+      const pending: RecordedRevocationEvent[] = []
       const parser = createParser({
         onEvent: (message) => {
           if (message.event === 'revocation') {
@@ -202,9 +197,9 @@ export class RevocationFeed {
     }
   }
 
-  #apply(events: WireRevocationEvent[]): void {
+  #apply(events: RecordedRevocationEvent[]): void {
+    this.#options.set.apply(events)
     for (const event of events) {
-      this.#options.set.apply(event)
       this.#cursor = Math.max(this.#cursor, event.cursor)
       this.#latestKnownCursor = Math.max(this.#latestKnownCursor, event.cursor)
       this.#lastEventAt = event.createdAt

@@ -33,6 +33,11 @@ export interface IssuerPolicy extends Required<
   Omit<TrustedIssuer, 'jwksUri' | 'keySource' | 'revocationFeed'>
 > {
   keySource: KeySource
+  /**
+   * The revocations of this issuer's tokens, owned by the policy. Absent for a gateway whose assertions a
+   * service verifies: an assertion follows the revocations of the access token it vouches for.
+   */
+  revocations?: RevocationSet
 }
 
 export interface VerifierOptions {
@@ -43,8 +48,12 @@ export interface VerifierOptions {
   /** Milliseconds since the epoch. */
   now?: () => number
   metrics?: AuthMetrics
-  /** The revocation set of an issuer, when a feed keeps one. */
-  revocations?: (issuer: string) => RevocationSet | undefined
+  /**
+   * The revocation sets that apply to the identities this verifier proves, one per issuer, each consulted
+   * for identities of its issuer (an assertion's is the issuer of the token it vouches for). Default: the
+   * sets of `issuers`.
+   */
+  revocations?: readonly RevocationSet[]
 }
 
 /** Which issuer a verification was for, once known (a metrics label). */
@@ -81,7 +90,8 @@ export class TokenVerifier {
   readonly #maxTokenBytes: number
   readonly #now: () => number
   readonly #metrics: AuthMetrics | undefined
-  readonly #revocations: (issuer: string) => RevocationSet | undefined
+  /** Revocation sets by issuer. */
+  readonly #revocations: ReadonlyMap<string, RevocationSet>
   /** Counter cells bound once (see CounterCells): counting costs an addition per verification. */
   readonly #cacheHits: CounterCell | undefined
   readonly #cacheMisses: CounterCell | undefined
@@ -93,7 +103,9 @@ export class TokenVerifier {
     this.#maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES
     this.#now = options.now ?? Date.now
     this.#metrics = options.metrics
-    this.#revocations = options.revocations ?? (() => undefined)
+    const revocations =
+      options.revocations ?? options.issuers.flatMap((p) => (p.revocations ? [p.revocations] : []))
+    this.#revocations = new Map(revocations.map((set) => [set.issuer, set]))
     this.#cacheHits = options.metrics?.verifiedCacheCells.cell({ result: 'hit' })
     this.#cacheMisses = options.metrics?.verifiedCacheCells.cell({ result: 'miss' })
     this.#validFresh =
@@ -107,6 +119,8 @@ export class TokenVerifier {
     for (const policy of options.issuers) {
       policy.keySource.onKeysRemoved((kids) => this.cache.dropKeys(kids))
     }
+    // Cached verifications that new revocations cover go at once, not at their next lookup.
+    for (const set of revocations) set.onRevoked((revoked) => this.cache.dropWhere(revoked))
   }
 
   /**
@@ -137,12 +151,6 @@ export class TokenVerifier {
     }
   }
 
-  /** Drops every remembered verification a revocation now covers. */
-  dropRevoked(issuer: string): void {
-    const set = this.#revocations(issuer)
-    if (set) this.cache.dropWhere((identity) => identity.issuer === issuer && set.isRevoked(identity))
-  }
-
   /** The policy that verified an identity: its own issuer, or for an assertion the asserting gateway. */
   #policyOf(identity: Identity): IssuerPolicy | undefined {
     return this.#issuers.get(
@@ -153,7 +161,7 @@ export class TokenVerifier {
   /** What can change after a token verified: its key source going stale, or a revocation. */
   #checkStillValid(identity: Identity, policy: IssuerPolicy | undefined): void {
     if (policy && !policy.keySource.usable()) throw keysStale()
-    if (this.#revocations(identity.issuer)?.isRevoked(identity)) fail('KG_TOKEN_REVOKED')
+    if (this.#revocations.get(identity.issuer)?.isRevoked(identity)) fail('KG_TOKEN_REVOKED')
   }
 
   async #verifyFresh(

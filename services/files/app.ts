@@ -48,7 +48,7 @@ export function buildFiles(options: BuildFilesOptions): FastifyInstance {
       databaseUrl: storeUrl(config, config.FILES_DATABASE_URL, 'files'),
       migrations: fileMigrations,
       routes: async (app, { db, now }) => {
-        const store = new FileStore(db)
+        const store = new FileStore(db, { bytes: config.FILES_QUOTA_BYTES, count: config.FILES_QUOTA_COUNT })
         const links = await registerDownloadLinks(app, {
           secret: linkSecret(config),
           issuer: config.FILES_URL,

@@ -1,13 +1,14 @@
 /**
- * The caller's files: `PUT /files/:name` (raw body of any type, up to FILES_MAX_BYTES), `GET /files`,
- * and `POST /files/:name/link` for a one-time download link. Links are served by download-route.ts.
+ * The caller's files: `PUT /files/:name` (raw body of any type, up to FILES_MAX_BYTES, within the
+ * caller's quota), `GET /files`, `DELETE /files/:name`, and `POST /files/:name/link` for a one-time
+ * download link. Links are served by download-route.ts.
  */
 import type { FastifyInstance } from 'fastify'
 import { KeygateError } from '../../lib/errors.js'
 import { verifiedCaller } from '../../lib/service.js'
 import type { DownloadLinks } from './download-links.js'
 import { FILE_NAME_PATTERN, storedContentType } from './file-names.js'
-import type { FileStore } from './store.js'
+import { type FileStore, QuotaExceededError } from './store.js'
 
 /** Where the gateway's default route table exposes files' download route (`/api/files` → `/files`). */
 export const GATEWAY_DOWNLOAD_PATH = '/api/files/download/'
@@ -45,6 +46,15 @@ const LinkSchema = {
   properties: { url: { type: 'string' }, expires_in: { type: 'integer' } },
 } as const
 
+/** The answer to an upload past the quota: which bound, its limit, and what the caller already uses. */
+function quotaExceeded({ quota, limit, used }: QuotaExceededError): KeygateError {
+  const what = quota === 'bytes' ? 'storage' : 'file count'
+  return new KeygateError('KG_QUOTA_EXCEEDED', {
+    message: `Storing this would exceed your ${what} quota; delete files to make room`,
+    details: { quota, limit, used },
+  })
+}
+
 function isAbsentOrEmpty(body: unknown): boolean {
   return (
     body === undefined ||
@@ -74,13 +84,19 @@ export async function fileRoutes(app: FastifyInstance, options: FileRoutesOption
           throw new KeygateError('KG_INVALID_REQUEST', { message: 'Invalid Content-Type header' })
         }
         const content = request.body ?? Buffer.alloc(0)
-        const { created, file } = await store.put(
-          identity.subject,
-          request.params.name,
-          contentType,
-          content,
-          now(),
-        )
+        let stored: Awaited<ReturnType<FileStore['put']>>
+        try {
+          stored = await store.put(identity.subject, request.params.name, contentType, content, now())
+        } catch (err) {
+          if (!(err instanceof QuotaExceededError)) throw err
+          const { quota, limit, used } = err
+          request.log.info(
+            { sub: identity.subject, quota, limit, used, size: content.length },
+            'upload refused',
+          )
+          throw quotaExceeded(err)
+        }
+        const { created, file } = stored
         request.log.info({ sub: identity.subject, file: file.name, size: file.size, created }, 'file stored')
         const { id: _id, ...info } = file
         return reply.code(created ? 201 : 200).send(info)
@@ -98,6 +114,21 @@ export async function fileRoutes(app: FastifyInstance, options: FileRoutesOption
       },
     },
     async (request) => ({ files: await store.list(verifiedCaller(request).subject) }),
+  )
+
+  // Its download links die with it: they name a version of a file that no longer exists.
+  app.delete<{ Params: { name: string } }>(
+    '/files/:name',
+    { schema: { params: NameParamsSchema } },
+    async (request, reply) => {
+      const identity = verifiedCaller(request)
+      // Another user's file is simply not among the caller's: 404, as for a name nobody has.
+      if (!(await store.remove(identity.subject, request.params.name))) {
+        throw new KeygateError('KG_NOT_FOUND', { message: 'No such file' })
+      }
+      request.log.info({ sub: identity.subject, file: request.params.name }, 'file deleted')
+      return reply.code(204).send()
+    },
   )
 
   app.post<{ Params: { name: string } }>(

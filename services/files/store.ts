@@ -3,11 +3,11 @@
  * and name, so no path is ever built from a name and a file and its metadata change in one statement.
  * `id` is a random version, new at every upload: a download link names it, so a link never serves
  * content uploaded after it was issued. `used_links` remembers spent link ids until their links expire.
+ * Each owner's total bytes and number of files are bounded by a quota, checked inside the write.
  */
 import { randomUUID } from 'node:crypto'
-import type { Kysely, Migration } from 'kysely'
-import { dialectOf } from '../../lib/db.js'
-import { writeTransaction } from '../../lib/db.js'
+import { type Kysely, type Migration, sql } from 'kysely'
+import { dialectOf, writeTransaction } from '../../lib/db.js'
 
 export interface FileTables {
   files: {
@@ -68,6 +68,29 @@ export interface FileContent {
   content: Buffer
 }
 
+/** What one owner may store: total bytes (FILES_QUOTA_BYTES) and number of files (FILES_QUOTA_COUNT). */
+export interface FileQuota {
+  bytes: number
+  count: number
+}
+
+/** An upload refused because it would take its owner past the quota; nothing was stored. */
+export class QuotaExceededError extends Error {
+  override name = 'QuotaExceededError'
+  /** Which bound: the total bytes, or the number of files. */
+  readonly quota: keyof FileQuota
+  readonly limit: number
+  /** The owner's usage of that bound before the upload. */
+  readonly used: number
+
+  constructor(quota: keyof FileQuota, limit: number, used: number) {
+    super(`keygate files: the upload would exceed the ${quota} quota (${used} of ${limit} used)`)
+    this.quota = quota
+    this.limit = limit
+    this.used = used
+  }
+}
+
 const INFO_COLUMNS = ['name', 'id', 'size', 'content_type', 'updated_at'] as const
 
 function toVersion(row: Pick<FileTables['files'], (typeof INFO_COLUMNS)[number]>): FileVersion {
@@ -83,12 +106,21 @@ function toVersion(row: Pick<FileTables['files'], (typeof INFO_COLUMNS)[number]>
 /** Files, always looked up within one owner's. */
 export class FileStore {
   readonly #db: Kysely<FileTables>
+  readonly #quota: FileQuota
 
-  constructor(db: Kysely<FileTables>) {
+  constructor(db: Kysely<FileTables>, quota: FileQuota) {
     this.#db = db
+    this.#quota = quota
   }
 
-  /** Stores (or replaces) a file; `created` tells whether the owner had none of that name. */
+  /**
+   * Stores (or replaces) a file; `created` tells whether the owner had none of that name. The quota is
+   * checked in the write's transaction, with the owner's other writes held off (SQLite's write lock, a
+   * PostgreSQL advisory lock per owner), so concurrent uploads cannot together pass it. An upload that
+   * does not grow the owner's usage (a replacement no larger than what it replaces) is never refused,
+   * even by a quota lowered below what the owner already stores.
+   * @throws QuotaExceededError when the upload would take the owner past a bound
+   */
   async put(
     owner: string,
     name: string,
@@ -106,12 +138,31 @@ export class FileStore {
       updated_at: at,
     }
     const created = await writeTransaction(this.#db, async (trx) => {
+      if (dialectOf(trx as Kysely<unknown>) === 'postgres') {
+        // Held until the transaction ends; a row lock could not cover files the owner does not have yet.
+        await sql`select pg_advisory_xact_lock(hashtextextended(${`keygate-files:${owner}`}, 0))`.execute(trx)
+      }
       const existing = await trx
         .selectFrom('files')
-        .select('id')
+        .select('size')
         .where('owner', '=', owner)
         .where('name', '=', name)
         .executeTakeFirst()
+      const usage = await trx
+        .selectFrom('files')
+        .select((eb) => [eb.fn.countAll<number>().as('count'), eb.fn.sum<number>('size').as('bytes')])
+        .where('owner', '=', owner)
+        .executeTakeFirstOrThrow()
+      const used = { bytes: Number(usage.bytes ?? 0), count: Number(usage.count) }
+      const after = {
+        bytes: used.bytes - Number(existing?.size ?? 0) + content.length,
+        count: used.count + (existing === undefined ? 1 : 0),
+      }
+      for (const bound of ['count', 'bytes'] as const) {
+        if (after[bound] > this.#quota[bound] && after[bound] > used[bound]) {
+          throw new QuotaExceededError(bound, this.#quota[bound], used[bound])
+        }
+      }
       await trx
         .insertInto('files')
         .values(row)
@@ -128,6 +179,16 @@ export class FileStore {
       return existing === undefined
     })
     return { created, file: toVersion(row) }
+  }
+
+  /** Deletes one of the owner's files; false when the owner has none of that name. */
+  async remove(owner: string, name: string): Promise<boolean> {
+    const result = await this.#db
+      .deleteFrom('files')
+      .where('owner', '=', owner)
+      .where('name', '=', name)
+      .executeTakeFirst()
+    return Number(result.numDeletedRows) > 0
   }
 
   /** The owner's files by name, without their content. */

@@ -9,9 +9,9 @@ import { KeygateError } from '../../lib/errors.js'
 import { normaliseEmail, passwordAcceptable } from './credentials.js'
 import type { LoginThrottle } from './login-throttle.js'
 import type { IssuerMetrics } from './metrics.js'
+import type { Revocations } from './feed/revocations.js'
 import type { PasswordHashing } from './password-hashing.js'
 import type { RegistrationThrottle } from './registration-throttle.js'
-import type { RevocationEvents } from './revocation-events.js'
 import { EmailTakenError, type IssuerStore, type UserRecord } from './store/types.js'
 
 /** Roles of a self-registered or admin-created user unless told otherwise. */
@@ -24,7 +24,8 @@ export interface AccountsOptions {
   throttle: LoginThrottle
   registrations: RegistrationThrottle
   hashing: PasswordHashing
-  events: RevocationEvents
+  /** Where a password change is recorded, with the revocation of the user's tokens. */
+  revocations: Revocations
   metrics: IssuerMetrics
   now: () => number
 }
@@ -130,11 +131,7 @@ export class Accounts {
         message: 'The password must be 8 to 128 characters long',
       })
     }
-    const passwordHash = await this.#o.hashing.hash(next)
-    const now = this.#o.now()
-    const event = this.#o.events.user(now, userId)
-    await this.#o.store.changePassword(userId, passwordHash, now, event)
-    this.#o.events.recorded(event)
+    await this.#o.revocations.recordPasswordChange(userId, await this.#o.hashing.hash(next))
   }
 
   async get(userId: string): Promise<UserRecord> {

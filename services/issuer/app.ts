@@ -9,12 +9,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { auth } from '../../lib/auth/index.js'
 import { registerErrorHandling } from '../../lib/errors.js'
 import { operations } from '../../lib/operations.js'
-import { createLogger, listenerTimeouts, serverOptions } from '../../lib/server.js'
+import { createLogger, listenerTimeouts, registerHttpHygiene, serverOptions } from '../../lib/server.js'
 import { AccessTokenMinter } from './access-tokens.js'
 import { Accounts } from './accounts.js'
 import { CLOCK_SKEW_MS, type IssuerConfig, type IssuerSettings, issuerSettings } from './config.js'
 import { IssuerFeed } from './feed/issuer-feed.js'
-import { toVerifierEvent } from './feed/wire.js'
+import { Revocations } from './feed/revocations.js'
 import { KeyAdministration } from './keys/key-administration.js'
 import { keyStorageFor } from './keys/configured-key-storage.js'
 import { KeySet } from './keys/key-set.js'
@@ -22,7 +22,6 @@ import { LoginThrottle } from './login-throttle.js'
 import { createIssuerMetrics, watchIssuerFeed } from './metrics.js'
 import { PasswordHashing } from './password-hashing.js'
 import { RegistrationThrottle } from './registration-throttle.js'
-import { RevocationEvents } from './revocation-events.js'
 import { adminRoutes } from './routes/admin.js'
 import { authRoutes } from './routes/auth.js'
 import { feedRoutes } from './routes/feed.js'
@@ -87,6 +86,7 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
     pluginTimeout: ISSUER_LOAD_TIMEOUT_MS,
   })
   registerErrorHandling(app)
+  registerHttpHygiene(app, { apiAnswers: true })
   // JSON only: a text/plain body is what a cross-site form can send without a CORS preflight.
   app.removeContentTypeParser('text/plain')
   app.register(operations, { component: 'issuer' })
@@ -102,7 +102,16 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
     await keySet.load()
 
     const metrics = createIssuerMetrics(app.metrics, keySet)
-    const events = new RevocationEvents(settings.accessTokenTtlMs + CLOCK_SKEW_MS)
+    const revocationFeed = new IssuerFeed({ settings, store, log: app.log, now, dataDir: config.DATA_DIR })
+    watchIssuerFeed(app.metrics, revocationFeed)
+    // Every revocation goes in here: recorded in the store, then delivered by the fan-out to the feed's
+    // streams and to this process's own verifier (below) before the call returns.
+    const revocations = new Revocations({
+      store,
+      keepMs: settings.accessTokenTtlMs + CLOCK_SKEW_MS,
+      now,
+      fanout: revocationFeed.fanout,
+    })
     const throttle = new LoginThrottle({ ...settings.loginThrottle, counters: store.throttleCounters, now })
     const registrations = new RegistrationThrottle({
       ...settings.registrationLimit,
@@ -110,10 +119,10 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
       now,
     })
     const hashing = new PasswordHashing()
-    const accounts = new Accounts({ store, throttle, registrations, hashing, events, metrics, now })
+    const accounts = new Accounts({ store, throttle, registrations, hashing, revocations, metrics, now })
     const sessions = new Sessions({
       store,
-      events,
+      revocations,
       metrics,
       now,
       idleTtlMs: settings.sessionIdleTtlMs,
@@ -127,7 +136,7 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
       ttlMs: settings.accessTokenTtlMs,
       now,
     })
-    const keyAdmin = new KeyAdministration({ keys: keySet, store, events })
+    const keyAdmin = new KeyAdministration({ keys: keySet, revocations })
     await accounts.bootstrapAdmin(config.KEYGATE_ADMIN_EMAIL, config.KEYGATE_ADMIN_PASSWORD, app.log)
 
     // The issuer's own Bearer routes verify with the shared plugin against the keys it holds in process.
@@ -136,18 +145,10 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
       defaultAuth: { mode: 'none' },
       now,
     })
+    // This process's verifier follows the fan-out like any subscriber: each event (made here, by another
+    // instance or by the command line) is applied to it once.
     const ownRevocations = instance.auth.revocations.get(settings.issuer)
-    const revocationFeed = new IssuerFeed({ settings, store, log: app.log, now, dataDir: config.DATA_DIR })
-    watchIssuerFeed(app.metrics, revocationFeed)
-    // Revocations made here apply to this process's verifier at once, and wake the feed, which serves them
-    // (and those recorded by other instances or the command line) to verifiers and to this verifier too.
-    events.onRecorded((event) => {
-      ownRevocations?.apply(toVerifierEvent(event))
-      revocationFeed.recorded()
-    })
-    revocationFeed.fanout.subscribe((recorded) => {
-      for (const event of recorded) ownRevocations?.apply(toVerifierEvent(event))
-    })
+    revocationFeed.fanout.subscribe((recorded) => ownRevocations?.apply(recorded))
 
     const scheduler = new MaintenanceScheduler({
       keys: keySet,
@@ -155,7 +156,6 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
       now,
       log: app.log,
       revokedSessionKeepMs: settings.accessTokenTtlMs + CLOCK_SKEW_MS,
-      onTick: (at) => ownRevocations?.prune(at),
     })
     instance.addHook('onReady', async () => {
       await revocationFeed.start()

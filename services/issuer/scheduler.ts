@@ -24,8 +24,6 @@ export interface MaintenanceSchedulerOptions {
   log: FastifyBaseLogger
   /** How long revoked sessions stay listed (admin API) before they are deleted, in milliseconds. */
   revokedSessionKeepMs: number
-  /** Extra work on every tick (the issuer prunes its own verifier's revocation set). */
-  onTick?: (now: number) => void
 }
 
 /** Runs maintenance on a timer, one tick at a time. */
@@ -78,7 +76,6 @@ export class MaintenanceScheduler {
       log.error({ err }, 'key maintenance failed; retrying on the next tick')
     }
     const now = this.#o.now()
-    this.#o.onTick?.(now)
     if (now - this.#lastPruneAt < STORE_PRUNE_INTERVAL_MS) return
     this.#lastPruneAt = now
     try {

@@ -9,7 +9,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { KeygateError } from '../../lib/errors.js'
 import { sameSecret } from '../../lib/secrets.js'
 import type { IssuerMetrics } from './metrics.js'
-import type { RevocationEvents } from './revocation-events.js'
+import type { Revocations } from './feed/revocations.js'
 import type { IssuerStore, SessionRecord, SessionRevocationReason, UserRecord } from './store/types.js'
 
 /** Bytes of randomness in a refresh or CSRF token. */
@@ -17,7 +17,8 @@ export const TOKEN_BYTES = 32
 
 export interface SessionsOptions {
   store: IssuerStore
-  events: RevocationEvents
+  /** Where every session revocation is recorded (and announced). */
+  revocations: Revocations
   metrics: IssuerMetrics
   now: () => number
   idleTtlMs: number
@@ -132,8 +133,7 @@ export class Sessions {
       return grant()
     }
 
-    const event = this.#o.events.session(now, session.id, user.id)
-    if (await store.revokeSession(session.id, 'refresh_reuse', now, event)) this.#o.events.recorded(event)
+    await this.#o.revocations.recordSession(session.id, 'refresh_reuse')
     metrics.refreshes.inc({ outcome: 'reused' })
     metrics.refreshReuse.inc()
     log.warn({ sessionId: session.id, userId: user.id }, 'refresh token reuse detected; session revoked')
@@ -154,9 +154,7 @@ export class Sessions {
 
   /** Revokes one session (no-op when it is already revoked). */
   async revoke(session: SessionRecord, reason: SessionRevocationReason): Promise<void> {
-    const now = this.#o.now()
-    const event = this.#o.events.session(now, session.id, session.userId)
-    if (await this.#o.store.revokeSession(session.id, reason, now, event)) this.#o.events.recorded(event)
+    await this.#o.revocations.recordSession(session.id, reason)
   }
 
   /** Revokes one session by id; 404 when there is no such session. */
@@ -168,11 +166,7 @@ export class Sessions {
 
   /** Revokes every session of a user and records one event covering all their tokens issued until now. */
   async revokeAll(userId: string, reason: SessionRevocationReason): Promise<number> {
-    const now = this.#o.now()
-    const event = this.#o.events.user(now, userId)
-    const count = await this.#o.store.revokeUserSessions(userId, reason, now, event)
-    this.#o.events.recorded(event)
-    return count
+    return this.#o.revocations.recordUser(userId, reason)
   }
 
   list(userId: string): Promise<SessionRecord[]> {

@@ -1,5 +1,7 @@
+import { connect } from 'node:net'
 import t from 'tap'
 import { Agent, request } from 'undici'
+import { rawRequest } from '../helpers/raw-http.js'
 import { startEchoGateway, startEchoUpstream, startGateway, startIssuer } from './helpers/servers.js'
 
 t.test('operations: health, readiness once the issuer’s keys are loaded, metrics', async (t) => {
@@ -95,4 +97,50 @@ t.test('graceful shutdown lets an in-flight request finish', async (t) => {
   t.equal(res.headers.connection, 'close', 'the drained connection is not kept alive')
   await closed
   await t.rejects(request(`${gw.url}/slow`, { dispatcher: client }), 'the gateway no longer listens')
+})
+
+t.test('HTTP hygiene: refused before anything is proxied; proxied answers pass as sent', async (t) => {
+  const issuer = await startIssuer(t)
+  const upstream = await startEchoUpstream(t)
+  const gw = await startGateway(t, {
+    issuer,
+    routes: {
+      upstreams: { echo: upstream.url },
+      routes: [{ prefix: '/echo', upstream: 'echo', auth: { mode: 'none' } }],
+    },
+  })
+  const chunked = (codings: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(new URL(gw.url).port), '127.0.0.1')
+      let text = ''
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')))
+      socket.on('error', reject)
+      socket.on('close', () => resolve(text))
+      socket.write(
+        `POST /echo/x HTTP/1.1\r\nhost: x\r\ntransfer-encoding: ${codings}\r\nconnection: close\r\n\r\n` +
+          '4\r\nabcd\r\n0\r\n\r\n',
+      )
+    })
+  let answer = await chunked('gzip, chunked')
+  t.match(answer, /^HTTP\/1\.1 501 /, 'Transfer-Encoding: gzip, chunked is 501 (RFC 9112 §6.1)')
+  t.match(answer, /"code":"KG_TRANSFER_CODING_UNSUPPORTED"/)
+  let r = await rawRequest(gw.url, { target: '/echo/x', headers: [['host', 'other.example']] })
+  t.equal(r.status, 400, 'two Host headers (RFC 9112 §3.2)')
+  t.equal(r.json?.code, 'KG_HOST_INVALID')
+  r = await rawRequest(gw.url, { target: '/echo/%zz' })
+  t.equal(r.status, 400, 'a malformed URL')
+  t.equal(r.json?.code, 'KG_MALFORMED_URL')
+  t.match(r.headers['x-request-id'], /^[0-9a-f-]{36}$/, 'with the request id')
+  t.notOk(r.body.includes('%zz'), 'and without the raw path')
+  r = await rawRequest(gw.url, { target: '/%' })
+  t.equal(r.json?.code, 'KG_MALFORMED_URL')
+  t.equal(upstream.requests, 0, 'nothing reached the upstream')
+
+  answer = await chunked('chunked')
+  t.match(answer, /^HTTP\/1\.1 200 /, 'plain chunked is proxied')
+  t.match(answer, /"bodyLength":4/)
+  t.equal(upstream.requests, 1)
+  r = await rawRequest(gw.url, { target: '/echo/x' })
+  t.equal(r.headers['cache-control'], undefined, "a proxied answer keeps the upstream's (absent) headers")
+  t.equal(r.headers['x-content-type-options'], undefined)
 })

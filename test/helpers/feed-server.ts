@@ -5,14 +5,24 @@
 import type { AddressInfo } from 'node:net'
 import type { ServerResponse } from 'node:http'
 import Fastify from 'fastify'
-import { FEED_SECRET_HEADER, type WireRevocationEvent } from '../../lib/auth/feed-protocol.js'
-import type { RevocationEvent } from '../../lib/auth/revocation-set.js'
+import {
+  FEED_SECRET_HEADER,
+  type RecordedRevocationEvent,
+  type RevocationEvent,
+} from '../../lib/auth/feed-protocol.js'
+
+/** An event to publish: the server stamps `createdAt` (and the cursor) when it publishes it. */
+type Publishable = RevocationEvent extends infer E
+  ? E extends unknown
+    ? Omit<E, 'createdAt'>
+    : never
+  : never
 
 export interface FeedServer {
   /** Base URL of the feed (what a TrustedIssuer's `revocationFeed` names). */
   url: string
   secret: string
-  events: WireRevocationEvent[]
+  events: RecordedRevocationEvent[]
   /** Streams currently open. */
   readonly streams: number
   /** Stream requests received (each reconnection counts). */
@@ -20,7 +30,7 @@ export interface FeedServer {
   /** When true, the server stops sending heartbeats (a silent, half-dead connection). */
   silent: boolean
   /** Records an event and pushes it to every open stream. */
-  publish(event: RevocationEvent): WireRevocationEvent
+  publish(event: Publishable): RecordedRevocationEvent
   /** Cuts every open stream (the verifier must reconnect and resume from its cursor). */
   dropStreams(): void
   close(): Promise<void>
@@ -32,7 +42,7 @@ export async function startFeedServer(
   const app = Fastify({ logger: false, forceCloseConnections: true })
   const open = new Set<ServerResponse>()
   const heartbeatMs = options.heartbeatMs ?? 100
-  const write = (res: ServerResponse, e: WireRevocationEvent) =>
+  const write = (res: ServerResponse, e: RecordedRevocationEvent) =>
     res.write(`event: revocation\nid: ${e.cursor}\ndata: ${JSON.stringify(e)}\n\n`)
   const server: FeedServer = {
     url: '',
@@ -48,7 +58,7 @@ export async function startFeedServer(
         ...event,
         cursor: server.events.length + 1,
         createdAt: Date.now(),
-      } as WireRevocationEvent
+      } as RecordedRevocationEvent
       server.events.push(wire)
       for (const res of open) write(res, wire)
       return wire

@@ -1,7 +1,12 @@
+import type { AddressInfo } from 'node:net'
+import { connect } from 'node:net'
 import { Writable } from 'node:stream'
 import Fastify from 'fastify'
-import t from 'tap'
-import { createLogger, serverOptions } from '../../lib/server.js'
+import t, { type Test } from 'tap'
+import { registerErrorHandling } from '../../lib/errors.js'
+import { createLogger, registerHttpHygiene, serverOptions } from '../../lib/server.js'
+import { captureLogs } from '../helpers/logs.js'
+import { rawRequest } from '../helpers/raw-http.js'
 
 function app(level: string, requestLog?: 'all' | 'failures') {
   const lines: Array<Record<string, any>> = []
@@ -72,3 +77,162 @@ t.test(
     t.match(lines[0], { req: { method: 'GET', url: '/gone' } })
   },
 )
+
+/** A component's skeleton as every keygate process has it, listening on a free port. */
+async function hygienicApp(t: Test, apiAnswers: boolean) {
+  const logs = captureLogs()
+  const fastify = Fastify(serverOptions({ logger: logs.logger }))
+  registerErrorHandling(fastify)
+  registerHttpHygiene(fastify, { apiAnswers })
+  const handled: string[] = []
+  fastify.get('/files/:name', async (request) => {
+    handled.push(request.url)
+    return { ok: true }
+  })
+  fastify.post('/echo', async (request) => {
+    handled.push(request.url)
+    return { body: request.body }
+  })
+  fastify.get('/cached', async (_request, reply) =>
+    reply.header('cache-control', 'public, max-age=60').send({ keys: [] }),
+  )
+  fastify.get('/jwks', async (_request, reply) => reply.type('application/jwk-set+json').send({ keys: [] }))
+  fastify.get('/text', async (_request, reply) => reply.type('text/plain').send('hello'))
+  fastify.get('/download', async (_request, reply) =>
+    reply.type('application/json').header('cache-control', 'private, max-age=5').send('{"a":1}'),
+  )
+  await fastify.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => fastify.close())
+  return {
+    fastify,
+    logs,
+    handled,
+    origin: `http://127.0.0.1:${(fastify.server.address() as AddressInfo).port}`,
+  }
+}
+
+/** Writes `bytes` on a fresh connection and returns what came back until the server closed it. */
+function rawExchange(origin: string, bytes: string): Promise<string> {
+  const { hostname, port } = new URL(origin)
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname)
+    let answer = ''
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')))
+    socket.on('error', reject)
+    socket.on('close', () => resolve(answer))
+    socket.write(bytes)
+  })
+}
+
+t.test('a malformed URL gets keygate’s JSON error and a request id, never the raw path', async (t) => {
+  const { origin, handled, logs } = await hygienicApp(t, true)
+  for (const target of ['/%zz', '/%', '/files/%zz', '/files/a%2', '/%E0%A4%A']) {
+    const r = await rawRequest(origin, { target })
+    t.equal(r.status, 400, target)
+    t.same(r.json, {
+      error: 'invalid_request',
+      code: 'KG_MALFORMED_URL',
+      message: 'The request URL is malformed',
+    })
+    t.match(r.headers['x-request-id'], /^[0-9a-f-]{36}$/, 'a request id')
+    t.equal(r.headers['cache-control'], 'no-store')
+    t.equal(r.headers['x-content-type-options'], 'nosniff')
+    t.notOk(r.body.includes('%'), 'the body does not echo the path')
+  }
+  const r = await rawRequest(origin, { target: '/%zz', headers: [['x-request-id', 'trace-42']] })
+  t.equal(r.headers['x-request-id'], 'trace-42', "the client's own request id, as for any request")
+  t.ok(
+    logs.lines.some((l) => l.includes('"code":"KG_MALFORMED_URL"') && l.includes('trace-42')),
+    'logged by code with the request id',
+  )
+  const long = await rawRequest(origin, { target: `/files/${'x'.repeat(2049)}` })
+  t.equal(long.status, 414, 'a parameter past maxParamLength')
+  t.match(long.json, { code: 'KG_URL_TOO_LONG' })
+  t.match(long.headers['x-request-id'], /./)
+  t.notOk(long.body.includes('xxxx'))
+  t.same(handled, [], 'no handler ran')
+})
+
+t.test('two Host headers are 400 KG_HOST_INVALID (RFC 9112 §3.2); the connection is closed', async (t) => {
+  const { origin, handled } = await hygienicApp(t, true)
+  for (const second of ['evil.example', '127.0.0.1']) {
+    for (const name of ['host', 'Host', 'HOST']) {
+      const r = await rawRequest(origin, { target: '/files/a', headers: [[name, second]] })
+      t.equal(r.status, 400, `${name}: ${second}`)
+      t.same(r.json, {
+        error: 'invalid_request',
+        code: 'KG_HOST_INVALID',
+        message: 'The request must carry exactly one Host header',
+      })
+      t.equal(r.headers.connection, 'close')
+      t.match(r.headers['x-request-id'], /./)
+    }
+  }
+  t.same(handled, [], 'no handler ran')
+  t.equal((await rawRequest(origin, { target: '/files/a' })).status, 200, 'one Host header is fine')
+  t.same(handled, ['/files/a'])
+})
+
+t.test(
+  'a transfer coding other than plain chunked is 501 (RFC 9112 §6.1), before the body is read',
+  async (t) => {
+    const { origin, handled } = await hygienicApp(t, true)
+    const post = (codings: string) =>
+      rawExchange(
+        origin,
+        `POST /echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: ${codings}\r\n` +
+          'connection: close\r\n\r\n7\r\n{"a":1}\r\n0\r\n\r\n',
+      )
+    for (const codings of ['gzip, chunked', 'deflate, chunked', 'GZIP,chunked', 'gzip', 'identity']) {
+      const answer = await post(codings)
+      t.match(answer, /^HTTP\/1\.1 501 /, codings)
+      t.match(answer, /\r\nconnection: close\r\n/i)
+      t.match(answer, /\r\nx-request-id: [\w-]+\r\n/i)
+      t.match(answer, /"code":"KG_TRANSFER_CODING_UNSUPPORTED"/)
+    }
+    t.same(handled, [], 'no handler ran')
+    for (const codings of ['chunked', 'Chunked', ' chunked ']) {
+      const answer = await post(codings)
+      t.match(answer, /^HTTP\/1\.1 200 /, `${codings}: fine`)
+      t.match(answer, /\{"body":\{"a":1\}\}/)
+    }
+    t.equal(handled.length, 3)
+  },
+)
+
+t.test('apiAnswers: JSON answers are no-store and nosniff; a route’s own Cache-Control stays', async (t) => {
+  const { origin } = await hygienicApp(t, true)
+  let r = await rawRequest(origin, { target: '/files/a' })
+  t.equal(r.headers['cache-control'], 'no-store')
+  t.equal(r.headers['x-content-type-options'], 'nosniff')
+  r = await rawRequest(origin, { target: '/jwks' })
+  t.equal(r.headers['cache-control'], 'no-store', 'a +json type is JSON')
+  t.equal(r.headers['x-content-type-options'], 'nosniff')
+  r = await rawRequest(origin, { target: '/cached' })
+  t.equal(r.headers['cache-control'], 'public, max-age=60', "the route's own Cache-Control")
+  t.equal(r.headers['x-content-type-options'], 'nosniff')
+  r = await rawRequest(origin, { target: '/download' })
+  t.equal(r.headers['cache-control'], 'private, max-age=5')
+  r = await rawRequest(origin, { target: '/text' })
+  t.equal(r.headers['cache-control'], undefined, 'not JSON: untouched')
+  t.equal(r.headers['x-content-type-options'], undefined)
+  r = await rawRequest(origin, { target: '/nowhere' })
+  t.equal(r.status, 404)
+  t.equal(r.headers['cache-control'], 'no-store', 'errors too')
+})
+
+t.test('without apiAnswers (the gateway) answers pass as they are, errors excepted', async (t) => {
+  const { origin } = await hygienicApp(t, false)
+  let r = await rawRequest(origin, { target: '/files/a' })
+  t.equal(r.headers['cache-control'], undefined)
+  t.equal(r.headers['x-content-type-options'], undefined)
+  r = await rawRequest(origin, { target: '/nowhere' })
+  t.equal(r.headers['cache-control'], 'no-store', 'its own errors are never cached')
+  t.equal(r.headers['x-content-type-options'], 'nosniff')
+  t.match(r.headers['x-request-id'], /./)
+  r = await rawRequest(origin, { target: '/%zz' })
+  t.equal(r.status, 400)
+  t.equal(r.json?.code, 'KG_MALFORMED_URL')
+  r = await rawRequest(origin, { target: '/files/a', headers: [['host', 'other']] })
+  t.equal(r.status, 400, 'the request checks are the same')
+})

@@ -2,7 +2,7 @@
  * The secrets verifiers present on the revocation feed. Several are accepted at once so the secret can be
  * rotated without a gap: issuers accept old and new, verifiers move to the new one, issuers drop the old.
  */
-import { feedSecret } from '../../../lib/auth/config.js'
+import { generatedFeedSecret } from '../../../lib/auth/feed-protocol.js'
 import { sameSecret } from '../../../lib/secrets.js'
 
 /** Checks a presented feed secret against every accepted one in constant time. */
@@ -21,7 +21,7 @@ export class FeedSecrets {
    * setup agrees with no configuration.
    */
   static fromSettings(configured: readonly string[] | undefined, dataDir: string): FeedSecrets {
-    return new FeedSecrets(configured ?? [feedSecret({ DATA_DIR: dataDir })])
+    return new FeedSecrets(configured ?? [generatedFeedSecret(dataDir)])
   }
 
   /**

@@ -48,11 +48,6 @@ export class IssuerFeed {
     })
   }
 
-  /** Tells the fan-out that this process just recorded an event (it reads the table at once). */
-  recorded(): void {
-    void this.fanout.wake()
-  }
-
   async start(): Promise<void> {
     await this.fanout.start()
     await this.notifications?.start()

@@ -6,12 +6,13 @@
  * order, and a missed wake-up costs at most one poll interval.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import type { IssuerStore, StoredRevocationEvent } from '../store/types.js'
+import type { RecordedRevocationEvent } from '../../../lib/auth/feed-protocol.js'
+import type { IssuerStore } from '../store/types.js'
 
 /** Events read from the table per query. */
 export const FANOUT_PAGE_SIZE = 500
 
-export type RevocationListener = (events: StoredRevocationEvent[]) => void
+export type RevocationListener = (events: RecordedRevocationEvent[]) => void
 
 export interface RevocationFanoutOptions {
   store: IssuerStore

@@ -7,10 +7,9 @@
  */
 import type { ServerResponse } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
-import type { FeedHeartbeat } from '../../../lib/auth/feed-protocol.js'
-import type { IssuerStore, StoredRevocationEvent } from '../store/types.js'
+import type { FeedHeartbeat, RecordedRevocationEvent } from '../../../lib/auth/feed-protocol.js'
+import type { IssuerStore } from '../store/types.js'
 import type { RevocationFanout } from './revocation-fanout.js'
-import { toWireEvent } from './wire.js'
 
 /** Events read from the table per backlog query. */
 export const BACKLOG_PAGE_SIZE = 500
@@ -36,7 +35,7 @@ interface Stream {
   /** The last cursor written to this stream. */
   sent: number
   /** Live events delivered while the backlog was being read; null once the stream is live. */
-  pending: StoredRevocationEvent[] | null
+  pending: RecordedRevocationEvent[] | null
 }
 
 /** Every open stream of this instance, their heartbeat and their shutdown. */
@@ -141,7 +140,7 @@ export class RevocationStreams {
     this.#heartbeat.unref()
   }
 
-  #deliver(stream: Stream, events: StoredRevocationEvent[]): void {
+  #deliver(stream: Stream, events: RecordedRevocationEvent[]): void {
     if (stream.pending !== null) {
       stream.pending.push(...events)
       return
@@ -171,8 +170,8 @@ export class RevocationStreams {
   }
 }
 
-function revocationMessage(event: StoredRevocationEvent): string {
-  return `event: revocation\nid: ${event.cursor}\ndata: ${JSON.stringify(toWireEvent(event))}\n\n`
+function revocationMessage(event: RecordedRevocationEvent): string {
+  return `event: revocation\nid: ${event.cursor}\ndata: ${JSON.stringify(event)}\n\n`
 }
 
 /** Resolves when the socket can take more, or is gone. */

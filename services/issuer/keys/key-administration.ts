@@ -2,8 +2,7 @@
  * Key operations on demand, shared by the admin API and the command line: list, rotate, and revoke — which
  * also records a revocation event, so verifiers drop the key's tokens even before they refetch the JWKS.
  */
-import type { RevocationEvents } from '../revocation-events.js'
-import type { RevocationStore } from '../store/types.js'
+import type { Revocations } from '../feed/revocations.js'
 import type { KeySetDocument, StoredKey } from './key-document.js'
 import type { KeySet } from './key-set.js'
 
@@ -46,8 +45,7 @@ export function listKeys(doc: KeySetDocument): KeyView[] {
 
 export interface KeyAdministrationOptions {
   keys: KeySet
-  store: RevocationStore
-  events: RevocationEvents
+  revocations: Revocations
 }
 
 /** List, rotate and revoke signing keys. */
@@ -71,9 +69,7 @@ export class KeyAdministration {
   /** Revokes a key and records the event. */
   async revoke(kid: string): Promise<StoredKey> {
     const revoked = await this.#o.keys.revoke(kid)
-    const event = this.#o.events.key(revoked.revokedAt!, revoked.kid, revoked.removeAt!)
-    await this.#o.store.recordRevocation(event)
-    this.#o.events.recorded(event)
+    await this.#o.revocations.recordKey(revoked)
     return revoked
   }
 }

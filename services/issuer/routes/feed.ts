@@ -9,7 +9,6 @@ import { FEED_PATH, FEED_SECRET_HEADER, FEED_STREAM_PATH } from '../../../lib/au
 import { KeygateError, sendError } from '../../../lib/errors.js'
 import type { FeedSecrets } from '../feed/feed-secrets.js'
 import type { RevocationStreams } from '../feed/revocation-streams.js'
-import { toWireEvent } from '../feed/wire.js'
 import type { IssuerStore } from '../store/types.js'
 
 export const DEFAULT_FEED_PAGE_SIZE = 500
@@ -62,7 +61,7 @@ export async function feedRoutes(app: FastifyInstance, options: FeedRoutesOption
       const page = events.slice(0, limit)
       reply.header('cache-control', 'no-store')
       return {
-        events: page.map(toWireEvent),
+        events: page,
         cursor: page.length > 0 ? page[page.length - 1]!.cursor : after,
         more: events.length > limit,
       }

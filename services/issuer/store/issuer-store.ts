@@ -6,6 +6,7 @@
  * instances share PostgreSQL (event ordering, NOTIFY, advisory locks, row locks on the key set) is added
  * on that dialect alone: SQLite's `BEGIN IMMEDIATE` already serialises every writer.
  */
+import type { RecordedRevocationEvent, RevocationEvent } from '../../../lib/auth/feed-protocol.js'
 import { openDatabase, writeTransaction } from '../../../lib/db.js'
 import { KeySetRepository } from './key-set.js'
 import { ExclusiveTaskLocks } from './locks.js'
@@ -21,11 +22,9 @@ import type {
   NewSession,
   RefreshRotation,
   RefreshTokenWithSession,
-  RevocationEvent,
   SessionRecord,
   SessionRevocationReason,
   StoredKeySet,
-  StoredRevocationEvent,
   UserRecord,
 } from './types.js'
 import { UserRepository } from './users.js'
@@ -124,10 +123,10 @@ export class KyselyIssuerStore implements IssuerStore {
   }
 
   // Revocation events (store/revocations.ts)
-  recordRevocation(event: RevocationEvent): Promise<StoredRevocationEvent> {
+  recordRevocation(event: RevocationEvent): Promise<RecordedRevocationEvent> {
     return this.#revocations.recordRevocation(event)
   }
-  listRevocations(afterCursor: number, limit: number): Promise<StoredRevocationEvent[]> {
+  listRevocations(afterCursor: number, limit: number): Promise<RecordedRevocationEvent[]> {
     return this.#revocations.listRevocations(afterCursor, limit)
   }
   latestRevocationCursor(): Promise<number> {

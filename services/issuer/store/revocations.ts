@@ -3,10 +3,11 @@
  * the same transaction as a session change through `insertEvent`) is ordered and announced the same way.
  */
 import { sql } from 'kysely'
+import type { RecordedRevocationEvent, RevocationEvent } from '../../../lib/auth/feed-protocol.js'
 import { writeTransaction } from '../../../lib/db.js'
 import { advisoryTransactionLock } from './locks.js'
-import { type IssuerDb, onPostgres, toEvent } from './tables.js'
-import type { RevocationEvent, RevocationStore, StoredRevocationEvent } from './types.js'
+import { fromEvent, type IssuerDb, onPostgres, toEvent } from './tables.js'
+import type { RevocationStore } from './types.js'
 
 /** PostgreSQL channel notified (at commit) by every transaction that records a revocation event. */
 export const REVOCATION_CHANNEL = 'keygate_revocations'
@@ -19,11 +20,11 @@ export class RevocationRepository implements RevocationStore {
     this.#db = db
   }
 
-  async recordRevocation(event: RevocationEvent): Promise<StoredRevocationEvent> {
+  async recordRevocation(event: RevocationEvent): Promise<RecordedRevocationEvent> {
     return writeTransaction(this.#db, (trx) => insertEvent(trx, event))
   }
 
-  async listRevocations(afterCursor: number, limit: number): Promise<StoredRevocationEvent[]> {
+  async listRevocations(afterCursor: number, limit: number): Promise<RecordedRevocationEvent[]> {
     const rows = await this.#db
       .selectFrom('revocation_events')
       .selectAll()
@@ -47,7 +48,7 @@ export class RevocationRepository implements RevocationStore {
  * Inserts an event inside the caller's write transaction, ordered and announced as `recordRevocation`
  * promises. Call it last in the transaction: on PostgreSQL it holds the ordering lock until the commit.
  */
-export async function insertEvent(trx: IssuerDb, event: RevocationEvent): Promise<StoredRevocationEvent> {
+export async function insertEvent(trx: IssuerDb, event: RevocationEvent): Promise<RecordedRevocationEvent> {
   const postgres = onPostgres(trx)
   // A sequence hands out cursors at insert, not at commit: two writers could commit 11 before 10, and a
   // feed reader that saw 11 would skip 10 for good. Holding this lock from the insert to the commit makes
@@ -55,16 +56,7 @@ export async function insertEvent(trx: IssuerDb, event: RevocationEvent): Promis
   if (postgres) await advisoryTransactionLock(trx, 'revocation-order')
   const row = await trx
     .insertInto('revocation_events')
-    .values({
-      type: event.type,
-      session_id: event.sessionId ?? null,
-      user_id: event.userId ?? null,
-      jti: event.jti ?? null,
-      kid: event.kid ?? null,
-      issued_before: event.issuedBefore,
-      created_at: event.createdAt,
-      expires_at: event.expiresAt,
-    })
+    .values(fromEvent(event))
     .returning('cursor')
     .executeTakeFirstOrThrow()
   const cursor = Number(row.cursor)

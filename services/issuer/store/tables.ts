@@ -2,15 +2,10 @@
  * The issuer's tables as Kysely sees them, and how their rows become the store's records. Times are integer
  * milliseconds (`bigint`; PostgreSQL's int8 arrives as a number, see lib/db.ts); roles are JSON text.
  */
-import type { Generated, Kysely, Selectable } from 'kysely'
+import type { Generated, Insertable, Kysely, Selectable } from 'kysely'
+import type { RecordedRevocationEvent, RevocationEvent } from '../../../lib/auth/feed-protocol.js'
 import { dialectOf } from '../../../lib/db.js'
-import type {
-  SealedKeyRecord,
-  SessionRevocationReason,
-  SessionRecord,
-  StoredRevocationEvent,
-  UserRecord,
-} from './types.js'
+import type { SealedKeyRecord, SessionRevocationReason, SessionRecord, UserRecord } from './types.js'
 
 export interface UsersTable {
   id: string
@@ -123,17 +118,53 @@ export function toSession(row: Selectable<SessionsTable>): SessionRecord {
   }
 }
 
-export function toEvent(row: Selectable<RevocationEventsTable>): StoredRevocationEvent {
-  return {
+/**
+ * A stored event (one row for every type: the id its type names, the others null). A row without its id,
+ * which keygate never writes, reads as an empty id, which every verifier refuses, rather than stopping the
+ * feed. `issued_before` matters to user revocations alone; the others store their `createdAt` there.
+ */
+export function toEvent(row: Selectable<RevocationEventsTable>): RecordedRevocationEvent {
+  const place = {
     cursor: Number(row.cursor),
-    type: row.type as StoredRevocationEvent['type'],
-    sessionId: row.session_id,
-    userId: row.user_id,
-    jti: row.jti,
-    kid: row.kid,
-    issuedBefore: Number(row.issued_before),
     createdAt: Number(row.created_at),
     expiresAt: Number(row.expires_at),
+  }
+  switch (row.type) {
+    case 'session':
+      return { type: 'session', sessionId: row.session_id ?? '', ...place }
+    case 'user':
+      return { type: 'user', subject: row.user_id ?? '', issuedBefore: Number(row.issued_before), ...place }
+    case 'token':
+      return { type: 'token', tokenId: row.jti ?? '', ...place }
+    case 'key':
+      return { type: 'key', kid: row.kid ?? '', ...place }
+    default:
+      // The table's check constraint admits the four types alone.
+      throw new Error(`keygate: revocation event ${place.cursor} has an unknown type`)
+  }
+}
+
+/** The row of an event to record (see `toEvent`). */
+export function fromEvent(event: RevocationEvent): Insertable<RevocationEventsTable> {
+  const row = {
+    type: event.type,
+    session_id: null,
+    user_id: null,
+    jti: null,
+    kid: null,
+    issued_before: event.createdAt,
+    created_at: event.createdAt,
+    expires_at: event.expiresAt,
+  }
+  switch (event.type) {
+    case 'session':
+      return { ...row, session_id: event.sessionId }
+    case 'user':
+      return { ...row, user_id: event.subject, issued_before: event.issuedBefore }
+    case 'token':
+      return { ...row, jti: event.tokenId }
+    case 'key':
+      return { ...row, kid: event.kid }
   }
 }
 

@@ -4,6 +4,7 @@
  * One Kysely implementation of each serves SQLite and PostgreSQL. Times are integer milliseconds since the
  * epoch.
  */
+import type { RecordedRevocationEvent, RevocationEvent } from '../../../lib/auth/feed-protocol.js'
 
 export interface UserRecord {
   /** A UUID; the `sub` of the user's tokens. */
@@ -40,28 +41,6 @@ export interface RefreshTokenRecord {
   createdAt: number
   /** When a newer token replaced it; null while it is current. */
   supersededAt: number | null
-}
-
-export type RevocationType = 'session' | 'user' | 'token' | 'key'
-
-/**
- * A revocation verifiers must apply until `expiresAt`, when every token it affects has expired anyway.
- * `issuedBefore` (ms) bounds the tokens affected: those whose `iat` is earlier.
- */
-export interface RevocationEvent {
-  type: RevocationType
-  sessionId?: string | null
-  userId?: string | null
-  jti?: string | null
-  kid?: string | null
-  issuedBefore: number
-  createdAt: number
-  expiresAt: number
-}
-
-export interface StoredRevocationEvent extends RevocationEvent {
-  /** Position in the feed: strictly increasing. */
-  cursor: number
 }
 
 /** A refresh token together with its session. */
@@ -216,9 +195,9 @@ export interface RevocationStore {
    * (NOTIFY on `REVOCATION_CHANNEL`, sent at commit), and commits in cursor order, so a reader that has
    * seen a cursor has seen every smaller one.
    */
-  recordRevocation(event: RevocationEvent): Promise<StoredRevocationEvent>
-  /** Events after `cursor`, oldest first. */
-  listRevocations(afterCursor: number, limit: number): Promise<StoredRevocationEvent[]>
+  recordRevocation(event: RevocationEvent): Promise<RecordedRevocationEvent>
+  /** Events after `cursor`, oldest first (their cursor is their position in the feed). */
+  listRevocations(afterCursor: number, limit: number): Promise<RecordedRevocationEvent[]>
   /** The highest cursor still stored, or 0. */
   latestRevocationCursor(): Promise<number>
 }

@@ -6,7 +6,8 @@ import { writeTransaction } from '../../../lib/db.js'
 import { insertEvent } from './revocations.js'
 import { revokeAllSessions } from './sessions.js'
 import { type IssuerDb, toUser } from './tables.js'
-import { EmailTakenError, type RevocationEvent, type UserRecord, type UserStore } from './types.js'
+import type { RevocationEvent } from '../../../lib/auth/feed-protocol.js'
+import { EmailTakenError, type UserRecord, type UserStore } from './types.js'
 
 /** Users on the issuer's database. */
 export class UserRepository implements UserStore {

@@ -35,7 +35,7 @@ async function setup(
   server?: Awaited<ReturnType<typeof startFeedServer>>,
 ) {
   const feedServer = server ?? (await startFeedServer())
-  const set = new RevocationSet()
+  const set = new RevocationSet('iss')
   const applied: number[] = []
   const feed = new RevocationFeed({
     issuer: 'iss',

@@ -49,7 +49,7 @@ async function setup(overrides: Partial<IssuerPolicy> = {}) {
   if (typeof imported === 'string') throw new Error(imported)
   source.add(imported)
   const time = clock()
-  const revocations = new RevocationSet()
+  const revocations = new RevocationSet(ISS)
   const verifier = new TokenVerifier({
     issuers: [
       {
@@ -59,12 +59,12 @@ async function setup(overrides: Partial<IssuerPolicy> = {}) {
         types: ['at+jwt'],
         clockToleranceS: 30,
         keySource: source,
+        revocations,
         ...overrides,
       },
     ],
     profile: 'access_token',
     now: time.now,
-    revocations: (iss) => (iss === ISS ? revocations : undefined),
   })
   const nowS = () => Math.floor(time.now() / 1000)
   const claims = (over: Record<string, unknown> = {}) => {
@@ -346,11 +346,15 @@ t.test(
     t.equal(await refusal(verifier, jwt2), 'KG_KEYS_STALE', 'a stale key source refuses cached tokens too')
     source.stale = false
 
-    revocations.apply({ type: 'session', sessionId: 'sess-1', expiresAt: time.now() + 900_000 })
+    revocations.apply([
+      { type: 'session', sessionId: 'sess-1', createdAt: time.now(), expiresAt: time.now() + 900_000 },
+    ])
+    t.equal(verifier.cache.size, 0, 'the revocation set dropped the cached verification it covers')
     t.equal(await refusal(verifier, jwt2), 'KG_TOKEN_REVOKED', 'a revocation covers cached tokens')
 
     const jwt3 = token({ sid: 'sess-2' })
     await verifier.verify(jwt3)
+    await verifier.verify(token({ sid: 'sess-3' }))
     t.equal(verifier.cache.size, 2)
     source.remove(key.kid)
     t.equal(verifier.cache.size, 0, 'removing the key dropped its entries')
@@ -362,7 +366,9 @@ t.test('revocation by user and time, by jti and by key', async (t) => {
   const { verifier, token, time, revocations, key } = await setup()
   const now = time.now()
   const before = token({ sub: 'u1', iat: Math.floor(now / 1000) - 5, sid: 'a' })
-  revocations.apply({ type: 'user', subject: 'u1', issuedBefore: now, expiresAt: now + 900_000 })
+  revocations.apply([
+    { type: 'user', subject: 'u1', issuedBefore: now, createdAt: now, expiresAt: now + 900_000 },
+  ])
   t.equal(await refusal(verifier, before), 'KG_TOKEN_REVOKED')
   const sameSecondBefore = token({ sub: 'u1', iat: (now - 1) / 1000, sid: 'b0' })
   t.equal(await refusal(verifier, sameSecondBefore), 'KG_TOKEN_REVOKED', 'a millisecond before: revoked')
@@ -372,9 +378,9 @@ t.test('revocation by user and time, by jti and by key', async (t) => {
   const after = token({ sub: 'u1', iat: Math.floor(time.now() / 1000), sid: 'b' })
   t.equal(await refusal(verifier, after), 'accepted', 'a token issued after the revocation passes')
   const jti = randomUUID()
-  revocations.apply({ type: 'token', tokenId: jti, expiresAt: now + 900_000 })
+  revocations.apply([{ type: 'token', tokenId: jti, createdAt: now, expiresAt: now + 900_000 }])
   t.equal(await refusal(verifier, token({ jti, sid: 'c' })), 'KG_TOKEN_REVOKED')
-  revocations.apply({ type: 'key', kid: key.kid, expiresAt: now + 900_000 })
+  revocations.apply([{ type: 'key', kid: key.kid, createdAt: now, expiresAt: now + 900_000 }])
   t.equal(await refusal(verifier, token({ sid: 'd' })), 'KG_TOKEN_REVOKED')
   revocations.prune(now + 900_001)
   t.equal(revocations.size, 0, 'entries go once the tokens they cover have expired')

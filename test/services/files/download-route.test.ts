@@ -154,3 +154,18 @@ t.test('HEAD does not spend a link; download tokens are no access tokens', async
     'and the link is still unused',
   )
 })
+
+t.test('a JSON file is downloaded with the download headers, not an API answer’s', async (t) => {
+  const { world, app, upload, link } = await startFiles(t)
+  const alice = await world.token('alice')
+  await upload(alice, 'data.json', '{"a":1}', 'application/json')
+  const r = await app.inject({ url: `/files/download/${await link(alice, 'data.json')}` })
+  t.equal(r.statusCode, 200)
+  t.equal(r.body, '{"a":1}', 'the bytes as stored')
+  t.equal(r.headers['content-type'], 'application/json')
+  t.equal(r.headers['content-disposition'], 'attachment; filename="data.json"')
+  t.equal(r.headers['cache-control'], 'no-store')
+  t.equal(r.headers['x-content-type-options'], 'nosniff')
+  t.match(r.headers['content-security-policy'], /sandbox/)
+  t.equal(r.headers['referrer-policy'], 'no-referrer')
+})

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { connect } from 'node:net'
-import { bearer, listenOnFreePort } from '../../helpers/services.js'
+import { startHostileWorld } from '../../helpers/hostile-world.js'
+import { bearer, httpCall, listenOnFreePort } from '../../helpers/services.js'
 import { startFiles } from './fixtures.js'
 
 t.test('PUT /files/:name stores raw bytes of any type; GET /files lists only the caller’s', async (t) => {
@@ -198,4 +199,133 @@ t.test('POST /files/:name/link: a gateway URL for one of the caller’s files', 
   t.equal(r.json().code, 'KG_NOT_FOUND')
   r = await app.inject({ method: 'POST', url: '/files/missing.txt/link', headers: bearer(alice) })
   t.equal(r.statusCode, 404)
+})
+
+t.test(
+  'the quota: FILES_QUOTA_BYTES and FILES_QUOTA_COUNT per user, 413 KG_QUOTA_EXCEEDED past them',
+  async (t) => {
+    const { world, app, upload } = await startFiles(t, {
+      env: { FILES_QUOTA_BYTES: '100', FILES_QUOTA_COUNT: '3' },
+    })
+    const alice = await world.token('alice')
+    const bob = await world.token('bob')
+    t.equal(await upload(alice, 'a.bin', Buffer.alloc(60)), 201)
+    let r = await app.inject({
+      method: 'PUT',
+      url: '/files/b.bin',
+      headers: { ...bearer(alice), 'content-type': 'application/octet-stream' },
+      payload: Buffer.alloc(41),
+    })
+    t.equal(r.statusCode, 413, 'past the byte quota')
+    t.same(r.json(), {
+      error: 'quota_exceeded',
+      code: 'KG_QUOTA_EXCEEDED',
+      message: 'Storing this would exceed your storage quota; delete files to make room',
+      quota: 'bytes',
+      limit: 100,
+      used: 60,
+    })
+    t.equal(await upload(alice, 'b.bin', Buffer.alloc(40)), 201, 'up to the quota exactly')
+    t.equal(await upload(alice, 'c.bin', ''), 201, 'a third file')
+    r = await app.inject({
+      method: 'PUT',
+      url: '/files/d.bin',
+      headers: { ...bearer(alice), 'content-type': 'application/octet-stream' },
+      payload: '',
+    })
+    t.equal(r.statusCode, 413, 'a fourth file')
+    t.match(r.json(), { code: 'KG_QUOTA_EXCEEDED', quota: 'count', limit: 3, used: 3 })
+    t.match(r.json().message, /file count quota/)
+    t.equal(await upload(alice, 'a.bin', Buffer.alloc(10)), 200, 'replacing a file within the quota')
+    t.equal(await upload(bob, 'a.bin', Buffer.alloc(100)), 201, "bob's quota is his own")
+    r = await app.inject({ url: '/files', headers: bearer(alice) })
+    t.same(
+      r.json().files.map((f: { name: string; size: number }) => [f.name, f.size]),
+      [
+        ['a.bin', 10],
+        ['b.bin', 40],
+        ['c.bin', 0],
+      ],
+      'nothing refused was stored',
+    )
+  },
+)
+
+t.test('concurrent uploads cannot together pass the quota', async (t) => {
+  const { world, app } = await startFiles(t, { env: { FILES_QUOTA_BYTES: '1000', FILES_QUOTA_COUNT: '100' } })
+  const alice = await world.token('alice')
+  const statuses = await Promise.all(
+    Array.from({ length: 30 }, (_, i) =>
+      app
+        .inject({
+          method: 'PUT',
+          url: `/files/f${i}`,
+          headers: { ...bearer(alice), 'content-type': 'application/octet-stream' },
+          payload: Buffer.alloc(100),
+        })
+        .then((r) => r.statusCode),
+    ),
+  )
+  t.equal(statuses.filter((s) => s === 201).length, 10, '10 stored')
+  t.equal(statuses.filter((s) => s === 413).length, 20, '20 refused')
+  const r = await app.inject({ url: '/files', headers: bearer(alice) })
+  t.equal(r.json().files.length, 10)
+})
+
+t.test('DELETE /files/:name frees the quota; another user’s file is a 404; links die', async (t) => {
+  const { world, app, upload, link } = await startFiles(t, {
+    env: { FILES_QUOTA_BYTES: '100', FILES_QUOTA_COUNT: '2' },
+  })
+  const alice = await world.token('alice')
+  const bob = await world.token('bob')
+  t.equal(await upload(alice, 'a.bin', Buffer.alloc(100)), 201)
+  t.equal(await upload(bob, 'b.bin', 'B'), 201)
+  t.equal(await upload(alice, 'more.bin', 'x'), 413, 'full')
+  const token = await link(alice, 'a.bin')
+
+  let r = await app.inject({ method: 'DELETE', url: '/files/b.bin', headers: bearer(alice) })
+  t.equal(r.statusCode, 404, "bob's file, as alice: not found")
+  t.equal(r.json().code, 'KG_NOT_FOUND')
+  r = await app.inject({ method: 'DELETE', url: '/files/a.bin', headers: bearer(bob) })
+  t.equal(r.statusCode, 404, "alice's file, as bob: the same answer")
+  t.same(r.json(), { error: 'not_found', code: 'KG_NOT_FOUND', message: 'No such file' })
+  r = await app.inject({ method: 'DELETE', url: '/files/missing.bin', headers: bearer(alice) })
+  t.equal(r.statusCode, 404, 'a name nobody has')
+  t.same(r.json(), { error: 'not_found', code: 'KG_NOT_FOUND', message: 'No such file' }, 'identical')
+  r = await app.inject({ method: 'DELETE', url: '/files/a.bin' })
+  t.equal(r.statusCode, 401, 'no token')
+  r = await app.inject({ method: 'DELETE', url: '/files/a%20b', headers: bearer(alice) })
+  t.equal(r.statusCode, 400, 'a bad name')
+
+  r = await app.inject({ method: 'DELETE', url: '/files/a.bin', headers: bearer(alice) })
+  t.equal(r.statusCode, 204)
+  t.equal(r.body, '')
+  r = await app.inject({ method: 'DELETE', url: '/files/a.bin', headers: bearer(alice) })
+  t.equal(r.statusCode, 404, 'deleted once')
+  t.equal((await app.inject({ url: `/files/download/${token}` })).statusCode, 401, 'its link is dead')
+  t.equal(await upload(alice, 'a.bin', Buffer.alloc(100)), 201, 'its bytes and its place are free again')
+  r = await app.inject({ url: `/files/download/${token}` })
+  t.equal(r.statusCode, 410, 'a new file of the same name is not what the old link named')
+  t.equal(await upload(bob, 'b.bin', 'B2'), 200, "bob's file is untouched")
+  r = await app.inject({ url: '/files', headers: bearer(alice) })
+  t.same(
+    r.json().files.map((f: { name: string }) => f.name),
+    ['a.bin'],
+  )
+})
+
+t.test('through the gateway’s default route table: DELETE /api/files/:name', async (t) => {
+  const world = await startHostileWorld(t)
+  const alice = bearer(await world.token({ sub: 'alice' }))
+  const api = `${world.gateway.url}/api/files`
+  let r = await httpCall(`${api}/a.txt`, { method: 'PUT', headers: alice, body: 'A' })
+  t.equal(r.status, 201)
+  r = await httpCall(`${api}/a.txt`, { method: 'DELETE', headers: bearer(await world.token({ sub: 'bob' })) })
+  t.equal(r.status, 404, "another user's file")
+  r = await httpCall(`${api}/a.txt`, { method: 'DELETE' })
+  t.equal(r.status, 401, 'no token: refused at the gateway')
+  r = await httpCall(`${api}/a.txt`, { method: 'DELETE', headers: alice })
+  t.equal(r.status, 204, 'deleted')
+  r = await httpCall(api, { headers: alice })
+  t.same(r.body, { files: [] })
 })

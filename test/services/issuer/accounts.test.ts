@@ -11,10 +11,10 @@ import { KeyFile } from '../../../services/issuer/keys/key-file.js'
 import { KeySet } from '../../../services/issuer/keys/key-set.js'
 import type { KeySchedule } from '../../../services/issuer/keys/lifecycle.js'
 import { LoginThrottle } from '../../../services/issuer/login-throttle.js'
+import { Revocations } from '../../../services/issuer/feed/revocations.js'
 import { createIssuerMetrics, type IssuerMetrics } from '../../../services/issuer/metrics.js'
 import { PasswordHashing } from '../../../services/issuer/password-hashing.js'
 import { RegistrationThrottle } from '../../../services/issuer/registration-throttle.js'
-import { RevocationEvents } from '../../../services/issuer/revocation-events.js'
 import { openIssuerStore } from '../../../services/issuer/store/issuer-store.js'
 import type { IssuerStore } from '../../../services/issuer/store/types.js'
 import { captureLogs } from '../../helpers/logs.js'
@@ -61,7 +61,7 @@ async function accountsFixture(t: Test) {
     throttle,
     registrations,
     hashing: new PasswordHashing(),
-    events: new RevocationEvents(60_000),
+    revocations: new Revocations({ store, keepMs: 60_000, now: clock.now }),
     metrics,
     now: clock.now,
   })

@@ -160,3 +160,30 @@ t.test(
     t.match((await app.inject('/readyz')).json(), { checks: { store: true } })
   },
 )
+
+t.test('JSON answers are no-store and nosniff, the JWKS keeps its public max-age', async (t) => {
+  const { app } = await issuerFixture(t)
+  await register(app, 'h@example.com')
+  const answers = {
+    'a login': await app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { email: 'h@example.com', password: PASSWORD },
+    }),
+    'a refused login': await app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { email: 'h@example.com', password: 'wrong password' },
+    }),
+    '/healthz': await app.inject('/healthz'),
+    'a malformed URL': await app.inject('/auth/%zz'),
+  }
+  t.equal(answers['a malformed URL'].json().code, 'KG_MALFORMED_URL')
+  for (const [what, res] of Object.entries(answers)) {
+    t.equal(res.headers['cache-control'], 'no-store', `${what} (${res.statusCode}): no-store`)
+    t.equal(res.headers['x-content-type-options'], 'nosniff', `${what}: nosniff`)
+  }
+  const jwks = await app.inject('/.well-known/jwks.json')
+  t.match(jwks.headers['cache-control'], /^public, max-age=\d+$/, "the JWKS's own Cache-Control")
+  t.equal(jwks.headers['x-content-type-options'], 'nosniff')
+})

@@ -203,7 +203,9 @@ t.test('two issuer instances on one PostgreSQL database', { skip }, async (t) =>
       'or, once revoked, as invalid',
     )
     t.match(await store.findSession(sid), { revokedReason: 'refresh_reuse' })
-    const events = (await store.listRevocations(0, 100)).filter((e) => e.sessionId === sid)
+    const events = (await store.listRevocations(0, 100)).filter(
+      (e) => e.type === 'session' && e.sessionId === sid,
+    )
     t.equal(events.length, 1, 'one revocation event for the session')
   })
 

@@ -4,22 +4,22 @@
  */
 import t from 'tap'
 import { FANOUT_PAGE_SIZE, RevocationFanout } from '../../../../services/issuer/feed/revocation-fanout.js'
-import type { IssuerStore, StoredRevocationEvent } from '../../../../services/issuer/store/types.js'
+import type { RecordedRevocationEvent } from '../../../../lib/auth/feed-protocol.js'
+import type { IssuerStore } from '../../../../services/issuer/store/types.js'
 import { captureLogs } from '../../../helpers/logs.js'
 
 /** Just the event table, with a hook to run something in the middle of a read. */
 function eventTable() {
-  const events: StoredRevocationEvent[] = []
+  const events: RecordedRevocationEvent[] = []
   const table = {
     events,
     reads: 0,
     failNext: false,
     duringRead: undefined as (() => void) | undefined,
-    record(): StoredRevocationEvent {
-      const e: StoredRevocationEvent = {
+    record(): RecordedRevocationEvent {
+      const e: RecordedRevocationEvent = {
         type: 'token',
-        jti: `j${events.length + 1}`,
-        issuedBefore: 1,
+        tokenId: `j${events.length + 1}`,
         createdAt: 1,
         expiresAt: 2,
         cursor: events.length + 1,

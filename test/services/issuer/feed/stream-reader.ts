@@ -7,11 +7,11 @@ import { type Dispatcher, request } from 'undici'
 import {
   FEED_SECRET_HEADER,
   type FeedHeartbeat,
-  type WireRevocationEvent,
+  type RecordedRevocationEvent,
 } from '../../../../lib/auth/feed-protocol.js'
 
 export type StreamMessage =
-  | { event: 'revocation'; id: string | undefined; data: WireRevocationEvent; at: number }
+  | { event: 'revocation'; id: string | undefined; data: RecordedRevocationEvent; at: number }
   | { event: 'heartbeat'; data: FeedHeartbeat; at: number }
 
 export interface StreamReader {
@@ -21,7 +21,7 @@ export interface StreamReader {
   ended: Promise<void>
   /** Waits for the first message (from `from` on) that matches, or fails after `timeoutMs`. */
   waitFor(match: (m: StreamMessage) => boolean, timeoutMs?: number, from?: number): Promise<StreamMessage>
-  revocations(): WireRevocationEvent[]
+  revocations(): RecordedRevocationEvent[]
   close(): void
 }
 

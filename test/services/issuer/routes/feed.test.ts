@@ -14,7 +14,7 @@ import type { Identity } from '../../../../lib/auth/types.js'
 import { buildIssuer } from '../../../../services/issuer/app.js'
 import { loadIssuerConfig } from '../../../../services/issuer/config.js'
 import { openIssuerStore } from '../../../../services/issuer/store/issuer-store.js'
-import type { RevocationEvent } from '../../../../services/issuer/store/types.js'
+import type { RevocationEvent } from '../../../../lib/auth/feed-protocol.js'
 import { captureLogs } from '../../../helpers/logs.js'
 import { openStream, type StreamMessage } from '../feed/stream-reader.js'
 import {
@@ -66,7 +66,7 @@ async function getJson(
 }
 
 function tokenEvent(now: number, jti: string): RevocationEvent {
-  return { type: 'token', jti, issuedBefore: now, createdAt: now, expiresAt: now + 60_000 }
+  return { type: 'token', tokenId: jti, createdAt: now, expiresAt: now + 60_000 }
 }
 
 /** What a verifier makes of an access token, enough for RevocationSet.isRevoked. */
@@ -345,7 +345,7 @@ t.test('a lib/auth subscriber that loses the issuer resumes from its cursor and 
   const env = { ...TEST_ENV, ...FEED_ENV, KEYS_DIR: join(dir, 'keys'), DATA_DIR: join(dir, 'data') }
   const first = await feedIssuer(t, { dir, env })
   const port = Number(new URL(first.base).port)
-  const set = new RevocationSet()
+  const set = new RevocationSet(TEST_ENV.ISSUER_URL)
   const feed = new RevocationFeed({
     issuer: TEST_ENV.ISSUER_URL,
     url: `${first.base}/revocations`,
@@ -374,12 +374,9 @@ t.test('a lib/auth subscriber that loses the issuer resumes from its cursor and 
   // While no issuer serves the feed, revocations are still recorded (another instance, the command line).
   const store = await openIssuerStore(join(dir, 'data', 'issuer.db'))
   const now = first.clock.now()
-  const bSub = claimsOf(b.accessToken).sub as string
   await store.revokeSession(claimsOf(b.accessToken).sid as string, 'admin', now, {
     type: 'session',
     sessionId: claimsOf(b.accessToken).sid as string,
-    userId: bSub,
-    issuedBefore: now,
     createdAt: now,
     expiresAt: now + 60_000,
   })

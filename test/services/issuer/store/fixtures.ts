@@ -7,12 +7,8 @@ import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { openIssuerStore } from '../../../../services/issuer/store/issuer-store.js'
-import type {
-  IssuerStore,
-  RevocationEvent,
-  SealedKeyRecord,
-  UserRecord,
-} from '../../../../services/issuer/store/types.js'
+import type { RevocationEvent } from '../../../../lib/auth/feed-protocol.js'
+import type { IssuerStore, SealedKeyRecord, UserRecord } from '../../../../services/issuer/store/types.js'
 import { postgresUnavailable, testDatabase } from '../../../helpers/postgres.js'
 import { tempDir } from '../fixtures.js'
 
@@ -22,16 +18,14 @@ export function user(email: string, roles = ['user']): UserRecord {
   return { id: randomUUID(), email, passwordHash: '$argon2id$fake', roles, createdAt: T0, updatedAt: T0 }
 }
 
-export function event(overrides: Partial<RevocationEvent> = {}): RevocationEvent {
-  return {
-    type: 'session',
-    sessionId: 's',
-    userId: 'u',
-    issuedBefore: T0,
-    createdAt: T0,
-    expiresAt: T0 + 1000,
-    ...overrides,
-  }
+/** A session revocation recorded at T0. */
+export function event(overrides: { sessionId?: string; expiresAt?: number } = {}): RevocationEvent {
+  return { type: 'session', sessionId: 's', createdAt: T0, expiresAt: T0 + 1000, ...overrides }
+}
+
+/** A revocation of a user's tokens issued until T0. */
+export function userEvent(subject: string): RevocationEvent {
+  return { type: 'user', subject, issuedBefore: T0, createdAt: T0, expiresAt: T0 + 1000 }
 }
 
 export async function newSession(store: IssuerStore, userId: string, tokenHash: string, at = T0) {

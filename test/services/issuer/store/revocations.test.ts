@@ -6,10 +6,11 @@
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import t from 'tap'
+import type { RevocationEvent } from '../../../../lib/auth/feed-protocol.js'
 import { openIssuerStore } from '../../../../services/issuer/store/issuer-store.js'
 import { REVOCATION_CHANNEL } from '../../../../services/issuer/store/revocations.js'
 import { postgresUnavailable, testDatabase } from '../../../helpers/postgres.js'
-import { event, newSession, onEachDialect, T0, user } from './fixtures.js'
+import { event, newSession, onEachDialect, T0, user, userEvent } from './fixtures.js'
 
 await onEachDialect(async (t, { store }) => {
   t.test('revocation: sessions, users, events in the same transaction', async (t) => {
@@ -21,7 +22,7 @@ await onEachDialect(async (t, { store }) => {
     const before = await store.listRevocations(0, 1000)
     const cursor = before.at(-1)?.cursor ?? 0
 
-    t.ok(await store.revokeSession(s1, 'logout', T0 + 10, event({ sessionId: s1, userId: u.id })))
+    t.ok(await store.revokeSession(s1, 'logout', T0 + 10, event({ sessionId: s1 })))
     t.notOk(
       await store.revokeSession(s1, 'logout', T0 + 11, event()),
       'a revoked session is not revoked twice',
@@ -44,10 +45,7 @@ await onEachDialect(async (t, { store }) => {
     )
     t.notOk(await store.addRefreshToken(s1, 'y', T0 + 12, T0 + 99))
 
-    t.equal(
-      await store.revokeUserSessions(u.id, 'logout_all', T0 + 20, event({ type: 'user', userId: u.id })),
-      2,
-    )
+    t.equal(await store.revokeUserSessions(u.id, 'logout_all', T0 + 20, userEvent(u.id)), 2)
     t.same(
       (await store.listSessions(u.id)).map((s) => [s.id, s.revokedReason]),
       [
@@ -57,11 +55,14 @@ await onEachDialect(async (t, { store }) => {
       ],
       'newest first',
     )
-    await store.changePassword(u.id, '$argon2id$changed', T0 + 30, event({ type: 'user', userId: u.id }))
+    await store.changePassword(u.id, '$argon2id$changed', T0 + 30, userEvent(u.id))
     t.equal((await store.findUserById(u.id))!.passwordHash, '$argon2id$changed')
-    const keyEvent = await store.recordRevocation(
-      event({ type: 'key', kid: 'k1', sessionId: null, userId: null }),
-    )
+    const keyEvent = await store.recordRevocation({
+      type: 'key',
+      kid: 'k1',
+      createdAt: T0,
+      expiresAt: T0 + 1000,
+    })
 
     const events = await store.listRevocations(cursor, 100)
     t.same(
@@ -73,8 +74,26 @@ await onEachDialect(async (t, { store }) => {
       'cursors increase',
     )
     t.equal(events.at(-1)!.cursor, keyEvent.cursor)
-    t.equal(events.at(-1)!.kid, 'k1')
+    t.match(events.at(-1), { type: 'key', kid: 'k1' })
     t.same(await store.listRevocations(keyEvent.cursor, 100), [])
+  })
+
+  t.test('every kind of event reads back exactly as recorded, in the one shape', async (t) => {
+    const recorded: RevocationEvent[] = [
+      { type: 'session', sessionId: 's-shape', createdAt: T0, expiresAt: T0 + 1_000_000 },
+      { type: 'user', subject: 'u-shape', issuedBefore: T0 - 1, createdAt: T0, expiresAt: T0 + 1_000_000 },
+      { type: 'token', tokenId: 'jti-shape', createdAt: T0, expiresAt: T0 + 1_000_000 },
+      { type: 'key', kid: 'k-shape', createdAt: T0, expiresAt: T0 + 1_000_000 },
+    ]
+    const stored = []
+    for (const e of recorded) stored.push(await store.recordRevocation(e))
+    t.same(
+      stored.map(({ cursor: _cursor, ...event }) => event),
+      recorded,
+      'recordRevocation returns the event',
+    )
+    const read = await store.listRevocations(stored[0]!.cursor - 1, 10)
+    t.same(read, stored, 'and listRevocations reads it back with its cursor, nothing more')
   })
 
   t.test('the latest cursor is the highest stored', async (t) => {
