@@ -39,13 +39,33 @@ const EXIT_USAGE = 2
 
 class UsageError extends Error {}
 
-async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
+const OPTIONS = { help: { type: 'boolean', short: 'h' }, workers: { type: 'string' } } as const
+
+/**
+ * The arguments after `keys revoke`, taken as they are: a kid is base64url, so about one in 64 starts with
+ * `-` and would otherwise be read as an option — on the emergency path. A `--` before the kid is still
+ * accepted. Returns the arguments left to parse as options and commands, and the kids.
+ */
+function splitKidArguments(argv: string[]): { head: string[]; kids: string[] } {
+  const { tokens } = parseArgs({
     args: argv,
     allowPositionals: true,
-    strict: true,
-    options: { help: { type: 'boolean', short: 'h' }, workers: { type: 'string' } },
+    strict: false,
+    tokens: true,
+    options: OPTIONS,
   })
+  const positionals = tokens.filter((t) => t.kind === 'positional')
+  const [command, action] = positionals
+  if (command?.value !== 'keys' || action?.value !== 'revoke') return { head: argv, kids: [] }
+  const kids = argv.slice(action.index + 1)
+  return { head: argv.slice(0, action.index + 1), kids: kids[0] === '--' ? kids.slice(1) : kids }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { head, kids } = splitKidArguments(argv)
+  const parsed = parseArgs({ args: head, allowPositionals: true, strict: true, options: OPTIONS })
+  const values = parsed.values
+  const positionals = [...parsed.positionals, ...kids]
   if (values.help) {
     console.log(USAGE)
     return 0
