@@ -152,11 +152,12 @@ async function startAll(): Promise<number> {
   const config = loadConfig(componentSchema({}))
   const admin = process.env.KEYGATE_ADMIN_EMAIL
   const gw = config.GATEWAY_URL
-  const banner = () =>
+  const banner = (ops: Partial<Record<Component, string>>) =>
     [
       '',
       `keygate is up. The gateway is the one door: ${gw}`,
       `  issuer ${config.ISSUER_URL} · profile ${config.PROFILE_URL} · orders ${config.ORDERS_URL} · files ${config.FILES_URL}`,
+      `  ops listeners (/readyz, /metrics): ${COMPONENTS.map((c) => `${c} ${ops[c]}`).join(' · ')}`,
       '',
       'Register and log in through the gateway:',
       `  curl -X POST ${gw}/auth/register -H 'content-type: application/json' -d '{"email":"you@example.com","password":"a long passphrase"}'`,
@@ -167,14 +168,7 @@ async function startAll(): Promise<number> {
       'The README walks through the rest. Stop everything with Ctrl-C.',
       '',
     ].join('\n')
-  const urls = {
-    issuer: config.ISSUER_URL,
-    gateway: config.GATEWAY_URL,
-    profile: config.PROFILE_URL,
-    orders: config.ORDERS_URL,
-    files: config.FILES_URL,
-  }
-  return supervise({ urls, banner })
+  return supervise({ banner })
 }
 
 async function keys(args: string[]): Promise<number> {

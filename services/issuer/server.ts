@@ -8,7 +8,7 @@ import { type IssuerConfig, issuerSettings } from './config.js'
 import { openIssuerStore } from './store/kysely-store.js'
 
 /**
- * Starts the issuer on HOST:ISSUER_PORT; SIGTERM/SIGINT drain requests, then close the store.
+ * Starts the issuer on HOST:ISSUER_PORT (ops listener on OPS_HOST:ISSUER_OPS_PORT); SIGTERM/SIGINT drain requests, then close the store.
  * @example
  * await startIssuer(loadIssuerConfig())
  */
@@ -18,7 +18,12 @@ export async function startIssuer(config: IssuerConfig): Promise<FastifyInstance
   const store = await openIssuerStore(settings.databaseUrl)
   const app = buildIssuer({ config, logger, store })
   try {
-    await listen(app, { host: config.HOST, port: config.ISSUER_PORT, onClose: () => store.close() })
+    await listen(app, {
+      host: config.HOST,
+      port: config.ISSUER_PORT,
+      ops: { host: config.OPS_HOST, port: config.ISSUER_OPS_PORT },
+      onClose: () => store.close(),
+    })
   } catch (err) {
     await app.close().catch(() => {})
     await store.close()

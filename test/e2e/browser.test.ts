@@ -173,7 +173,7 @@ async function browserTests(t: Test): Promise<void> {
     await two.waitForSelector('#session-status[data-status="logged-in"]')
     t.equal(await two.textContent('#lock-kind'), 'Web Locks', 'the tabs share a Web Lock')
 
-    const before = await refreshOutcomes(system.urls.issuer)
+    const before = await refreshOutcomes(system.opsUrls.issuer)
     for (let round = 0; round < 3; round++) {
       await Promise.all([one.click('#refresh-now'), two.click('#refresh-now')])
     }
@@ -185,7 +185,7 @@ async function browserTests(t: Test): Promise<void> {
       await page.click('#orders-reload')
       t.equal((await answered).status(), 200, 'and calls work')
     }
-    const after = await refreshOutcomes(system.urls.issuer)
+    const after = await refreshOutcomes(system.opsUrls.issuer)
     const delta = (outcome: string) => (after[outcome] ?? 0) - (before[outcome] ?? 0)
     t.equal(delta('reused'), 0, 'no refresh token was ever presented twice …')
     t.equal(delta('grace'), 0, '… not even within the grace window: the tabs took turns')
@@ -379,8 +379,9 @@ async function noTokenInStorage(t: Test, session: BrowserSession): Promise<void>
   }
 }
 
-async function refreshOutcomes(issuer: string): Promise<Record<string, number>> {
-  const text = await (await request(`${issuer}/metrics`)).body.text()
+/** The issuer's refresh outcomes, read from `/metrics` on its ops listener. */
+async function refreshOutcomes(issuerOps: string): Promise<Record<string, number>> {
+  const text = await (await request(`${issuerOps}/metrics`)).body.text()
   const outcomes: Record<string, number> = { reused: 0, grace: 0, rotated: 0 }
   for (const m of text.matchAll(/^keygate_issuer_refreshes_total\{[^}]*outcome="(\w+)"[^}]*\} (\d+)/gm)) {
     outcomes[m[1]!] = Number(m[2])

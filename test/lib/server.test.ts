@@ -1,7 +1,11 @@
+import { type AddressInfo, createServer } from 'node:net'
 import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import t from 'tap'
-import { createLogger, serverOptions } from '../../lib/server.js'
+import { request } from 'undici'
+import { registerErrorHandling } from '../../lib/errors.js'
+import { operations } from '../../lib/operations.js'
+import { createLogger, listen, serverOptions } from '../../lib/server.js'
 
 function app(level: string, requestLog?: 'all' | 'failures') {
   const lines: Array<Record<string, any>> = []
@@ -72,3 +76,43 @@ t.test(
     t.match(lines[0], { req: { method: 'GET', url: '/gone' } })
   },
 )
+
+t.test(
+  'listen opens the public port and the ops listener; /readyz and /metrics only on the latter',
+  async (t) => {
+    const app = Fastify(serverOptions({ logger: createLogger({ name: 'test', level: 'silent' }) }))
+    registerErrorHandling(app)
+    await app.register(operations, { component: 'test' })
+    t.teardown(() => app.close())
+    const { address, ops } = await listen(app, {
+      host: '127.0.0.1',
+      port: 0,
+      ops: { host: '127.0.0.1', port: 0 },
+    })
+    t.not(address, ops, 'two listeners')
+    t.match(ops, /^http:\/\/127\.0\.0\.1:\d+$/, 'the ops listener on the host it was given')
+    t.equal((await request(`${address}/healthz`)).statusCode, 200, '/healthz is public')
+    for (const path of ['/readyz', '/metrics']) {
+      const pub = await request(`${address}${path}`)
+      t.equal(pub.statusCode, 404, `${path} is not on the public port`)
+      await pub.body.dump()
+      const res = await request(`${ops}${path}`)
+      t.equal(res.statusCode, 200, `${path} on the ops listener`)
+      await res.body.dump()
+    }
+  },
+)
+
+t.test('an ops port in use fails the start and leaves the public port closed', async (t) => {
+  const taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise((resolve) => taken.close(resolve)))
+  const app = Fastify(serverOptions({ logger: createLogger({ name: 'test', level: 'silent' }) }))
+  await app.register(operations, { component: 'test' })
+  t.teardown(() => app.close())
+  const port = (taken.address() as AddressInfo).port
+  await t.rejects(listen(app, { host: '127.0.0.1', port: 0, ops: { host: '127.0.0.1', port } }), {
+    code: 'EADDRINUSE',
+  })
+  t.notOk(app.server.listening, 'the public listener was closed again')
+})
