@@ -1,12 +1,13 @@
 /**
  * The processes above this one, watched so that `keygate start` never outlives what started it.
  *
- * `npm start` runs it as npm → sh → tsx → node. A signal sent to npm (SIGTERM, SIGINT) is forwarded to sh
- * only, and sh dies of it without passing it on; SIGHUP or SIGKILL kill npm alone. Either way tsx and the
- * supervisor lived on, orphaned, with every component holding its port. No signal reaches us then, so the
- * supervisor watches the chain: when any process above it is gone (or was replaced by another with the same
- * pid), it stops everything it started — npm killed by any signal, its shell gone, or the parent that ran
- * npm dead.
+ * `npm start` ran it as npm → sh → tsx → node. A signal sent to npm (SIGTERM, SIGINT) is forwarded to sh
+ * only, which dies of SIGTERM and ignores SIGINT without passing either on; SIGHUP or SIGKILL kill npm
+ * alone. Each time tsx and the supervisor lived on, orphaned, with every component holding its port. The
+ * script now `exec`s tsx (npm → tsx → node: npm's SIGTERM and SIGINT reach tsx, which relays them), and for
+ * what sends no signal at all the supervisor watches the chain: when any process above it is gone (or was
+ * replaced by another with the same pid), it stops everything it started — npm killed by SIGHUP or SIGKILL,
+ * a shell between gone, or the parent that ran npm dead.
  */
 import { readFileSync } from 'node:fs'
 
