@@ -13,7 +13,6 @@ import { operations } from '../lib/operations.js'
 import { createLogger, serverOptions } from '../lib/server.js'
 import { AssertionSigner, GATEWAY_JWKS_MAX_AGE_S } from './assertion-signer.js'
 import { assertionKeyFile, commaList, defaultRateLimit, type GatewayConfig } from './config.js'
-import { IdentityForwarding } from './identity-headers.js'
 import { GatewayMetrics } from './metrics.js'
 import { UpstreamProxy } from './proxy.js'
 import { proxyRoute } from './proxy-route.js'
@@ -21,6 +20,7 @@ import { RouteRateLimits } from './rate-limits.js'
 import type { RouteFile } from './route-file.js'
 import { loadRouteTable, RouteTable } from './route-table.js'
 import { staticApp } from './static-app.js'
+import { UpstreamRequestHeaders } from './upstream-request.js'
 
 /** How long browsers may cache a CORS preflight answer, in seconds. */
 export const CORS_MAX_AGE_S = 600
@@ -124,7 +124,10 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     table,
     proxy,
     limits: await RouteRateLimits.register(app, table.routes),
-    identity: new IdentityForwarding(commaList(config.GATEWAY_STRIP_HEADERS, true), signer),
+    upstreamHeaders: new UpstreamRequestHeaders({
+      identityHeaders: commaList(config.GATEWAY_STRIP_HEADERS, true),
+      signer,
+    }),
     metrics,
     methods: app.supportedMethods.filter((m) => corsOrigins.length === 0 || m !== 'OPTIONS'),
   })

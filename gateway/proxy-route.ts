@@ -1,24 +1,24 @@
 /**
  * The catch-all route every proxied request takes: normalise the path, match the route table, check the body
- * length, authenticate per the route, count it against the route's rate limit, then forward with the
- * client's identity headers stripped and the gateway's attached. Bodies are never parsed here: the route's
- * context has a single pass-through content-type parser, so the raw stream reaches the upstream.
+ * length, authenticate per the route, count it against the route's rate limit, then forward with the headers
+ * upstream-request.ts decides (the client's identity headers stripped, the gateway's attached). Bodies are
+ * never parsed here: the route's context has a single pass-through content-type parser, so the raw stream
+ * reaches the upstream.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { KeygateError, toKeygateError } from '../lib/errors.js'
-import type { IdentityForwarding } from './identity-headers.js'
 import type { GatewayMetrics } from './metrics.js'
 import type { UpstreamProxy } from './proxy.js'
 import type { RouteRateLimits } from './rate-limits.js'
 import { parseRequestPath } from './request-path.js'
 import type { GatewayRoute, RouteTable } from './route-table.js'
-import { upstreamRequestHeaders } from './upstream-headers.js'
+import type { UpstreamRequestHeaders } from './upstream-request.js'
 
 export interface ProxyRouteOptions {
   table: RouteTable
   proxy: UpstreamProxy
   limits: RouteRateLimits
-  identity: IdentityForwarding
+  upstreamHeaders: UpstreamRequestHeaders
   metrics: GatewayMetrics
   /** HTTP methods to proxy (every method Fastify knows, minus OPTIONS when CORS answers it). */
   methods: string[]
@@ -26,8 +26,7 @@ export interface ProxyRouteOptions {
 
 /** Registers the proxied catch-all route (an encapsulated plugin: its body parsing stays its own). */
 export async function proxyRoute(app: FastifyInstance, options: ProxyRouteOptions): Promise<void> {
-  const { table, proxy, limits, identity, metrics } = options
-  const isIdentityHeader = (name: string) => identity.isIdentityHeader(name)
+  const { table, proxy, limits, upstreamHeaders, metrics } = options
 
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_request, _payload, done) => done(null))
@@ -39,10 +38,9 @@ export async function proxyRoute(app: FastifyInstance, options: ProxyRouteOption
       route = table.match(path)
       if (route === undefined) throw new KeygateError('KG_ROUTE_NOT_FOUND')
       proxy.checkDeclaredLength(request)
-      const caller = route.auth.mode === 'none' ? null : await app.auth.authenticate(request, route.auth)
+      const caller = route.authenticates ? await app.auth.authenticate(request, route.auth) : null
       await limits.check(request, route, caller)
-      const headers = upstreamRequestHeaders(request, isIdentityHeader)
-      identity.attach(headers, route, caller, request.headers.authorization)
+      const headers = upstreamHeaders.build(request, route, caller)
       return await proxy.forward(request, reply, route, route.targetPath(path) + query, headers)
     } catch (err) {
       metrics.refused(route, toKeygateError(err).code)

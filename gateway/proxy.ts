@@ -9,11 +9,11 @@ import type { IncomingMessage } from 'node:http'
 import { Readable } from 'node:stream'
 import { type Dispatcher, Pool } from 'undici'
 import { KeygateError } from '../lib/errors.js'
-import type { UpstreamHeaders } from './identity-headers.js'
 import type { GatewayMetrics, UpstreamErrorKind } from './metrics.js'
 import type { GatewayRoute, Upstream } from './route-table.js'
 import { type RelayTarget, ResponseRelay } from './response-relay.js'
-import { copyResponseHeaders } from './upstream-headers.js'
+import { copyResponseHeaders } from './response-headers.js'
+import type { UpstreamHeaders } from './upstream-request.js'
 
 /** Time to establish a connection to an upstream, in milliseconds. */
 export const UPSTREAM_CONNECT_TIMEOUT_MS = 5_000

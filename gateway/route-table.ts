@@ -4,7 +4,6 @@
  * lookup per path segment, whatever the number of routes.
  */
 import type { AuthRequirements } from '../lib/auth/types.js'
-import { CLAIM_HEADER_PREFIX } from '../lib/identity/constants.js'
 import {
   defaultRouteFile,
   readRouteFile,
@@ -12,6 +11,7 @@ import {
   RouteTableError,
   validateRouteFile,
 } from './route-file.js'
+import { forwardPolicy, type UpstreamRoute } from './upstream-request.js'
 
 /** Where an upstream lives: the pool's origin and a base path prepended to every forwarded path. */
 export interface Upstream {
@@ -20,33 +20,16 @@ export interface Upstream {
   readonly basePath: string
 }
 
-/** A claim forwarded as `x-keygate-claim-<name>`. */
-export interface ClaimHeader {
-  readonly header: string
-  readonly path: readonly string[]
-}
-
-/** What identity a route forwards, with defaults resolved. */
-export interface ForwardPolicy {
-  readonly token: boolean
-  readonly assertion: boolean
-  readonly subject: boolean
-  readonly roles: boolean
-  readonly scopes: boolean
-  readonly claims: readonly ClaimHeader[]
-}
-
 export interface RateLimit {
   readonly max: number
   readonly windowMs: number
 }
 
-/** One compiled route. */
-export interface GatewayRoute {
+/** One compiled route; what its upstream request carries is decided by upstream-request.ts. */
+export interface GatewayRoute extends UpstreamRoute {
   readonly prefix: string
   readonly upstream: Upstream
   readonly auth: AuthRequirements
-  readonly forward: ForwardPolicy
   readonly timeoutMs: number
   readonly rateLimit: RateLimit
   /** The path to request upstream for a (normalised) request path this route matched. */
@@ -156,37 +139,21 @@ function compileRoute(
   where: string,
 ): GatewayRoute {
   const auth: AuthRequirements = { ...spec.auth }
-  if (auth.mode === 'none' && (auth.roles?.length || auth.scopes?.length)) {
+  // The one place that decides a route needs no auth: the proxy route then authenticates nobody, and the
+  // upstream request attaches no verified identity.
+  const authenticates = auth.mode !== 'none'
+  if (!authenticates && (auth.roles?.length || auth.scopes?.length)) {
     throw new RouteTableError(`${where}: auth.roles and auth.scopes need mode required or optional`)
   }
   return {
     prefix: spec.prefix,
     upstream,
     auth,
-    forward: forwardPolicy(spec, where),
+    authenticates,
+    forward: forwardPolicy(spec.forward, authenticates, where),
     timeoutMs: spec.timeoutMs ?? defaults.timeoutMs,
     rateLimit: spec.rateLimit ?? defaults.rateLimit,
     targetPath: pathRewriter(spec.prefix, spec.rewrite, upstream.basePath),
-  }
-}
-
-function forwardPolicy(spec: RouteSpec, where: string): ForwardPolicy {
-  const forward = spec.forward ?? {}
-  const claims: ClaimHeader[] = []
-  const headers = new Set<string>()
-  for (const claim of forward.claims ?? []) {
-    const header = `${CLAIM_HEADER_PREFIX}${claim.toLowerCase()}`
-    if (headers.has(header)) throw new RouteTableError(`${where}: forward.claims names ${header} twice`)
-    headers.add(header)
-    claims.push({ header, path: claim.split('.') })
-  }
-  return {
-    token: forward.token ?? spec.auth.mode !== 'none',
-    assertion: forward.assertion ?? true,
-    subject: forward.subject ?? false,
-    roles: forward.roles ?? false,
-    scopes: forward.scopes ?? false,
-    claims,
   }
 }
 

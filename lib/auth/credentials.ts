@@ -1,33 +1,22 @@
 /**
  * Finding the credentials a request carries: the `Authorization: Bearer` header (scheme case-insensitive,
- * RFC 7235), optionally an access-token cookie for browser clients, and a gateway assertion. A request that
- * carries a token more than one way, or one header twice, is ambiguous and refused; a query-string token is
- * refused outright (RFC 6750 §5.3: it ends up in logs and histories).
+ * RFC 7235) and a gateway assertion. A request that carries one of them twice is ambiguous and refused; a
+ * query-string token is refused outright (RFC 6750 §5.3: it ends up in logs and histories). Cookies are never
+ * read: a browser client holds its access token in memory and sends it in the header.
  */
-import { timingSafeEqual } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import { KeygateError } from '../errors.js'
 import { ASSERTION_HEADER } from '../identity/constants.js'
 
 export interface Credentials {
+  /** The bearer token of the `Authorization` header. */
   token: string | undefined
-  /** Where the token came from; a cookie token needs CSRF proof on unsafe methods. */
-  tokenSource: 'header' | 'cookie' | undefined
+  /** The gateway's identity assertion. */
   assertion: string | undefined
-}
-
-export interface AccessTokenCookie {
-  /** Cookie holding the access token. */
-  name: string
-  /** Readable cookie the client echoes in `csrfHeader` (double submit). Default `kg_csrf`. */
-  csrfCookie?: string
-  /** Default `x-csrf-token`. */
-  csrfHeader?: string
 }
 
 /** RFC 7235 token68, the only shape a bearer credential can take. */
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 /** How many times a header appears: Node keeps only the first `Authorization`, so count the raw list. */
 function countHeader(rawHeaders: string[], name: string): number {
@@ -37,15 +26,6 @@ function countHeader(rawHeaders: string[], name: string): number {
     if (h.length === name.length && h.toLowerCase() === name) n++
   }
   return n
-}
-
-function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim()
-  }
-  return undefined
 }
 
 function bearerFrom(authorization: string | undefined): string | undefined {
@@ -73,14 +53,11 @@ function bearerFrom(authorization: string | undefined): string | undefined {
 }
 
 /**
- * Extracts the credentials of a request, or throws a 400/403 KeygateError when they are ambiguous.
+ * Extracts the credentials of a request, or throws a 400 KeygateError when they are ambiguous.
  * @example
- * const { token, assertion } = extractCredentials(request, undefined)
+ * const { token, assertion } = extractCredentials(request)
  */
-export function extractCredentials(
-  request: FastifyRequest,
-  cookie: AccessTokenCookie | undefined,
-): Credentials {
+export function extractCredentials(request: FastifyRequest): Credentials {
   const raw = request.raw.rawHeaders
   if (countHeader(raw, 'authorization') > 1) throw new KeygateError('KG_TOKEN_MULTIPLE')
   if (countHeader(raw, ASSERTION_HEADER) > 1) throw new KeygateError('KG_TOKEN_MULTIPLE')
@@ -91,29 +68,5 @@ export function extractCredentials(
   const assertionHeader = request.headers[ASSERTION_HEADER]
   const assertion =
     typeof assertionHeader === 'string' && assertionHeader.length > 0 ? assertionHeader : undefined
-
-  const bearer = bearerFrom(request.headers.authorization)
-  const fromCookie = cookie ? readCookie(request.headers.cookie, cookie.name) : undefined
-  if (bearer !== undefined && fromCookie !== undefined) throw new KeygateError('KG_TOKEN_MULTIPLE')
-  if (bearer !== undefined) return { token: bearer, tokenSource: 'header', assertion }
-  if (fromCookie !== undefined && cookie) {
-    if (!SAFE_METHODS.has(request.method)) requireCsrfProof(request, cookie)
-    return { token: fromCookie, tokenSource: 'cookie', assertion }
-  }
-  return { token: undefined, tokenSource: undefined, assertion }
-}
-
-/** Double-submit CSRF proof for a cookie-borne token on an unsafe method. */
-function requireCsrfProof(request: FastifyRequest, cookie: AccessTokenCookie): void {
-  if (request.headers['sec-fetch-site'] === 'cross-site') throw new KeygateError('KG_CROSS_SITE')
-  const expected = readCookie(request.headers.cookie, cookie.csrfCookie ?? 'kg_csrf')
-  const given = request.headers[cookie.csrfHeader ?? 'x-csrf-token']
-  if (!expected || typeof given !== 'string' || !sameSecret(given, expected))
-    throw new KeygateError('KG_CSRF_FAILED')
-}
-
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
+  return { token: bearerFrom(request.headers.authorization), assertion }
 }

@@ -13,7 +13,7 @@ import type { Dispatcher } from 'undici'
 import { KeygateError } from '../errors.js'
 import { ASSERTION_ALGORITHM, ASSERTION_TYPE, GATEWAY_JWKS_PATH } from '../identity/constants.js'
 import { DEFAULT_REALM, withChallenge } from './challenge.js'
-import { type AccessTokenCookie, extractCredentials } from './credentials.js'
+import { extractCredentials } from './credentials.js'
 import { JwksCache, type JwksCacheOptions } from './jwks-cache.js'
 import { AuthMetrics } from './metrics.js'
 import { checkRequirements } from './policy.js'
@@ -53,8 +53,6 @@ export interface AuthPluginOptions {
   /** Requirements of routes without `config.auth`. Default `{ mode: 'required' }`. */
   defaultAuth?: AuthRequirements
   realm?: string
-  /** Also read the access token from a cookie (browser clients); unsafe methods then need CSRF proof. */
-  accessTokenCookie?: AccessTokenCookie
   jwks?: JwksSettings
   /** Largest token accepted, in bytes. */
   maxTokenBytes?: number
@@ -223,7 +221,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     request: FastifyRequest,
     mode: AuthRequirements['mode'],
   ): Promise<Identity | null> {
-    const { token, assertion } = extractCredentials(request, options.accessTokenCookie)
+    const { token, assertion } = extractCredentials(request)
     const fromAssertion =
       assertion !== undefined && assertionVerifier ? await assertionVerifier.verify(assertion) : undefined
     if (token === undefined && fromAssertion === undefined) {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Agent, request } from 'undici'
-import { startEchoUpstream, startGateway, startIssuer } from './helpers/servers.js'
+import { startEchoGateway, startEchoUpstream, startGateway, startIssuer } from './helpers/servers.js'
 
 t.test('operations: health, readiness once the issuer’s keys are loaded, metrics', async (t) => {
   const issuer = await startIssuer(t)
@@ -33,14 +33,8 @@ t.test('the default table answers on its documented prefixes', async (t) => {
 })
 
 t.test('CORS: listed origins get credentialed answers, others none', async (t) => {
-  const issuer = await startIssuer(t)
-  const upstream = await startEchoUpstream(t)
-  const gw = await startGateway(t, {
-    issuer,
-    routes: {
-      upstreams: { up: upstream.url },
-      routes: [{ prefix: '/api', upstream: 'up', auth: { mode: 'required' } }],
-    },
+  const { upstream, gw } = await startEchoGateway(t, {
+    routes: [{ prefix: '/api', upstream: 'up', auth: { mode: 'required' } }],
     env: { GATEWAY_CORS_ORIGINS: 'https://app.example, https://admin.example' },
   })
   const preflight = (origin: string) =>
@@ -78,8 +72,7 @@ t.test('CORS: listed origins get credentialed answers, others none', async (t) =
 })
 
 t.test('graceful shutdown lets an in-flight request finish', async (t) => {
-  const issuer = await startIssuer(t)
-  const upstream = await startEchoUpstream(t)
+  const { upstream, gw } = await startEchoGateway(t)
   let arrived: () => void
   const inFlight = new Promise<void>((resolve) => (arrived = resolve))
   let release: () => void
@@ -89,13 +82,6 @@ t.test('graceful shutdown lets an in-flight request finish', async (t) => {
     await released
     return { finished: true }
   }
-  const gw = await startGateway(t, {
-    issuer,
-    routes: {
-      upstreams: { up: upstream.url },
-      routes: [{ prefix: '/', upstream: 'up', auth: { mode: 'none' } }],
-    },
-  })
   // A keep-alive client: the server must still be able to close once the answer is out.
   const client = new Agent({ keepAliveTimeout: 60_000 })
   t.teardown(() => client.close())

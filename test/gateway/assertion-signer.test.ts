@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { ASSERTION_RENEW_BEFORE_S, AssertionSigner } from '../../gateway/assertion-signer.js'
 import type { Identity } from '../../lib/auth/types.js'
-import { startEchoUpstream, startGateway, startIssuer } from './helpers/servers.js'
+import { startEchoGateway } from './helpers/servers.js'
 
 const ISSUER = 'http://gateway.test'
 const T0 = 1_800_000_000_000
@@ -132,14 +132,8 @@ t.test('assertions are reused per token and audience until shortly before they e
 })
 
 t.test('the gateway publishes its key over HTTP, cacheable, ahead of the proxied /.well-known', async (t) => {
-  const issuer = await startIssuer(t)
-  const upstream = await startEchoUpstream(t)
-  const gw = await startGateway(t, {
-    issuer,
-    routes: {
-      upstreams: { issuer: upstream.url },
-      routes: [{ prefix: '/.well-known', upstream: 'issuer', auth: { mode: 'none' } }],
-    },
+  const { upstream, gw } = await startEchoGateway(t, {
+    routes: [{ prefix: '/.well-known', upstream: 'issuer', auth: { mode: 'none' } }],
   })
   const res = await request(`${gw.url}/.well-known/gateway-jwks.json`)
   t.equal(res.statusCode, 200)
@@ -153,17 +147,11 @@ t.test('the gateway publishes its key over HTTP, cacheable, ahead of the proxied
 })
 
 t.test('through the gateway, one token gets one assertion per upstream across requests', async (t) => {
-  const issuer = await startIssuer(t)
-  const upstream = await startEchoUpstream(t)
-  const gw = await startGateway(t, {
-    issuer,
-    routes: {
-      upstreams: { a: upstream.url, b: upstream.url },
-      routes: [
-        { prefix: '/a', upstream: 'a', auth: { mode: 'required' } },
-        { prefix: '/b', upstream: 'b', auth: { mode: 'required' } },
-      ],
-    },
+  const { issuer, gw } = await startEchoGateway(t, {
+    routes: [
+      { prefix: '/a', upstream: 'a', auth: { mode: 'required' } },
+      { prefix: '/b', upstream: 'b', auth: { mode: 'required' } },
+    ],
   })
   const assertionAt = async (path: string, token: string) => {
     const res = await request(`${gw.url}${path}`, { headers: { authorization: `Bearer ${token}` } })

@@ -1,14 +1,10 @@
 import t from 'tap'
 import { request } from 'undici'
-import { buildGateway } from '../../gateway/app.js'
-import { loadGatewayConfig } from '../../gateway/config.js'
 import { createLogger } from '../../lib/server.js'
 import { Writable } from 'node:stream'
-import { startEchoUpstream, startIssuer } from './helpers/servers.js'
+import { startEchoGateway } from './helpers/servers.js'
 
 t.test('at info, proxied requests write no line; a denial writes its reason and the request', async (t) => {
-  const issuer = await startIssuer(t)
-  const upstream = await startEchoUpstream(t)
   const lines: Array<Record<string, any>> = []
   const stream = new Writable({
     write(chunk, _enc, cb) {
@@ -16,21 +12,11 @@ t.test('at info, proxied requests write no line; a denial writes its reason and 
       cb()
     },
   })
-  const app = await buildGateway({
-    config: loadGatewayConfig({
-      KEYS_DIR: t.testdir(),
-      TRUSTED_ISSUERS: JSON.stringify([{ issuer: issuer.url, audiences: [issuer.audience] }]),
-    }),
+  const { issuer, gw } = await startEchoGateway(t, {
     logger: createLogger({ name: 'gateway', level: 'info', stream }),
-    routes: {
-      upstreams: { echo: upstream.url },
-      routes: [{ prefix: '/api/echo', upstream: 'echo', auth: { mode: 'required', roles: ['admin'] } }],
-    },
+    routes: [{ prefix: '/api/echo', upstream: 'echo', auth: { mode: 'required', roles: ['admin'] } }],
   })
-  t.teardown(() => app.close())
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  await app.auth.ready()
-  const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}/api/echo/x`
+  const url = `${gw.url}/api/echo/x`
 
   const ok = await request(url, {
     headers: { authorization: `Bearer ${await issuer.mint({ roles: ['admin'] })}` },

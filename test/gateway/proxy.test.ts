@@ -5,9 +5,8 @@ import { createServer } from 'node:net'
 import { Readable } from 'node:stream'
 import t from 'tap'
 import { request } from 'undici'
-import type { RouteFile } from '../../gateway/route-file.js'
 import { rawRequest } from '../helpers/raw-http.js'
-import { type Echo, startEchoUpstream, startGateway, startIssuer } from './helpers/servers.js'
+import { type Echo, startEchoGateway, startEchoUpstream } from './helpers/servers.js'
 
 const MiB = 1024 * 1024
 
@@ -22,14 +21,8 @@ async function closedPort(): Promise<number> {
 }
 
 t.test('method, path, query and body reach the upstream', async (t) => {
-  const issuer = await startIssuer(t)
-  const upstream = await startEchoUpstream(t)
-  const gw = await startGateway(t, {
-    issuer,
-    routes: {
-      upstreams: { up: upstream.url },
-      routes: [{ prefix: '/api/things', upstream: 'up', rewrite: '/things', auth: { mode: 'none' } }],
-    },
+  const { gw } = await startEchoGateway(t, {
+    routes: [{ prefix: '/api/things', upstream: 'up', rewrite: '/things', auth: { mode: 'none' } }],
   })
   for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']) {
     const body = method === 'GET' ? undefined : `{"m":"${method}"}`
@@ -67,15 +60,7 @@ t.test('method, path, query and body reach the upstream', async (t) => {
 })
 
 t.test('statuses without a body pass through as they are', async (t) => {
-  const issuer = await startIssuer(t)
-  const upstream = await startEchoUpstream(t)
-  const gw = await startGateway(t, {
-    issuer,
-    routes: {
-      upstreams: { up: upstream.url },
-      routes: [{ prefix: '/', upstream: 'up', auth: { mode: 'none' } }],
-    },
-  })
+  const { upstream, gw } = await startEchoGateway(t)
   for (const status of [204, 304, 404, 500]) {
     upstream.handle = (_request, reply) => reply.code(status).header('etag', '"v1"').send()
     const res = await request(`${gw.url}/s`)
@@ -94,15 +79,7 @@ t.test('statuses without a body pass through as they are', async (t) => {
 })
 
 t.test('multi-megabyte bodies stream through both ways, without buffering', async (t) => {
-  const issuer = await startIssuer(t)
-  const upstream = await startEchoUpstream(t)
-  const gw = await startGateway(t, {
-    issuer,
-    routes: {
-      upstreams: { up: upstream.url },
-      routes: [{ prefix: '/', upstream: 'up', auth: { mode: 'none' } }],
-    },
-  })
+  const { gw } = await startEchoGateway(t)
   const chunk = randomBytes(64 * 1024)
   const chunks = (4 * MiB) / chunk.length
   const sent = createHash('sha256')
@@ -134,8 +111,6 @@ t.test('multi-megabyte bodies stream through both ways, without buffering', asyn
 t.test(
   'an unreachable upstream is a 502, a hanging one a 504, and other routes keep answering',
   async (t) => {
-    const issuer = await startIssuer(t)
-    const upstream = await startEchoUpstream(t)
     let release: () => void = () => {}
     const hung = new Promise<void>((resolve) => (release = resolve))
     t.teardown(() => release())
@@ -147,15 +122,14 @@ t.test(
       await hung
       return { late: true }
     }
-    const routes: RouteFile = {
-      upstreams: { up: upstream.url, down: `http://127.0.0.1:${await closedPort()}`, slow: slow.url },
+    const { gw } = await startEchoGateway(t, {
+      upstreams: { down: `http://127.0.0.1:${await closedPort()}`, slow: slow.url },
       routes: [
         { prefix: '/up', upstream: 'up', auth: { mode: 'none' } },
         { prefix: '/down', upstream: 'down', auth: { mode: 'none' } },
         { prefix: '/slow', upstream: 'slow', auth: { mode: 'none' }, timeoutMs: 1000 },
       ],
-    }
-    const gw = await startGateway(t, { issuer, routes })
+    })
 
     const down = await request(`${gw.url}/down/x`)
     t.equal(down.statusCode, 502)
@@ -194,8 +168,7 @@ t.test(
 )
 
 t.test('a client that hangs up mid-upload is not an upstream failure', async (t) => {
-  const issuer = await startIssuer(t)
-  const upstream = await startEchoUpstream(t)
+  const { upstream, gw } = await startEchoGateway(t)
   let receiving: () => void
   const uploadStarted = new Promise<void>((resolve) => (receiving = resolve))
   let upstreamSawAbort: () => void
@@ -205,13 +178,6 @@ t.test('a client that hangs up mid-upload is not an upstream failure', async (t)
     request.raw.once('close', () => upstreamSawAbort())
     return new Promise(() => {})
   }
-  const gw = await startGateway(t, {
-    issuer,
-    routes: {
-      upstreams: { up: upstream.url },
-      routes: [{ prefix: '/', upstream: 'up', auth: { mode: 'none' } }],
-    },
-  })
   const url = new URL(`${gw.url}/upload`)
   const client = httpRequest({
     host: url.hostname,
@@ -230,16 +196,7 @@ t.test('a client that hangs up mid-upload is not an upstream failure', async (t)
 })
 
 t.test('bodies over the limit are refused with 413, declared or streamed', async (t) => {
-  const issuer = await startIssuer(t)
-  const upstream = await startEchoUpstream(t)
-  const gw = await startGateway(t, {
-    issuer,
-    routes: {
-      upstreams: { up: upstream.url },
-      routes: [{ prefix: '/', upstream: 'up', auth: { mode: 'none' } }],
-    },
-    env: { GATEWAY_BODY_LIMIT: String(MiB) },
-  })
+  const { upstream, gw } = await startEchoGateway(t, { env: { GATEWAY_BODY_LIMIT: String(MiB) } })
   const atLimit = await request(`${gw.url}/a`, { method: 'POST', body: Buffer.alloc(MiB) })
   t.equal(((await atLimit.body.json()) as Echo).bodyLength, MiB, 'a body at the limit passes')
   const seen = upstream.requests

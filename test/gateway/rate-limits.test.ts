@@ -1,30 +1,19 @@
 import t from 'tap'
 import { request } from 'undici'
-import { startEchoUpstream, startGateway, startIssuer } from './helpers/servers.js'
+import { startEchoGateway } from './helpers/servers.js'
 
 t.test('a route’s limit answers 429 with Retry-After, per subject or per address', async (t) => {
-  const issuer = await startIssuer(t)
-  const upstream = await startEchoUpstream(t)
-  const gw = await startGateway(t, {
-    issuer,
-    routes: {
-      upstreams: { up: upstream.url },
-      routes: [
-        {
-          prefix: '/public',
-          upstream: 'up',
-          auth: { mode: 'none' },
-          rateLimit: { max: 2, windowMs: 60_000 },
-        },
-        {
-          prefix: '/private',
-          upstream: 'up',
-          auth: { mode: 'required' },
-          rateLimit: { max: 2, windowMs: 60_000 },
-        },
-        { prefix: '/roomy', upstream: 'up', auth: { mode: 'none' } },
-      ],
-    },
+  const { issuer, gw } = await startEchoGateway(t, {
+    routes: [
+      { prefix: '/public', upstream: 'up', auth: { mode: 'none' }, rateLimit: { max: 2, windowMs: 60_000 } },
+      {
+        prefix: '/private',
+        upstream: 'up',
+        auth: { mode: 'required' },
+        rateLimit: { max: 2, windowMs: 60_000 },
+      },
+      { prefix: '/roomy', upstream: 'up', auth: { mode: 'none' } },
+    ],
     env: { GATEWAY_RATE_LIMIT: '3/1h' },
   })
   const status = async (path: string, token?: string) => {

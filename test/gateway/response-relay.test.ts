@@ -3,7 +3,7 @@ import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
-import { startEchoUpstream, startGateway, startIssuer } from './helpers/servers.js'
+import { startEchoGateway, startGateway, startIssuer } from './helpers/servers.js'
 
 /** A raw upstream whose answers the test writes by hand, piece by piece. */
 async function startManualUpstream(t: Test) {
@@ -31,10 +31,8 @@ const routesTo = (url: string) => ({
 })
 
 t.test('an answer that arrives whole is relayed whole, with its length', async (t) => {
-  const issuer = await startIssuer(t)
-  const upstream = await startEchoUpstream(t)
+  const { upstream, gw } = await startEchoGateway(t)
   upstream.handle = (_request, reply) => reply.header('content-type', 'text/plain').send('x'.repeat(1000))
-  const gw = await startGateway(t, { issuer, routes: routesTo(upstream.url) })
   const res = await request(`${gw.url}/whole`)
   t.equal(res.statusCode, 200)
   t.equal(res.headers['content-length'], '1000')

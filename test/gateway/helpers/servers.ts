@@ -1,10 +1,16 @@
 /**
  * Servers for gateway tests: echo upstreams (real Fastify servers on port 0 that answer with what they
- * received) and a gateway built on them, listening on port 0, torn down with the test.
+ * received) and a gateway built on them, listening on port 0, torn down with the test. `startEchoGateway`
+ * is the set-up most tests share: a token issuer, an echo upstream and a gateway routing to it.
  */
 import { createHash } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify'
 import type { Test } from 'tap'
 import { buildGateway } from '../../../gateway/app.js'
 import { type GatewayConfig, loadGatewayConfig } from '../../../gateway/config.js'
@@ -82,6 +88,8 @@ export interface TestGatewayOptions {
   env?: Record<string, string>
   issuer: TokenIssuer
   now?: () => number
+  /** Default: a silent logger. */
+  logger?: FastifyBaseLogger
   /** Build only (for inject); default listens on port 0. */
   listen?: boolean
 }
@@ -96,7 +104,7 @@ export async function startGateway(t: Test, options: TestGatewayOptions): Promis
   })
   const app = await buildGateway({
     config,
-    logger: createLogger({ name: 'gateway', level: 'silent' }),
+    logger: options.logger ?? createLogger({ name: 'gateway', level: 'silent' }),
     ...(options.routes ? { routes: options.routes } : {}),
     ...(options.now ? { now: options.now } : {}),
   })
@@ -108,4 +116,42 @@ export async function startGateway(t: Test, options: TestGatewayOptions): Promis
   }
   await app.listen({ host: '127.0.0.1', port: 0 })
   return { app, url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, config }
+}
+
+/** Every path to the echo upstream, auth `none`: the route of tests about proxying rather than policy. */
+export const CATCH_ALL: RouteFile['routes'] = [{ prefix: '/', upstream: 'up', auth: { mode: 'none' } }]
+
+export interface EchoGatewayOptions extends Omit<TestGatewayOptions, 'issuer' | 'routes'> {
+  /** The gateway's routes. Default `CATCH_ALL`. */
+  routes?: RouteFile['routes']
+  /** Upstreams by name; every other name the routes use is the echo upstream. */
+  upstreams?: Record<string, string>
+  /** The issuer to trust; default a fresh one, closed with the test. */
+  issuer?: TokenIssuer
+}
+
+export interface EchoGateway {
+  issuer: TokenIssuer
+  upstream: EchoUpstream
+  gw: TestGateway
+}
+
+/**
+ * A token issuer, an echo upstream and a gateway whose routes lead to it, all closed with the test.
+ * @example
+ * const { issuer, upstream, gw } = await startEchoGateway(t, {
+ *   routes: [{ prefix: '/api', upstream: 'up', auth: { mode: 'required' } }],
+ * })
+ */
+export async function startEchoGateway(t: Test, options: EchoGatewayOptions = {}): Promise<EchoGateway> {
+  const { routes = CATCH_ALL, upstreams = {}, issuer: given, ...gateway } = options
+  const issuer = given ?? (await startIssuer(t))
+  const upstream = await startEchoUpstream(t)
+  const names = Object.fromEntries(routes.map((r) => [r.upstream, upstreams[r.upstream] ?? upstream.url]))
+  const gw = await startGateway(t, {
+    ...gateway,
+    issuer,
+    routes: { upstreams: { ...upstreams, ...names }, routes },
+  })
+  return { issuer, upstream, gw }
 }
