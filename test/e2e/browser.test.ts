@@ -47,6 +47,9 @@ function chromiumUnavailable(): string | false {
   return `skipping the browser tests: ${why}`
 }
 
+// One system and one browser for six scenarios with real waits: more than the default two minutes on a
+// loaded machine.
+t.setTimeout(600_000)
 t.test('the demo app in Chromium', { skip: chromiumUnavailable() }, browserTests)
 
 async function browserTests(t: Test): Promise<void> {
