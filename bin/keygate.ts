@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util'
 import { type Component, COMPONENTS, componentSchema, loadConfig } from '../lib/config.js'
 import { KeygateError } from '../lib/errors.js'
 import type { IssuerSettings } from '../services/issuer/config.js'
-import type { KeyAdministration, KeyView } from '../services/issuer/key-administration.js'
+import type { KeyAdministration, KeyView } from '../services/issuer/keys/key-administration.js'
 import type { KeySet } from '../services/issuer/keys/key-set.js'
 
 // The issuer's modules (Fastify, argon2, database drivers) load only for the command that needs them, so
@@ -181,7 +181,7 @@ async function keys(args: string[]): Promise<number> {
   }
   const { loadIssuerConfig, issuerSettings } = await issuerConfig()
   const { KeyFile } = await import('../services/issuer/keys/key-file.js')
-  const { listKeys } = await import('../services/issuer/key-administration.js')
+  const { listKeys } = await import('../services/issuer/keys/key-administration.js')
   const config = loadIssuerConfig()
   const settings = issuerSettings(config)
   if (action === 'list' && settings.keyStorage === 'file') {
@@ -221,11 +221,11 @@ async function withKeyAdministration<R>(
   fn: (admin: KeyAdministration, keySet: KeySet) => Promise<R>,
 ): Promise<R> {
   const { CLOCK_SKEW_MS } = await issuerConfig()
-  const { KeyAdministration } = await import('../services/issuer/key-administration.js')
+  const { KeyAdministration } = await import('../services/issuer/keys/key-administration.js')
   const { KeySet } = await import('../services/issuer/keys/key-set.js')
-  const { keyStorageFor } = await import('../services/issuer/keys/key-storage.js')
+  const { keyStorageFor } = await import('../services/issuer/keys/configured-key-storage.js')
   const { RevocationEvents } = await import('../services/issuer/revocation-events.js')
-  const { openIssuerStore } = await import('../services/issuer/store/kysely-store.js')
+  const { openIssuerStore } = await import('../services/issuer/store/issuer-store.js')
   const store = await openIssuerStore(settings.databaseUrl)
   try {
     const keySet = new KeySet({ storage: keyStorageFor(settings, store), schedule: settings, now: Date.now })

@@ -10,13 +10,21 @@ import { durationMs } from '../lib/config.js'
 import { registerErrorHandling } from '../lib/errors.js'
 import { GATEWAY_JWKS_PATH } from '../lib/identity/constants.js'
 import { operations } from '../lib/operations.js'
-import { createLogger, serverOptions } from '../lib/server.js'
+import { createLogger, listenerTimeouts, serverOptions } from '../lib/server.js'
 import { AssertionSigner, GATEWAY_JWKS_MAX_AGE_S } from './assertion-signer.js'
-import { assertionKeyFile, commaList, defaultRateLimit, type GatewayConfig } from './config.js'
+import { ClientConcurrency } from './client-limits.js'
+import {
+  assertionKeyFile,
+  commaList,
+  defaultRateLimit,
+  type GatewayConfig,
+  routeConnections,
+} from './config.js'
 import { GatewayMetrics } from './metrics.js'
 import { UpstreamProxy } from './proxy.js'
 import { proxyRoute } from './proxy-route.js'
 import { RouteRateLimits } from './rate-limits.js'
+import { RequestBodies } from './request-body.js'
 import type { RouteFile } from './route-file.js'
 import { loadRouteTable, RouteTable } from './route-table.js'
 import { staticApp } from './static-app.js'
@@ -66,11 +74,20 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
     ...(options.now ? { now: options.now } : {}),
   })
 
+  const timeouts = listenerTimeouts(config)
+  checkRouteTimeouts(table, timeouts.idleMs)
+  const connectionsPerRoute = routeConnections(config)
+
   const logger =
     options.logger ?? createLogger({ name: 'gateway', level: config.LOG_LEVEL, pretty: config.LOG_PRETTY })
   // Requests passed on are logged at debug, refusals and failures at info (see FailuresLogController).
   const app = Fastify(
-    serverOptions({ logger, trustProxy: commaList(config.GATEWAY_TRUST_PROXY), requestLog: 'failures' }),
+    serverOptions({
+      logger,
+      trustProxy: commaList(config.GATEWAY_TRUST_PROXY),
+      requestLog: 'failures',
+      timeouts,
+    }),
   )
   registerErrorHandling(app)
   await app.register(operations, { component: 'gateway' })
@@ -109,8 +126,9 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   const metrics = new GatewayMetrics(app.metrics)
   const proxy = new UpstreamProxy({
     upstreams: table.upstreams.values(),
+    routes: table.routes,
     connections: config.GATEWAY_UPSTREAM_CONNECTIONS,
-    bodyLimit: config.GATEWAY_BODY_LIMIT,
+    routeConnections: connectionsPerRoute,
     metrics,
   })
   app.addHook('preClose', (done) => {
@@ -128,8 +146,29 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
       identityHeaders: commaList(config.GATEWAY_STRIP_HEADERS, true),
       signer,
     }),
+    bodies: new RequestBodies({
+      bufferBytes: config.GATEWAY_BODY_BUFFER,
+      limitBytes: config.GATEWAY_BODY_LIMIT,
+      timeoutMs: durationMs(config.GATEWAY_BODY_TIMEOUT, 'GATEWAY_BODY_TIMEOUT'),
+      minRateBytesPerS: config.GATEWAY_BODY_MIN_RATE,
+    }),
+    clients: new ClientConcurrency(config.GATEWAY_CLIENT_CONCURRENCY),
     metrics,
     methods: app.supportedMethods.filter((m) => corsOrigins.length === 0 || m !== 'OPTIONS'),
   })
   return app
+}
+
+/**
+ * A client waiting on a route's upstream sees no traffic on its connection: a route timeout as long as the
+ * listener's idle timeout would have the connection closed under it.
+ */
+function checkRouteTimeouts(table: RouteTable, idleMs: number): void {
+  for (const route of table.routes) {
+    if (route.timeoutMs >= idleMs) {
+      throw new Error(
+        `keygate: invalid configuration: the timeout of route ${route.prefix} (${route.timeoutMs} ms) must be below HTTP_IDLE_TIMEOUT (${idleMs} ms)`,
+      )
+    }
+  }
 }

@@ -10,6 +10,14 @@ import type { RateLimit } from './route-table.js'
 
 /** Largest request body the gateway forwards, in bytes (10 MiB). */
 export const DEFAULT_BODY_LIMIT_BYTES = 10 * 1024 * 1024
+/** Request bodies up to this size are read whole before they go upstream, in bytes (64 KiB). */
+export const DEFAULT_BODY_BUFFER_BYTES = 64 * 1024
+/** Least average rate of a larger, streamed request body, in bytes per second (8 KiB/s). */
+export const DEFAULT_BODY_MIN_RATE_BYTES_PER_S = 8 * 1024
+/** Requests one client may have in progress at the gateway (per process). */
+export const DEFAULT_CLIENT_CONCURRENCY = 64
+/** Share of an upstream's connections one route may hold when GATEWAY_ROUTE_CONNECTIONS is unset. */
+export const DEFAULT_ROUTE_CONNECTIONS_SHARE = 0.75
 
 /** Identity headers a client may have set for some other proxy; never forwarded. */
 export const DEFAULT_STRIP_HEADERS = [
@@ -49,6 +57,20 @@ export const GatewayConfigSchema = componentSchema({
   GATEWAY_UPSTREAM_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 4096, default: 128 }),
   /** Largest request body, in bytes. */
   GATEWAY_BODY_LIMIT: Type.Integer({ minimum: 0, default: DEFAULT_BODY_LIMIT_BYTES }),
+  /** Request bodies up to this many bytes are read whole before an upstream connection is used. */
+  GATEWAY_BODY_BUFFER: Type.Integer({
+    minimum: 0,
+    maximum: 16 * 1024 * 1024,
+    default: DEFAULT_BODY_BUFFER_BYTES,
+  }),
+  /** Time to receive a buffered body (or the first GATEWAY_BODY_BUFFER bytes of a larger one): 408 after it. */
+  GATEWAY_BODY_TIMEOUT: Duration('10s'),
+  /** Least average rate of a larger body as it streams upstream, in bytes per second: 408 below it. */
+  GATEWAY_BODY_MIN_RATE: Type.Integer({ minimum: 1, default: DEFAULT_BODY_MIN_RATE_BYTES_PER_S }),
+  /** Requests one client (subject, else address) may have in progress (per process): 429 over it. */
+  GATEWAY_CLIENT_CONCURRENCY: Type.Integer({ minimum: 1, default: DEFAULT_CLIENT_CONCURRENCY }),
+  /** Upstream exchanges one route may have in progress (per process); default 3/4 of GATEWAY_UPSTREAM_CONNECTIONS. */
+  GATEWAY_ROUTE_CONNECTIONS: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096 })),
   /** Comma list of identity headers stripped from every client request (beside every `x-keygate-*`). */
   GATEWAY_STRIP_HEADERS: Type.String({ default: DEFAULT_STRIP_HEADERS.join(',') }),
   /** Comma list of addresses or CIDRs whose X-Forwarded-* headers are believed; empty trusts none. */
@@ -94,4 +116,25 @@ export function defaultRateLimit(config: GatewayConfig): RateLimit {
 /** Where the assertion key lives. */
 export function assertionKeyFile(config: GatewayConfig): string {
   return config.GATEWAY_ASSERTION_KEY_FILE ?? join(config.KEYS_DIR, ASSERTION_KEY_FILE_NAME)
+}
+
+/**
+ * GATEWAY_ROUTE_CONNECTIONS, or its default (3/4 of the pool). Checks the caps fit together: a route may
+ * hold at most the whole pool, and one client fewer requests than the pool has connections.
+ */
+export function routeConnections(config: GatewayConfig): number {
+  const pool = config.GATEWAY_UPSTREAM_CONNECTIONS
+  if (config.GATEWAY_CLIENT_CONCURRENCY >= pool) {
+    throw new Error(
+      'keygate: invalid configuration: GATEWAY_CLIENT_CONCURRENCY must be below GATEWAY_UPSTREAM_CONNECTIONS (one client may never hold every upstream connection)',
+    )
+  }
+  const perRoute =
+    config.GATEWAY_ROUTE_CONNECTIONS ?? Math.max(1, Math.floor(pool * DEFAULT_ROUTE_CONNECTIONS_SHARE))
+  if (perRoute > pool) {
+    throw new Error(
+      'keygate: invalid configuration: GATEWAY_ROUTE_CONNECTIONS must not exceed GATEWAY_UPSTREAM_CONNECTIONS',
+    )
+  }
+  return perRoute
 }

@@ -1,15 +1,18 @@
 /**
  * The catch-all route every proxied request takes: normalise the path, match the route table, check the body
- * length, authenticate per the route, count it against the route's rate limit, then forward with the headers
- * upstream-request.ts decides (the client's identity headers stripped, the gateway's attached). Bodies are
- * never parsed here: the route's context has a single pass-through content-type parser, so the raw stream
- * reaches the upstream.
+ * length, authenticate per the route, count it against the route's rate limit and the client's concurrency
+ * cap, read the body (request-body.ts: small ones whole, before any upstream connection is used), then
+ * forward with the headers upstream-request.ts decides (the client's identity headers stripped, the
+ * gateway's attached). Bodies are never parsed here: the route's context has a single pass-through
+ * content-type parser, so the raw bytes reach the upstream.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { KeygateError, toKeygateError } from '../lib/errors.js'
+import type { ClientConcurrency } from './client-limits.js'
 import type { GatewayMetrics } from './metrics.js'
 import type { UpstreamProxy } from './proxy.js'
 import type { RouteRateLimits } from './rate-limits.js'
+import { hasBody, type RequestBodies } from './request-body.js'
 import { parseRequestPath } from './request-path.js'
 import type { GatewayRoute, RouteTable } from './route-table.js'
 import type { UpstreamRequestHeaders } from './upstream-request.js'
@@ -19,6 +22,8 @@ export interface ProxyRouteOptions {
   proxy: UpstreamProxy
   limits: RouteRateLimits
   upstreamHeaders: UpstreamRequestHeaders
+  bodies: RequestBodies
+  clients: ClientConcurrency
   metrics: GatewayMetrics
   /** HTTP methods to proxy (every method Fastify knows, minus OPTIONS when CORS answers it). */
   methods: string[]
@@ -26,7 +31,7 @@ export interface ProxyRouteOptions {
 
 /** Registers the proxied catch-all route (an encapsulated plugin: its body parsing stays its own). */
 export async function proxyRoute(app: FastifyInstance, options: ProxyRouteOptions): Promise<void> {
-  const { table, proxy, limits, upstreamHeaders, metrics } = options
+  const { table, proxy, limits, upstreamHeaders, bodies, clients, metrics } = options
 
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_request, _payload, done) => done(null))
@@ -37,11 +42,18 @@ export async function proxyRoute(app: FastifyInstance, options: ProxyRouteOption
       const { path, query } = parseRequestPath(request.url)
       route = table.match(path)
       if (route === undefined) throw new KeygateError('KG_ROUTE_NOT_FOUND')
-      proxy.checkDeclaredLength(request)
+      bodies.checkDeclaredLength(request)
       const caller = route.authenticates ? await app.auth.authenticate(request, route.auth) : null
       await limits.check(request, route, caller)
       const headers = upstreamHeaders.build(request, route, caller)
-      return await proxy.forward(request, reply, route, route.targetPath(path) + query, headers)
+      const client = clients.clientOf(request, caller)
+      clients.enter(client)
+      try {
+        const body = hasBody(request) ? await bodies.read(request) : undefined
+        return await proxy.forward(request, reply, route, route.targetPath(path) + query, headers, body)
+      } finally {
+        clients.leave(client)
+      }
     } catch (err) {
       metrics.refused(route, toKeygateError(err).code)
       throw err

@@ -1,11 +1,11 @@
 /**
- * The proxy: one undici pool per upstream (keep-alive, no pipelining), request and response bodies streamed
- * through without buffering (an answer that arrived whole in one read is relayed as one buffer, see
- * response-relay.ts), a body limit enforced before and while streaming, and upstream failures mapped
- * to 502/504 without passing on a word of what went wrong upstream.
+ * The proxy: one undici pool per upstream (keep-alive, no pipelining), each route allowed only part of its
+ * upstream's connections (503 KG_ROUTE_BUSY over it, so a flood on one route leaves the others room),
+ * request bodies as request-body.ts hands them (small ones whole, large ones streamed), answers streamed back
+ * (an answer that arrived whole in one read is relayed as one buffer, see response-relay.ts), and upstream
+ * failures mapped to 502/504 without passing on a word of what went wrong upstream.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { IncomingMessage } from 'node:http'
 import { Readable } from 'node:stream'
 import { type Dispatcher, Pool } from 'undici'
 import { KeygateError } from '../lib/errors.js'
@@ -20,13 +20,23 @@ export const UPSTREAM_CONNECT_TIMEOUT_MS = 5_000
 /** Idle pooled connections are closed after this, in milliseconds (below Node's 5 s server default). */
 export const UPSTREAM_KEEP_ALIVE_TIMEOUT_MS = 4_000
 
+/** What a refused request is told to wait when its route is busy, in seconds. */
+export const ROUTE_BUSY_RETRY_AFTER_S = 1
+
 export interface UpstreamProxyOptions {
   upstreams: Iterable<Upstream>
+  routes: Iterable<GatewayRoute>
   /** Most connections per upstream. */
   connections: number
-  /** Largest request body forwarded, in bytes. */
-  bodyLimit: number
+  /** Most upstream exchanges one route may have in progress (at most `connections`). */
+  routeConnections: number
   metrics: GatewayMetrics
+}
+
+/** A route's exchanges in progress upstream, against its cap. */
+interface RouteSlots {
+  inFlight: number
+  readonly max: number
 }
 
 /** One request on its way through the proxy, and how its promise settles. */
@@ -34,6 +44,7 @@ interface Exchange {
   readonly request: FastifyRequest
   readonly reply: FastifyReply
   readonly route: GatewayRoute
+  readonly slots: RouteSlots
   readonly resolve: (reply: FastifyReply) => void
   readonly reject: (error: unknown) => void
 }
@@ -41,7 +52,7 @@ interface Exchange {
 /** Forwards requests to upstreams over pooled connections. */
 export class UpstreamProxy {
   readonly #pools = new Map<string, Pool>()
-  readonly #bodyLimit: number
+  readonly #slots = new Map<GatewayRoute, RouteSlots>()
   readonly #metrics: GatewayMetrics
   #draining = false
   /** Where every relay hands its answer: methods, not per-request closures. */
@@ -60,6 +71,9 @@ export class UpstreamProxy {
       }
     },
     fail: (exchange, err) => exchange.reject(this.#failure(exchange.request, exchange.route, err)),
+    settled: (exchange) => {
+      exchange.slots.inFlight--
+    },
   }
 
   constructor(options: UpstreamProxyOptions) {
@@ -74,19 +88,16 @@ export class UpstreamProxy {
         }),
       )
     }
-    this.#bodyLimit = options.bodyLimit
+    for (const route of options.routes) {
+      this.#slots.set(route, { inFlight: 0, max: options.routeConnections })
+    }
     this.#metrics = options.metrics
   }
 
-  /** Refuses (413) a request whose declared length is over the limit, before anything else is done. */
-  checkDeclaredLength(request: FastifyRequest): void {
-    const declared = request.headers['content-length']
-    if (declared !== undefined && Number(declared) > this.#bodyLimit) throw payloadTooLarge()
-  }
-
   /**
-   * Sends the request to the route's upstream at `path` (path and query) with `headers`, and streams the
-   * answer back through `reply`.
+   * Sends the request to the route's upstream at `path` (path and query) with `headers` and `body` (see
+   * request-body.ts), and streams the answer back through `reply`.
+   * @throws KeygateError KG_ROUTE_BUSY (503) when the route already has all the exchanges it may
    */
   forward(
     request: FastifyRequest,
@@ -94,15 +105,25 @@ export class UpstreamProxy {
     route: GatewayRoute,
     path: string,
     headers: UpstreamHeaders,
+    body: Buffer | Readable | undefined,
   ): Promise<FastifyReply> {
+    const slots = this.#slots.get(route)!
+    if (slots.inFlight >= slots.max) {
+      // A large body's stream stops reading the client; the answer closes the connection.
+      if (body instanceof Readable) body.destroy()
+      throw new KeygateError('KG_ROUTE_BUSY', {
+        headers: { 'retry-after': String(ROUTE_BUSY_RETRY_AFTER_S) },
+      })
+    }
+    slots.inFlight++
     return new Promise((resolve, reject) => {
-      const exchange: Exchange = { request, reply, route, resolve, reject }
+      const exchange: Exchange = { request, reply, route, slots, resolve, reject }
       this.#pools.get(route.upstream.name)!.dispatch(
         {
           path,
           method: request.method as Dispatcher.HttpMethod,
           headers,
-          body: this.#body(request),
+          body,
           headersTimeout: route.timeoutMs,
           bodyTimeout: route.timeoutMs,
         },
@@ -119,15 +140,6 @@ export class UpstreamProxy {
   /** Closes every pool once the requests it carries have finished. */
   async close(): Promise<void> {
     await Promise.all([...this.#pools.values()].map((pool) => pool.close()))
-  }
-
-  #body(request: FastifyRequest): Readable | undefined {
-    const headers = request.headers
-    if (headers['transfer-encoding'] !== undefined)
-      return Readable.from(limited(request.raw, this.#bodyLimit))
-    const declared = headers['content-length']
-    // A declared length was checked against the limit, and Node never reads past it.
-    return declared === undefined || declared === '0' ? undefined : request.raw
   }
 
   /** The one place where undici's failures become catalogue errors (and metrics, and a log line). */
@@ -166,19 +178,4 @@ function upstreamErrorKind(code: string | undefined): UpstreamErrorKind {
     default:
       return 'other'
   }
-}
-
-/** A chunked body, counted as it streams and cut off (413) at the limit. */
-async function* limited(body: IncomingMessage, limit: number): AsyncIterable<Buffer> {
-  let received = 0
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    received += chunk.length
-    if (received > limit) throw payloadTooLarge()
-    yield chunk
-  }
-}
-
-function payloadTooLarge(): KeygateError {
-  // The client may still be sending: close the connection rather than read the rest.
-  return new KeygateError('KG_PAYLOAD_TOO_LARGE', { headers: { connection: 'close' } })
 }

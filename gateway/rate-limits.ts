@@ -66,7 +66,7 @@ export class RouteRateLimits {
 }
 
 /** The client's address: the peer's, unless a trusted proxy says otherwise (request.ip parses the chain). */
-function clientAddress(request: FastifyRequest): string | undefined {
+export function clientAddress(request: FastifyRequest): string | undefined {
   return request.headers['x-forwarded-for'] === undefined ? request.socket.remoteAddress : request.ip
 }
 

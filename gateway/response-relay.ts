@@ -25,6 +25,11 @@ export interface RelayTarget<E> {
   ): void
   /** The exchange failed before anything could be relayed. */
   fail(exchange: E, error: Error): void
+  /**
+   * The upstream exchange is over — its answer ended, or it failed or was aborted — and its connection is
+   * free again. Called once, after `respond` or `fail`.
+   */
+  settled(exchange: E): void
 }
 
 /** Relays one upstream response (see the file comment). */
@@ -39,6 +44,7 @@ export class ResponseRelay<E> implements Dispatcher.DispatchHandler {
   #stream: Readable | undefined
   #relayed = false
   #finished = false
+  #settled = false
 
   constructor(target: RelayTarget<E>, exchange: E) {
     this.#target = target
@@ -72,10 +78,11 @@ export class ResponseRelay<E> implements Dispatcher.DispatchHandler {
     this.#finished = true
     if (this.#stream !== undefined) {
       this.#stream.push(null)
-      return
+    } else {
+      const chunks = this.#chunks
+      this.#relay(chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))
     }
-    const chunks = this.#chunks
-    this.#relay(chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))
+    this.#settle()
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
@@ -87,6 +94,13 @@ export class ResponseRelay<E> implements Dispatcher.DispatchHandler {
       this.#relayed = true
       this.#target.fail(this.#exchange, error)
     }
+    this.#settle()
+  }
+
+  #settle(): void {
+    if (this.#settled) return
+    this.#settled = true
+    this.#target.settled(this.#exchange)
   }
 
   #startStreaming(): void {
@@ -100,6 +114,7 @@ export class ResponseRelay<E> implements Dispatcher.DispatchHandler {
           this.#finished = true
           controller.abort(error ?? new errors.RequestAbortedError())
         }
+        this.#settle()
         callback(error)
       },
     })

@@ -34,6 +34,10 @@ export const COMPONENTS = Object.keys(DEFAULT_PORTS) as Component[]
 export const OneOf = <const V extends string>(values: readonly V[], fallback: V) =>
   Type.Unsafe<V>({ type: 'string', enum: values, default: fallback })
 
+/** A duration setting in the schema (string like `15m`, or seconds). */
+export const Duration = (fallback: string) =>
+  Type.String({ default: fallback, pattern: '^\\d+(\\.\\d+)?(ms|s|m|h|d)?$' })
+
 const Port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback })
 const Url = () => Type.Optional(Type.String({ pattern: '^https?://[^\\s/]+(/[^\\s]*)?$' }))
 
@@ -64,6 +68,14 @@ export const CommonSchema = {
   FILES_URL: Url(),
   /** The gateway's address as browsers and users see it (links handed out, allowed origin). Default GATEWAY_URL. */
   PUBLIC_URL: Url(),
+  /** Time a client has to send a request's head (408 after it); see lib/server.ts ListenerTimeouts. */
+  HTTP_HEADERS_TIMEOUT: Duration('10s'),
+  /** Time a client has to send a whole request, head and body (408 after it). */
+  HTTP_REQUEST_TIMEOUT: Duration('60s'),
+  /** An idle keep-alive connection is closed after this. */
+  HTTP_KEEP_ALIVE_TIMEOUT: Duration('5s'),
+  /** A connection on which nothing is read or written for this long is closed (slow readers included). */
+  HTTP_IDLE_TIMEOUT: Duration('60s'),
 }
 
 type CommonConfig = Static<TObject<typeof CommonSchema>>
@@ -163,7 +175,3 @@ export function durationMs(value: string | number, setting: string): number {
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's') as 'ms']
   return Math.round(Number(m[1]) * unit)
 }
-
-/** A duration setting in the schema (string like `15m`, or seconds). */
-export const Duration = (fallback: string) =>
-  Type.String({ default: fallback, pattern: '^\\d+(\\.\\d+)?(ms|s|m|h|d)?$' })

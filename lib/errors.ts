@@ -23,6 +23,11 @@ export const ERRORS = {
   KG_PAYLOAD_TOO_LARGE: { status: 413, error: 'invalid_request', message: 'The request body is too large' },
   KG_NOT_FOUND: { status: 404, error: 'not_found', message: 'Not found' },
   KG_RATE_LIMITED: { status: 429, error: 'rate_limited', message: 'Too many requests' },
+  KG_REQUEST_TIMEOUT: {
+    status: 408,
+    error: 'request_timeout',
+    message: 'The request was not received in time',
+  },
   KG_INTERNAL: { status: 500, error: 'server_error', message: 'Internal server error' },
   KG_NOT_READY: { status: 503, error: 'temporarily_unavailable', message: 'The service is not ready' },
 
@@ -161,6 +166,16 @@ export const ERRORS = {
     message: 'The upstream service is unavailable',
   },
   KG_UPSTREAM_TIMEOUT: { status: 504, error: 'gateway_timeout', message: 'The upstream service timed out' },
+  KG_CLIENT_BUSY: {
+    status: 429,
+    error: 'rate_limited',
+    message: 'Too many requests in progress from this client; retry once one has finished',
+  },
+  KG_ROUTE_BUSY: {
+    status: 503,
+    error: 'temporarily_unavailable',
+    message: 'The route is carrying as many requests as it may; retry later',
+  },
 
   // Services
   KG_PROFILE_UNAVAILABLE: {

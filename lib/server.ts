@@ -4,17 +4,20 @@
  */
 import cluster from 'node:cluster'
 import { randomUUID } from 'node:crypto'
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import closeWithGrace from 'close-with-grace'
 import {
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
-  type FastifyServerOptions,
+  type FastifyHttpOptions,
   LogController,
 } from 'fastify'
 import pino, { type DestinationStream, type Logger } from 'pino'
+import { durationMs } from './config.js'
+import { KeygateError } from './errors.js'
 import type {} from './operations.js'
 
 /** Grace period for in-flight requests on SIGTERM/SIGINT, in milliseconds. */
@@ -141,9 +144,107 @@ export class FailuresLogController extends LogController {
   }
 }
 
+/**
+ * How long a listener waits on a client, in milliseconds. A client that is too slow with its request's head
+ * or with the whole request gets 408 (keygate's JSON, the connection closed); a keep-alive connection idle
+ * between requests, or one on which nothing moves either way (a client that stopped reading its answer), is
+ * closed without an answer, since none is possible.
+ */
+export interface ListenerTimeouts {
+  /** Until the request's head has arrived (Node's `headersTimeout`). */
+  headersMs: number
+  /** Until the whole request, body included, has arrived (Node's `requestTimeout`). */
+  requestMs: number
+  /** Idle keep-alive connections between requests (Node's `keepAliveTimeout`). */
+  keepAliveMs: number
+  /** No byte read or written on the connection (Fastify's `connectionTimeout`, a socket timeout). */
+  idleMs: number
+}
+
+/** The defaults of HTTP_HEADERS_TIMEOUT, HTTP_REQUEST_TIMEOUT, HTTP_KEEP_ALIVE_TIMEOUT and HTTP_IDLE_TIMEOUT. */
+export const DEFAULT_LISTENER_TIMEOUTS: Readonly<ListenerTimeouts> = {
+  headersMs: 10_000,
+  requestMs: 60_000,
+  keepAliveMs: 5_000,
+  idleMs: 60_000,
+}
+
+/**
+ * How often Node checks its connections against the head and request timeouts, at most, in milliseconds.
+ * Node's own default (30 s) would let a 10 s timeout run for 40 s; the check walks the connections that
+ * have a request in progress, in C++, so checking every second costs next to nothing.
+ */
+export const MAX_CONNECTIONS_CHECK_INTERVAL_MS = 1_000
+
+/** The listener timeouts of a component's config (the HTTP_*_TIMEOUT settings every component has). */
+export function listenerTimeouts(config: {
+  HTTP_HEADERS_TIMEOUT: string
+  HTTP_REQUEST_TIMEOUT: string
+  HTTP_KEEP_ALIVE_TIMEOUT: string
+  HTTP_IDLE_TIMEOUT: string
+}): ListenerTimeouts {
+  const timeouts = {
+    headersMs: durationMs(config.HTTP_HEADERS_TIMEOUT, 'HTTP_HEADERS_TIMEOUT'),
+    requestMs: durationMs(config.HTTP_REQUEST_TIMEOUT, 'HTTP_REQUEST_TIMEOUT'),
+    keepAliveMs: durationMs(config.HTTP_KEEP_ALIVE_TIMEOUT, 'HTTP_KEEP_ALIVE_TIMEOUT'),
+    idleMs: durationMs(config.HTTP_IDLE_TIMEOUT, 'HTTP_IDLE_TIMEOUT'),
+  }
+  for (const [name, ms] of [
+    ['HTTP_HEADERS_TIMEOUT', timeouts.headersMs],
+    ['HTTP_REQUEST_TIMEOUT', timeouts.requestMs],
+    ['HTTP_KEEP_ALIVE_TIMEOUT', timeouts.keepAliveMs],
+    ['HTTP_IDLE_TIMEOUT', timeouts.idleMs],
+  ] as const) {
+    if (ms < 1) throw new Error(`keygate: invalid configuration: ${name} must be at least 1ms`)
+  }
+  if (timeouts.headersMs > timeouts.requestMs) {
+    throw new Error(
+      'keygate: invalid configuration: HTTP_HEADERS_TIMEOUT must not exceed HTTP_REQUEST_TIMEOUT (the request includes its head)',
+    )
+  }
+  return timeouts
+}
+
+/** The 408 a listener writes itself when a client was too slow (Node's parser has no reply to send it with). */
+const REQUEST_TIMEOUT_BODY = JSON.stringify(new KeygateError('KG_REQUEST_TIMEOUT').toJSON())
+
+/**
+ * Fastify's `clientErrorHandler`: what is written on a connection whose request Node's parser gave up on.
+ * A request timeout gets keygate's 408 JSON when no answer has started on that connection (with the request
+ * id when one was already set on the answer in progress); other parse errors get Fastify's defaults, 400
+ * or 431. The connection is closed either way.
+ */
+function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const inFlight = (socket as { _httpMessage?: ServerResponse | null })._httpMessage
+  if (socket.writable && !inFlight?.headersSent) {
+    let head: string
+    let body: string
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      const id = inFlight?.getHeader('x-request-id')
+      head = `HTTP/1.1 408 Request Timeout\r\n${typeof id === 'string' ? `x-request-id: ${id}\r\n` : ''}`
+      body = REQUEST_TIMEOUT_BODY
+    } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+      head = 'HTTP/1.1 431 Request Header Fields Too Large\r\n'
+      body =
+        '{"error":"Request Header Fields Too Large","message":"Exceeded maximum allowed HTTP header size","statusCode":431}'
+    } else {
+      head = 'HTTP/1.1 400 Bad Request\r\n'
+      body = '{"error":"Bad Request","message":"Client Error","statusCode":400}'
+    }
+    socket.write(
+      `${head}content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    )
+  }
+  this.log.debug({ code: err.code }, 'client error')
+  socket.destroy(err)
+}
+
 export interface ServerOptions {
   logger: FastifyBaseLogger
   bodyLimit?: number
+  /** How long the listener waits on clients; default DEFAULT_LISTENER_TIMEOUTS. */
+  timeouts?: ListenerTimeouts
   /** Addresses whose `X-Forwarded-*` headers are believed (a gateway in front). Default: loopback only. */
   trustProxy?: boolean | string | string[]
   /**
@@ -157,10 +258,24 @@ export interface ServerOptions {
 /** Fastify defaults for every component: strict validation (unknown fields refused), request ids, limits. */
 export function serverOptions(
   options: ServerOptions,
-): FastifyServerOptions & { loggerInstance: FastifyBaseLogger } {
+): FastifyHttpOptions<Server> & { loggerInstance: FastifyBaseLogger } {
+  const timeouts = options.timeouts ?? DEFAULT_LISTENER_TIMEOUTS
   return {
     loggerInstance: options.logger,
     genReqId: requestId,
+    // Node's own head and request timeouts (not Fastify's), so a slow client gets its 408 from the parser.
+    http: {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      connectionsCheckingInterval: Math.max(
+        10,
+        Math.min(MAX_CONNECTIONS_CHECK_INTERVAL_MS, Math.floor(timeouts.headersMs / 4)),
+      ),
+    },
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    connectionTimeout: timeouts.idleMs,
+    clientErrorHandler,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     trustProxy: options.trustProxy ?? ['127.0.0.1', '::1'],
     return503OnClosing: true,

@@ -12,7 +12,7 @@ import { type Component, componentSchema, type Config } from './config.js'
 import { openDatabase } from './db.js'
 import { registerErrorHandling } from './errors.js'
 import { operations } from './operations.js'
-import { createLogger, listen, type ListenOptions, serverOptions } from './server.js'
+import { createLogger, listen, type ListenOptions, listenerTimeouts, serverOptions } from './server.js'
 
 /** The components built with this skeleton. */
 export type ServiceName = Exclude<Component, 'issuer' | 'gateway'>
@@ -80,7 +80,11 @@ export function buildService<DB>(
     options.logger ??
     createLogger({ name: definition.name, level: config.LOG_LEVEL, pretty: config.LOG_PRETTY })
   const app = Fastify(
-    serverOptions({ logger, ...(definition.bodyLimit ? { bodyLimit: definition.bodyLimit } : {}) }),
+    serverOptions({
+      logger,
+      timeouts: listenerTimeouts(config),
+      ...(definition.bodyLimit ? { bodyLimit: definition.bodyLimit } : {}),
+    }),
   )
   registerErrorHandling(app)
   app.register(operations, { component: definition.name })

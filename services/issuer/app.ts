@@ -9,14 +9,14 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { auth } from '../../lib/auth/index.js'
 import { registerErrorHandling } from '../../lib/errors.js'
 import { operations } from '../../lib/operations.js'
-import { createLogger, serverOptions } from '../../lib/server.js'
+import { createLogger, listenerTimeouts, serverOptions } from '../../lib/server.js'
 import { AccessTokenMinter } from './access-tokens.js'
 import { Accounts } from './accounts.js'
 import { CLOCK_SKEW_MS, type IssuerConfig, type IssuerSettings, issuerSettings } from './config.js'
 import { IssuerFeed } from './feed/issuer-feed.js'
 import { toVerifierEvent } from './feed/wire.js'
-import { KeyAdministration } from './key-administration.js'
-import { keyStorageFor } from './keys/key-storage.js'
+import { KeyAdministration } from './keys/key-administration.js'
+import { keyStorageFor } from './keys/configured-key-storage.js'
 import { KeySet } from './keys/key-set.js'
 import { LoginThrottle } from './login-throttle.js'
 import { createIssuerMetrics, watchIssuerFeed } from './metrics.js'
@@ -27,26 +27,34 @@ import { feedRoutes } from './routes/feed.js'
 import { wellKnownRoutes } from './routes/well-known.js'
 import { MaintenanceScheduler } from './scheduler.js'
 import { Sessions } from './sessions.js'
-import { openIssuerStore } from './store/kysely-store.js'
+import { openIssuerStore } from './store/issuer-store.js'
 import type { IssuerStore } from './store/types.js'
+
+/**
+ * How long the issuer may take to load, in milliseconds (Fastify's default is 10 s). Loading opens and
+ * migrates the database, generates two RSA keys on first start and hashes the admin's password: honest
+ * work that a loaded machine can stretch past the default, where a slow start should not be a failed one.
+ */
+export const ISSUER_LOAD_TIMEOUT_MS = 60_000
 
 export interface BuildIssuerOptions {
   config: IssuerConfig
   logger?: FastifyBaseLogger
   /** Current time in milliseconds; default `Date.now`. Tests pass a fake clock. */
   now?: () => number
-  /** A store opened by the caller (who then closes it); by default the issuer opens DATABASE_URL itself. */
-  store?: IssuerStore
 }
 
-/** What the issuer exposes on its instance (`app.issuer`), for its entry point, command line and tests. */
+/**
+ * What the issuer exposes on its instance (`app.issuer`) once it is ready: everything here is open and
+ * loaded. Before `ready()` the instance has no `issuer` at all, never a half-built one.
+ */
 export interface IssuerRuntime {
   readonly settings: IssuerSettings
-  /** The key set; loaded once the instance is ready. */
+  /** The key set, loaded. */
   readonly keys: KeySet
-  /** The store; set once the instance is ready. */
+  /** The store the issuer opened (DATABASE_URL); closed with the instance. */
   readonly store: IssuerStore
-  /** The revocation feed this instance serves; set once ready. */
+  /** The revocation feed this instance serves. */
   readonly feed: IssuerFeed
   /** Runs one maintenance tick now (reload keys, rotate when due, prune). */
   tick(): Promise<void>
@@ -59,8 +67,9 @@ declare module 'fastify' {
 }
 
 /**
- * Builds the issuer. Keys are loaded (generated on first start), the store opened and the admin account
- * bootstrapped when the instance becomes ready.
+ * Builds the issuer. Like every service (lib/service.ts), it opens its own store while the instance loads
+ * and closes it with the instance, so `await app.ready()` (or `listen()`) reports a store that cannot be
+ * opened. Keys are loaded (generated on first start) and the admin account bootstrapped at the same time.
  * @example
  * const app = buildIssuer({ config: loadIssuerConfig() })
  * await app.ready()
@@ -71,42 +80,20 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
   const now = options.now ?? Date.now
   const logger =
     options.logger ?? createLogger({ name: 'issuer', level: config.LOG_LEVEL, pretty: config.LOG_PRETTY })
-  const app = Fastify(serverOptions({ logger }))
+  const app = Fastify({
+    ...serverOptions({ logger, timeouts: listenerTimeouts(config) }),
+    pluginTimeout: ISSUER_LOAD_TIMEOUT_MS,
+  })
   registerErrorHandling(app)
   // JSON only: a text/plain body is what a cross-site form can send without a CORS preflight.
   app.removeContentTypeParser('text/plain')
   app.register(operations, { component: 'issuer' })
   app.register(cookie)
 
-  let store: IssuerStore | undefined
-  let keys: KeySet | undefined
-  let feed: IssuerFeed | undefined
-  let scheduler: MaintenanceScheduler | undefined
-  const opened = <T>(value: T | undefined, what: string): T => {
-    if (value === undefined) throw new Error(`keygate: the issuer's ${what} is not ready yet`)
-    return value
-  }
-  const runtime: IssuerRuntime = {
-    settings,
-    get keys() {
-      return opened(keys, 'key set')
-    },
-    get store() {
-      return opened(store, 'store')
-    },
-    get feed() {
-      return opened(feed, 'revocation feed')
-    },
-    tick: async () => scheduler?.tick(),
-  }
-  app.decorate('issuer', runtime)
-
   app.register(async function issuer(instance) {
-    store = options.store ?? (await openIssuerStore(settings.databaseUrl))
-    const openedStore = store
-    if (!options.store) instance.addHook('onClose', () => openedStore.close())
+    const store = await openIssuerStore(settings.databaseUrl)
+    instance.addHook('onClose', () => store.close())
     const keySet = new KeySet({ storage: keyStorageFor(settings, store), schedule: settings, now })
-    keys = keySet
     keySet.onChange(({ after }) => {
       app.log.info({ keys: after.keys.map((k) => ({ kid: k.kid, state: k.state })) }, 'key set changed')
     })
@@ -147,7 +134,6 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
     })
     const ownRevocations = instance.auth.revocations.get(settings.issuer)
     const revocationFeed = new IssuerFeed({ settings, store, log: app.log, now, dataDir: config.DATA_DIR })
-    feed = revocationFeed
     watchIssuerFeed(app.metrics, revocationFeed)
     // Revocations made here apply to this process's verifier at once, and wake the feed, which serves them
     // (and those recorded by other instances or the command line) to verifiers and to this verifier too.
@@ -159,7 +145,7 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
       for (const event of recorded) ownRevocations?.apply(toVerifierEvent(event))
     })
 
-    scheduler = new MaintenanceScheduler({
+    const scheduler = new MaintenanceScheduler({
       keys: keySet,
       store,
       now,
@@ -167,21 +153,26 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
       revokedSessionKeepMs: settings.accessTokenTtlMs + CLOCK_SKEW_MS,
       onTick: (at) => ownRevocations?.prune(at),
     })
-    const running = scheduler
     instance.addHook('onReady', async () => {
       await revocationFeed.start()
-      running.start()
+      scheduler.start()
     })
     // Before the server closes: open streams would otherwise hold it open until their subscribers leave.
     instance.addHook('preClose', async () => revocationFeed.closeStreams())
     instance.addHook('onClose', async () => {
-      await running.stop()
+      await scheduler.stop()
       await revocationFeed.stop()
     })
     app.readiness.add('signing-keys', () => (keySet.loaded ? true : 'signing keys are not loaded'))
-    app.readiness.add('store', async () =>
-      (await openedStore.ping()) ? true : 'the database does not answer',
-    )
+    app.readiness.add('store', async () => ((await store.ping()) ? true : 'the database does not answer'))
+    // On the root instance (still loading, so it may be decorated), once everything it names is open.
+    app.decorate('issuer', {
+      settings,
+      keys: keySet,
+      store,
+      feed: revocationFeed,
+      tick: () => scheduler.tick(),
+    } satisfies IssuerRuntime)
 
     await instance.register(wellKnownRoutes, { keys: keySet, settings })
     await instance.register(authRoutes, { settings, accounts, sessions, tokens, metrics, now })

@@ -11,6 +11,8 @@ import { componentSchema, type Config, Duration, durationMs, loadConfig, OneOf }
 import { isPostgresUrl } from '../../lib/db.js'
 import { DEFAULT_API_AUDIENCE } from '../../lib/identity/constants.js'
 import { parseKeyEncryptionKey } from './keys/key-sealing.js'
+import type { KeyStorageSettings } from './keys/key-storage.js'
+import type { KeySchedule } from './keys/lifecycle.js'
 
 /** `client_id` of the tokens minted by password login (the browser client). */
 export const DEFAULT_CLIENT_ID = 'keygate-web'
@@ -97,21 +99,17 @@ export function loadIssuerConfig(env?: Record<string, string | undefined>): Issu
   return config
 }
 
-/** The configuration in the units the code runs on. */
-export interface IssuerSettings {
+/**
+ * The configuration in the units the code runs on. The key schedule and the key storage's settings are
+ * declared in keys/, which never imports this file.
+ */
+export interface IssuerSettings extends KeySchedule, KeyStorageSettings {
   issuer: string
   audience: string
   clientId: string
   accessTokenTtlMs: number
   jwksMaxAgeMs: number
-  keyPublishLeadMs: number
-  keyRotationIntervalMs: number
-  /** How long a retired key stays published: every token it signed has expired and left every JWKS cache. */
-  retiredKeyKeepMs: number
-  /** How long a revoked key stays listed (not published): until every token it signed has expired. */
-  revokedKeyKeepMs: number
   rsaBits: 2048 | 3072 | 4096
-  keysDir: string
   databaseUrl: string
   sessionIdleTtlMs: number
   sessionAbsoluteTtlMs: number
@@ -127,18 +125,27 @@ export interface IssuerSettings {
   feedHeartbeatMs: number
   feedPollIntervalMs: number
   feedMaxStreams: number
-  /** Where the key set lives: `keyset.json` in `keysDir`, or the shared PostgreSQL database. */
-  keyStorage: 'file' | 'database'
-  /** The key sealing private keys in the database (KEY_ENCRYPTION_KEY); a secret, never logged. */
-  keyEncryptionKey: Buffer | undefined
 }
 
+/** Settings by the config they come from: derived once, however many parts of a process ask. */
+const settingsByConfig = new WeakMap<IssuerConfig, IssuerSettings>()
+
 /**
- * Derives the settings and checks the rules between them, throwing an Error that names the setting.
+ * Derives the settings and checks the rules between them, throwing an Error that names the setting. The
+ * result is kept with the config, so loading, building and the command line derive them once.
  * @example
  * const settings = issuerSettings(loadIssuerConfig())
  */
 export function issuerSettings(config: IssuerConfig): IssuerSettings {
+  let settings = settingsByConfig.get(config)
+  if (!settings) {
+    settings = deriveSettings(config)
+    settingsByConfig.set(config, settings)
+  }
+  return settings
+}
+
+function deriveSettings(config: IssuerConfig): IssuerSettings {
   const ms = (name: keyof IssuerConfig) => durationMs(config[name] as string, name)
   const accessTokenTtlMs = ms('ACCESS_TOKEN_TTL')
   const jwksMaxAgeMs = ms('JWKS_MAX_AGE')

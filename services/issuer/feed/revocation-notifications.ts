@@ -6,7 +6,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import pg from 'pg'
-import { REVOCATION_CHANNEL } from '../store/kysely-store.js'
+import { REVOCATION_CHANNEL } from '../store/revocations.js'
 
 /** `application_name` of the listening connection (visible in pg_stat_activity). */
 export const LISTENER_APPLICATION_NAME = 'keygate-issuer-revocation-listener'

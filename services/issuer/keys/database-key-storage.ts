@@ -4,20 +4,21 @@
  * instance (polling every scheduler tick) that another one changed the set. Private keys are stored only
  * sealed (key-sealing.ts); everything else is plain columns an operator can query.
  */
+import type { KeySetStore, SealedKeyRecord, StoredKeySet } from '../store/types.js'
 import { EMPTY_KEY_SET, type KeySetDocument, parseKeySetDocument, type StoredKey } from './key-document.js'
 import type { KeySealer } from './key-sealing.js'
 import type { KeySetDocumentChange, KeyStorage } from './key-storage.js'
-import type { IssuerStore, SealedKeyRecord, StoredKeySet } from '../store/types.js'
 
 export interface DatabaseKeyStorageOptions {
-  store: IssuerStore
+  /** The issuer's store, of which only the key set is used. */
+  store: KeySetStore
   sealer: KeySealer
 }
 
 /** The key set as rows of `signing_keys`. */
 export class DatabaseKeyStorage implements KeyStorage {
   readonly location = 'the database (signing_keys)'
-  readonly #store: IssuerStore
+  readonly #store: KeySetStore
   readonly #sealer: KeySealer
 
   constructor(options: DatabaseKeyStorageOptions) {

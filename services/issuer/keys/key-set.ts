@@ -19,7 +19,6 @@ import {
   SIGNING_ALGORITHM,
   type StoredKey,
 } from './key-document.js'
-import { KeyFile } from './key-file.js'
 import type { KeyStorage } from './key-storage.js'
 import {
   ensureKeys,
@@ -31,10 +30,8 @@ import {
 } from './lifecycle.js'
 
 export interface KeySetOptions {
-  /** Where the set lives; by default `keyset.json` in `dir`. */
-  storage?: KeyStorage
-  /** Directory of `keyset.json`, when no `storage` is given. */
-  dir?: string
+  /** Where the set lives: `keyset.json` (KeyFile) or the shared database (see keyStorageFor). */
+  storage: KeyStorage
   schedule: KeySchedule
   /** Current time in milliseconds. */
   now: () => number
@@ -68,8 +65,7 @@ export class KeySet {
   readonly #changeListeners: Array<(change: KeyChange) => void> = []
 
   constructor(options: KeySetOptions) {
-    if (!options.storage && options.dir === undefined) throw new Error('keygate: a key set needs a storage or a dir')
-    this.storage = options.storage ?? new KeyFile(options.dir!)
+    this.storage = options.storage
     this.#schedule = options.schedule
     this.#now = options.now
   }

@@ -2,14 +2,19 @@
  * Where the key set lives. One issuer (SQLite) keeps it in `keyset.json` (key-file.ts); issuers sharing a
  * PostgreSQL database keep it there, private keys sealed with KEY_ENCRYPTION_KEY (database-key-storage.ts).
  * Either way every change is a read-modify-write of the freshest copy under a lock, and a revision tells
- * a running issuer that another process changed the set.
+ * a running issuer that another process changed the set. configured-key-storage.ts picks one by settings.
  */
-import type { IssuerSettings } from '../config.js'
-import type { IssuerStore } from '../store/types.js'
-import { DatabaseKeyStorage } from './database-key-storage.js'
 import type { KeySetDocument } from './key-document.js'
-import { KeyFile } from './key-file.js'
-import { KeySealer } from './key-sealing.js'
+
+/** The settings that choose and open the key storage; the issuer's settings extend them. */
+export interface KeyStorageSettings {
+  /** Where the key set lives: `keyset.json` in `keysDir`, or the shared PostgreSQL database. */
+  keyStorage: 'file' | 'database'
+  /** The directory of `keyset.json` (KEYS_DIR). */
+  keysDir: string
+  /** The key sealing private keys in the database (KEY_ENCRYPTION_KEY); a secret, never logged. */
+  keyEncryptionKey: Buffer | undefined
+}
 
 /** A change to the set: return the same `doc` to leave it untouched. */
 export type KeySetDocumentChange<R> = (doc: KeySetDocument) => Promise<{ doc: KeySetDocument; result: R }>
@@ -25,16 +30,4 @@ export interface KeyStorage {
   update<R>(
     change: KeySetDocumentChange<R>,
   ): Promise<{ doc: KeySetDocument; revision: string | undefined; result: R }>
-}
-
-/**
- * The storage the settings call for: the shared database (private keys sealed with KEY_ENCRYPTION_KEY)
- * when DATABASE_URL is PostgreSQL, `keyset.json` in KEYS_DIR otherwise.
- */
-export function keyStorageFor(
-  settings: Pick<IssuerSettings, 'keyStorage' | 'keysDir' | 'keyEncryptionKey'>,
-  store: IssuerStore,
-): KeyStorage {
-  if (settings.keyStorage === 'file') return new KeyFile(settings.keysDir)
-  return new DatabaseKeyStorage({ store, sealer: new KeySealer(settings.keyEncryptionKey!) })
 }

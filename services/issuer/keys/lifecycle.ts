@@ -7,12 +7,17 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose'
 import { KeygateError } from '../../../lib/errors.js'
 import { type KeySetDocument, keyIn, SIGNING_ALGORITHM, type StoredKey } from './key-document.js'
 
-/** The parts of the issuer settings the key schedule runs on (milliseconds). */
+/** The settings the key schedule runs on (milliseconds); the issuer's settings extend them. */
 export interface KeySchedule {
+  /** How long the next key is published before it may sign (KEY_PUBLISH_LEAD). */
   keyPublishLeadMs: number
+  /** How often the active key is replaced (KEY_ROTATION_INTERVAL). */
   keyRotationIntervalMs: number
+  /** How long a retired key stays published: every token it signed has expired and left every JWKS cache. */
   retiredKeyKeepMs: number
+  /** How long a revoked key stays listed (not published): until every token it signed has expired. */
   revokedKeyKeepMs: number
+  /** RSA modulus length of new keys (KEY_RSA_BITS). */
   rsaBits: number
 }
 

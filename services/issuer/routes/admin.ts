@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { Accounts } from '../accounts.js'
-import type { KeyAdministration } from '../key-administration.js'
+import type { KeyAdministration } from '../keys/key-administration.js'
 import type { SessionRecord, UserRecord } from '../store/types.js'
 import type { Sessions } from '../sessions.js'
 

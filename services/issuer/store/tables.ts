@@ -2,7 +2,8 @@
  * The issuer's tables as Kysely sees them, and how their rows become the store's records. Times are integer
  * milliseconds (`bigint`; PostgreSQL's int8 arrives as a number, see lib/db.ts); roles are JSON text.
  */
-import type { Generated, Selectable } from 'kysely'
+import type { Generated, Kysely, Selectable } from 'kysely'
+import { dialectOf } from '../../../lib/db.js'
 import type {
   SealedKeyRecord,
   SessionRevocationReason,
@@ -76,6 +77,14 @@ export interface IssuerTables {
   revocation_events: RevocationEventsTable
   signing_keys: SigningKeysTable
   key_set_revision: KeySetRevisionTable
+}
+
+/** The one database handle every repository of the issuer shares (or a transaction on it). */
+export type IssuerDb = Kysely<IssuerTables>
+
+/** True on PostgreSQL, where several instances may share the database; asked of handles and transactions. */
+export function onPostgres(db: IssuerDb): boolean {
+  return dialectOf(db as Kysely<unknown>) === 'postgres'
 }
 
 /** A users row as a record. */

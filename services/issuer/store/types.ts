@@ -1,6 +1,8 @@
 /**
- * What the issuer keeps in its database, and the interface every part of the issuer reaches it through.
- * One Kysely implementation serves SQLite and PostgreSQL. Times are integer milliseconds since the epoch.
+ * What the issuer keeps in its database, and the interfaces every part of the issuer reaches it through:
+ * one per aggregate (users, sessions, revocations, key set, exclusive tasks), composed into IssuerStore.
+ * One Kysely implementation of each serves SQLite and PostgreSQL. Times are integer milliseconds since the
+ * epoch.
  */
 
 export interface UserRecord {
@@ -125,8 +127,8 @@ export class EmailTakenError extends Error {
   }
 }
 
-/** The issuer's persistence. */
-export interface IssuerStore {
+/** Users: accounts, their e-mails, password hashes and roles (store/users.ts). */
+export interface UserStore {
   /** Creates a user; throws EmailTakenError when the e-mail is taken. */
   createUser(user: UserRecord): Promise<void>
   findUserById(id: string): Promise<UserRecord | undefined>
@@ -136,7 +138,12 @@ export interface IssuerStore {
   /** Returns false when there is no such user. */
   setUserRoles(id: string, roles: string[], now: number): Promise<boolean>
   setPasswordHash(id: string, passwordHash: string, now: number): Promise<boolean>
+  /** Changes a password, revokes the user's sessions and records `event`, in one transaction. */
+  changePassword(userId: string, passwordHash: string, now: number, event: RevocationEvent): Promise<void>
+}
 
+/** Sessions and their refresh tokens (store/sessions.ts). */
+export interface SessionStore {
   /** Creates a session with its first refresh token. */
   createSession(session: NewSession, refreshTokenHash: string): Promise<void>
   findSession(id: string): Promise<SessionRecord | undefined>
@@ -169,9 +176,10 @@ export interface IssuerStore {
     now: number,
     event: RevocationEvent,
   ): Promise<number>
-  /** Changes a password, revokes the user's sessions and records `event`, in one transaction. */
-  changePassword(userId: string, passwordHash: string, now: number, event: RevocationEvent): Promise<void>
+}
 
+/** The revocation feed's events (store/revocations.ts). */
+export interface RevocationStore {
   /**
    * Records an event. Every event-recording write also wakes the other issuer instances on PostgreSQL
    * (NOTIFY on `REVOCATION_CHANNEL`, sent at commit), and commits in cursor order, so a reader that has
@@ -182,7 +190,10 @@ export interface IssuerStore {
   listRevocations(afterCursor: number, limit: number): Promise<StoredRevocationEvent[]>
   /** The highest cursor still stored, or 0. */
   latestRevocationCursor(): Promise<number>
+}
 
+/** The signing-key set shared by issuer instances (store/key-set.ts). */
+export interface KeySetStore {
   /** The key set shared by issuer instances (empty until the first instance generates it). */
   readKeySet(): Promise<StoredKeySet>
   /** The key set's revision alone: cheap enough to poll every second. */
@@ -192,12 +203,22 @@ export interface IssuerStore {
    * bumps the revision when the keys were replaced. Returns the set as it now stands.
    */
   updateKeySet<R>(change: KeySetChange<R>): Promise<StoredKeySet & { result: R }>
+}
+
+/** Work shared out among issuer instances (store/locks.ts). */
+export interface ExclusiveTasks {
   /**
    * Runs `fn` unless another instance sharing the database is running the same task (PostgreSQL advisory
    * lock, held until `fn` settles); returns whether it ran. A single-process store always runs it.
    */
   runExclusively(task: ExclusiveTask, fn: () => Promise<void>): Promise<boolean>
+}
 
+/**
+ * The issuer's persistence: one repository per aggregate over one database handle (store/issuer-store.ts
+ * composes them), plus what concerns the database as a whole.
+ */
+export interface IssuerStore extends UserStore, SessionStore, RevocationStore, KeySetStore, ExclusiveTasks {
   /**
    * Deletes what can no longer matter: sessions past their expiry or revoked for longer than
    * `revokedSessionKeepMs`, with their refresh tokens, and revocation events past `expiresAt`.

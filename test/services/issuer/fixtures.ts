@@ -12,7 +12,6 @@ import type { Test } from 'tap'
 import { Agent } from 'undici'
 import { buildIssuer } from '../../../services/issuer/app.js'
 import { type IssuerConfig, loadIssuerConfig } from '../../../services/issuer/config.js'
-import type { IssuerStore } from '../../../services/issuer/store/types.js'
 import { captureLogs } from '../../helpers/logs.js'
 
 /** A clock tests move by hand. Starts at the real time, so tokens also make sense to outside libraries. */
@@ -49,7 +48,6 @@ export interface IssuerFixture {
 export interface IssuerFixtureOptions {
   env?: Record<string, string>
   clock?: FakeClock
-  store?: IssuerStore
   /** Reuse a directory (keys and SQLite) instead of a fresh one. */
   dir?: string
 }
@@ -80,7 +78,6 @@ export async function issuerFixture(t: Test, options: IssuerFixtureOptions = {})
     config,
     logger: logs.logger,
     now: clock.now,
-    ...(options.store ? { store: options.store } : {}),
   })
   t.teardown(() => app.close())
   await app.ready()

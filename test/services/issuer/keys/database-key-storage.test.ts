@@ -9,7 +9,7 @@ import { DatabaseKeyStorage } from '../../../../services/issuer/keys/database-ke
 import { KeySealer } from '../../../../services/issuer/keys/key-sealing.js'
 import { KeySet } from '../../../../services/issuer/keys/key-set.js'
 import type { KeySchedule } from '../../../../services/issuer/keys/lifecycle.js'
-import { openIssuerStore } from '../../../../services/issuer/store/kysely-store.js'
+import { openIssuerStore } from '../../../../services/issuer/store/issuer-store.js'
 import type { IssuerStore } from '../../../../services/issuer/store/types.js'
 import { postgresUnavailable, testDatabase } from '../../../helpers/postgres.js'
 import { FakeClock, tempDir } from '../fixtures.js'

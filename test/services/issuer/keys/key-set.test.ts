@@ -2,6 +2,7 @@ import { verify } from 'node:crypto'
 import { join } from 'node:path'
 import { SignJWT } from 'jose'
 import t from 'tap'
+import { KeyFile } from '../../../../services/issuer/keys/key-file.js'
 import { KeySet } from '../../../../services/issuer/keys/key-set.js'
 import type { KeySchedule } from '../../../../services/issuer/keys/lifecycle.js'
 import { FakeClock, tempDir } from '../fixtures.js'
@@ -17,7 +18,7 @@ const schedule: KeySchedule = {
 
 t.test('first load generates keys; JWKS and key source hold public keys only', async (t) => {
   const clock = new FakeClock()
-  const keys = new KeySet({ dir: join(tempDir(t), 'keys'), schedule, now: clock.now })
+  const keys = new KeySet({ storage: new KeyFile(join(tempDir(t), 'keys')), schedule, now: clock.now })
   t.notOk(keys.loaded)
   t.throws(() => keys.signingKey())
   await keys.load()
@@ -45,13 +46,13 @@ t.test('first load generates keys; JWKS and key source hold public keys only', a
 t.test('a second process sees changes on its next reload; removed kids are reported', async (t) => {
   const dir = join(tempDir(t), 'keys')
   const clock = new FakeClock()
-  const issuer = new KeySet({ dir, schedule, now: clock.now })
+  const issuer = new KeySet({ storage: new KeyFile(dir), schedule, now: clock.now })
   await issuer.load()
   const removed: string[][] = []
   issuer.keySource().onKeysRemoved((kids) => removed.push(kids))
   t.notOk(await issuer.reloadIfChanged(), 'nothing changed')
 
-  const cli = new KeySet({ dir, schedule, now: clock.now })
+  const cli = new KeySet({ storage: new KeyFile(dir), schedule, now: clock.now })
   const active = issuer.signingKey().kid
   await cli.revoke(active)
   t.equal(issuer.signingKey().kid, active, 'not yet reloaded')
@@ -67,7 +68,7 @@ t.test('a second process sees changes on its next reload; removed kids are repor
 
 t.test('maintain rotates when due and drops keys whose time is up', async (t) => {
   const clock = new FakeClock()
-  const keys = new KeySet({ dir: join(tempDir(t), 'keys'), schedule, now: clock.now })
+  const keys = new KeySet({ storage: new KeyFile(join(tempDir(t), 'keys')), schedule, now: clock.now })
   await keys.load()
   const first = keys.signingKey().kid
   t.notOk(await keys.maintain(), 'nothing to do yet')

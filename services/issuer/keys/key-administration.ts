@@ -2,10 +2,10 @@
  * Key operations on demand, shared by the admin API and the command line: list, rotate, and revoke — which
  * also records a revocation event, so verifiers drop the key's tokens even before they refetch the JWKS.
  */
-import type { KeySetDocument, StoredKey } from './keys/key-document.js'
-import type { KeySet } from './keys/key-set.js'
-import type { RevocationEvents } from './revocation-events.js'
-import type { IssuerStore } from './store/types.js'
+import type { RevocationEvents } from '../revocation-events.js'
+import type { RevocationStore } from '../store/types.js'
+import type { KeySetDocument, StoredKey } from './key-document.js'
+import type { KeySet } from './key-set.js'
 
 /** A key as listed by the admin API and the command line: metadata only, never key material. */
 export interface KeyView {
@@ -46,7 +46,7 @@ export function listKeys(doc: KeySetDocument): KeyView[] {
 
 export interface KeyAdministrationOptions {
   keys: KeySet
-  store: IssuerStore
+  store: RevocationStore
   events: RevocationEvents
 }
 

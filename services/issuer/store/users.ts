@@ -1,0 +1,100 @@
+/**
+ * User accounts: e-mail (unique), password hash, roles. Changing a password also revokes the user's
+ * sessions and records the event, in the same transaction.
+ */
+import { writeTransaction } from '../../../lib/db.js'
+import { insertEvent } from './revocations.js'
+import { revokeAllSessions } from './sessions.js'
+import { type IssuerDb, toUser } from './tables.js'
+import { EmailTakenError, type RevocationEvent, type UserRecord, type UserStore } from './types.js'
+
+/** Users on the issuer's database. */
+export class UserRepository implements UserStore {
+  readonly #db: IssuerDb
+
+  constructor(db: IssuerDb) {
+    this.#db = db
+  }
+
+  async createUser(user: UserRecord): Promise<void> {
+    try {
+      await this.#db
+        .insertInto('users')
+        .values({
+          id: user.id,
+          email: user.email,
+          password_hash: user.passwordHash,
+          roles: JSON.stringify(user.roles),
+          created_at: user.createdAt,
+          updated_at: user.updatedAt,
+        })
+        .execute()
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new EmailTakenError()
+      throw err
+    }
+  }
+
+  async findUserById(id: string): Promise<UserRecord | undefined> {
+    const row = await this.#db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
+    return row && toUser(row)
+  }
+
+  async findUserByEmail(email: string): Promise<UserRecord | undefined> {
+    const row = await this.#db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst()
+    return row && toUser(row)
+  }
+
+  async listUsers(page: { limit: number; offset: number }): Promise<UserRecord[]> {
+    const rows = await this.#db
+      .selectFrom('users')
+      .selectAll()
+      .orderBy('created_at')
+      .orderBy('id')
+      .limit(page.limit)
+      .offset(page.offset)
+      .execute()
+    return rows.map(toUser)
+  }
+
+  async setUserRoles(id: string, roles: string[], now: number): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('users')
+      .set({ roles: JSON.stringify(roles), updated_at: now })
+      .where('id', '=', id)
+      .executeTakeFirst()
+    return Number(result.numUpdatedRows) === 1
+  }
+
+  async setPasswordHash(id: string, passwordHash: string, now: number): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('users')
+      .set({ password_hash: passwordHash, updated_at: now })
+      .where('id', '=', id)
+      .executeTakeFirst()
+    return Number(result.numUpdatedRows) === 1
+  }
+
+  async changePassword(
+    userId: string,
+    passwordHash: string,
+    now: number,
+    event: RevocationEvent,
+  ): Promise<void> {
+    await writeTransaction(this.#db, async (trx) => {
+      await trx
+        .updateTable('users')
+        .set({ password_hash: passwordHash, updated_at: now })
+        .where('id', '=', userId)
+        .execute()
+      await revokeAllSessions(trx, userId, 'password_change', now)
+      await insertEvent(trx, event)
+    })
+  }
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: string }).code
+  // PostgreSQL unique_violation, SQLite's extended constraint code.
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+}

@@ -1,0 +1,106 @@
+/**
+ * Access tokens on their own (RFC 9068): what the header and claims hold, in which units, signed by the
+ * active key and verifiable with the published JWKS alone.
+ */
+import { join } from 'node:path'
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
+import t, { type Test } from 'tap'
+import { AccessTokenMinter, DEFAULT_USER_SCOPE } from '../../../services/issuer/access-tokens.js'
+import { KeyFile } from '../../../services/issuer/keys/key-file.js'
+import { KeySet } from '../../../services/issuer/keys/key-set.js'
+import type { KeySchedule } from '../../../services/issuer/keys/lifecycle.js'
+import { FakeClock, tempDir } from './fixtures.js'
+
+const ISSUER = 'http://issuer.test'
+const AUDIENCE = 'keygate-api'
+const TTL_MS = 15 * 60_000
+const HOUR = 3_600_000
+const SCHEDULE: KeySchedule = {
+  keyPublishLeadMs: HOUR,
+  keyRotationIntervalMs: 2 * HOUR,
+  retiredKeyKeepMs: HOUR,
+  revokedKeyKeepMs: HOUR,
+  rsaBits: 2048,
+}
+const SUBJECT = {
+  userId: 'user-1',
+  sessionId: 'session-1',
+  clientId: 'keygate-web',
+  roles: ['user', 'editor'],
+}
+
+async function minterFixture(t: Test) {
+  // A start that is not a whole second, so the units of iat and exp show.
+  const clock = new FakeClock(1_800_000_000_123)
+  const keys = new KeySet({
+    storage: new KeyFile(join(tempDir(t), 'keys')),
+    schedule: SCHEDULE,
+    now: clock.now,
+  })
+  await keys.load()
+  const minter = new AccessTokenMinter({
+    keys,
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    ttlMs: TTL_MS,
+    now: clock.now,
+  })
+  const verify = (token: string) =>
+    jwtVerify(token, createLocalJWKSet(keys.jwks()), {
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      typ: 'at+jwt',
+      algorithms: ['RS256'],
+      currentDate: new Date(clock.now()),
+    })
+  return { clock, keys, minter, verify }
+}
+
+t.test('an RFC 9068 token: header, claims and units, verifiable with the JWKS', async (t) => {
+  const { clock, keys, minter, verify } = await minterFixture(t)
+  const minted = await minter.mint(SUBJECT)
+  t.same(decodeProtectedHeader(minted.token), { alg: 'RS256', typ: 'at+jwt', kid: keys.signingKey().kid })
+  const { payload } = await verify(minted.token)
+  t.same(
+    Object.keys(payload).sort(),
+    ['aud', 'client_id', 'exp', 'iat', 'iss', 'jti', 'roles', 'scope', 'sid', 'sub'],
+    'nothing else (no e-mail)',
+  )
+  t.match(payload, {
+    iss: ISSUER,
+    aud: AUDIENCE,
+    sub: 'user-1',
+    sid: 'session-1',
+    client_id: 'keygate-web',
+    roles: ['user', 'editor'],
+    scope: DEFAULT_USER_SCOPE,
+    jti: minted.jti,
+  })
+  t.equal(payload.iat, clock.now() / 1000, 'iat keeps the milliseconds (a fractional NumericDate)')
+  t.equal(payload.exp, Math.floor(clock.now() / 1000) + TTL_MS / 1000, 'exp: whole seconds, one lifetime on')
+  t.equal(minted.expiresIn, TTL_MS / 1000, 'expires_in in seconds')
+})
+
+t.test('a given scope replaces the default; every token has its own jti', async (t) => {
+  const { minter, verify } = await minterFixture(t)
+  const a = await minter.mint({ ...SUBJECT, scope: 'profile' })
+  const b = await minter.mint(SUBJECT)
+  t.equal((await verify(a.token)).payload.scope, 'profile')
+  t.not(a.jti, b.jti)
+})
+
+t.test('signed by whichever key is active when minted', async (t) => {
+  const { keys, minter, verify } = await minterFixture(t)
+  const first = keys.signingKey().kid
+  const before = await minter.mint(SUBJECT)
+  await keys.revoke(first)
+  const after = await minter.mint(SUBJECT)
+  t.not(keys.signingKey().kid, first)
+  t.equal(decodeProtectedHeader(after.token).kid, keys.signingKey().kid)
+  await t.resolves(verify(after.token))
+  await t.rejects(
+    verify(before.token),
+    { code: 'ERR_JWKS_NO_MATCHING_KEY' },
+    'the revoked key is unpublished',
+  )
+})
