@@ -12,7 +12,14 @@ import { type Component, componentSchema, type Config } from './config.js'
 import { openDatabase } from './db.js'
 import { registerErrorHandling } from './errors.js'
 import { operations } from './operations.js'
-import { createLogger, listen, listenerTimeouts, registerHttpHygiene, serverOptions } from './server.js'
+import {
+  createLogger,
+  listen,
+  type ListenOptions,
+  listenerTimeouts,
+  registerHttpHygiene,
+  serverOptions,
+} from './server.js'
 
 /** The components built with this skeleton. */
 export type ServiceName = Exclude<Component, 'issuer' | 'gateway'>
@@ -118,10 +125,10 @@ export function verifiedCaller(request: FastifyRequest): Identity {
 }
 
 /**
- * Listens on `host:port` with graceful shutdown (closing the instance closes its store and pools).
- * If listening fails, the instance is closed before the error is rethrown.
+ * Listens on `host:port` and its ops listener on `ops`, with graceful shutdown (closing the instance closes
+ * its store and pools). If listening fails, the instance is closed before the error is rethrown.
  */
-export async function startService(app: FastifyInstance, address: { host: string; port: number }) {
+export async function startService(app: FastifyInstance, address: ListenOptions) {
   try {
     await listen(app, address)
   } catch (err) {

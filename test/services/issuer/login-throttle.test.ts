@@ -29,7 +29,7 @@ t.test(
     const other = await register(app, 'bystander@example.com')
     t.ok(other)
     t.ok((await login(app, 'bystander@example.com')).accessToken, 'other accounts are unaffected')
-    const metrics = (await app.inject('/metrics')).body
+    const metrics = (await app.operations.inject('/metrics')).body
     t.match(metrics, /keygate_issuer_logins_total\{outcome="throttled",component="issuer"\} 2/)
     t.match(metrics, /keygate_issuer_logins_total\{outcome="invalid_credentials",component="issuer"\} 6/)
   },
