@@ -89,6 +89,7 @@ export async function issuerScenario(options: IssuerBenchOptions): Promise<Scena
     env: {
       HOST: '127.0.0.1',
       ISSUER_PORT: String(port),
+      ISSUER_OPS_PORT: '0',
       DATA_DIR: join(work, 'data'),
       KEYS_DIR: join(work, 'keys'),
       // The bench logs in from one address far more often than a person would.

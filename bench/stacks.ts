@@ -115,6 +115,7 @@ export function startGateway(options: GatewayOptions): Promise<ServerProcess> {
     env: {
       HOST: '127.0.0.1',
       GATEWAY_PORT: '0',
+      GATEWAY_OPS_PORT: '0',
       TRUSTED_ISSUERS: trustedIssuersSetting(options.jwksUri),
       GATEWAY_ROUTES_FILE: routesFile,
       GATEWAY_RATE_LIMIT: UNREACHABLE_RATE_LIMIT,

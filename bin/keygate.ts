@@ -39,13 +39,33 @@ const EXIT_USAGE = 2
 
 class UsageError extends Error {}
 
-async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
+const OPTIONS = { help: { type: 'boolean', short: 'h' }, workers: { type: 'string' } } as const
+
+/**
+ * The arguments after `keys revoke`, taken as they are: a kid is base64url, so about one in 64 starts with
+ * `-` and would otherwise be read as an option — on the emergency path. A `--` before the kid is still
+ * accepted. Returns the arguments left to parse as options and commands, and the kids.
+ */
+function splitKidArguments(argv: string[]): { head: string[]; kids: string[] } {
+  const { tokens } = parseArgs({
     args: argv,
     allowPositionals: true,
-    strict: true,
-    options: { help: { type: 'boolean', short: 'h' }, workers: { type: 'string' } },
+    strict: false,
+    tokens: true,
+    options: OPTIONS,
   })
+  const positionals = tokens.filter((t) => t.kind === 'positional')
+  const [command, action] = positionals
+  if (command?.value !== 'keys' || action?.value !== 'revoke') return { head: argv, kids: [] }
+  const kids = argv.slice(action.index + 1)
+  return { head: argv.slice(0, action.index + 1), kids: kids[0] === '--' ? kids.slice(1) : kids }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { head, kids } = splitKidArguments(argv)
+  const parsed = parseArgs({ args: head, allowPositionals: true, strict: true, options: OPTIONS })
+  const values = parsed.values
+  const positionals = [...parsed.positionals, ...kids]
   if (values.help) {
     console.log(USAGE)
     return 0
@@ -132,11 +152,12 @@ async function startAll(): Promise<number> {
   const config = loadConfig(componentSchema({}))
   const admin = process.env.KEYGATE_ADMIN_EMAIL
   const gw = config.GATEWAY_URL
-  const banner = () =>
+  const banner = (ops: Partial<Record<Component, string>>) =>
     [
       '',
       `keygate is up. The gateway is the one door: ${gw}`,
       `  issuer ${config.ISSUER_URL} · profile ${config.PROFILE_URL} · orders ${config.ORDERS_URL} · files ${config.FILES_URL}`,
+      `  ops listeners (/readyz, /metrics): ${COMPONENTS.map((c) => `${c} ${ops[c]}`).join(' · ')}`,
       '',
       'Register and log in through the gateway:',
       `  curl -X POST ${gw}/auth/register -H 'content-type: application/json' -d '{"email":"you@example.com","password":"a long passphrase"}'`,
@@ -147,16 +168,15 @@ async function startAll(): Promise<number> {
       'The README walks through the rest. Stop everything with Ctrl-C.',
       '',
     ].join('\n')
+  // The gateway in front of everyone on loopback: the others believe its X-Forwarded-For.
+  const { localGatewayTrust } = await import('./local-proxies.js')
   const urls = {
     issuer: config.ISSUER_URL,
-    gateway: config.GATEWAY_URL,
     profile: config.PROFILE_URL,
     orders: config.ORDERS_URL,
     files: config.FILES_URL,
   }
-  // The gateway in front of everyone on loopback: the others believe its X-Forwarded-For.
-  const { localGatewayTrust } = await import('./local-proxies.js')
-  return supervise({ urls, banner, env: { ...process.env, ...localGatewayTrust(process.env, urls) } })
+  return supervise({ banner, env: { ...process.env, ...localGatewayTrust(process.env, urls) } })
 }
 
 async function keys(args: string[]): Promise<number> {

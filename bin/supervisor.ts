@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { request } from 'undici'
 import type { Component } from '../lib/config.js'
+import { watchAncestors } from './ancestors.js'
 
 /** How long components get to report they listen, in milliseconds. */
 export const DEFAULT_START_TIMEOUT_MS = 60_000
@@ -22,10 +23,11 @@ export interface SuperviseOptions {
   /** Where prefixed log lines go. */
   out?: NodeJS.WritableStream
   startTimeoutMs?: number
-  /** Base URL of each component: all must answer `/readyz` before the system is announced. */
-  urls: Record<Component, string>
-  /** Printed once everything is ready. */
-  banner: () => string
+  /**
+   * Printed once everything is ready (every component answered `/readyz` on the ops listener it reported),
+   * given the ops listeners' base URLs.
+   */
+  banner: (ops: Partial<Record<Component, string>>) => string
 }
 
 interface Child {
@@ -33,6 +35,8 @@ interface Child {
   process: ChildProcess
   lastLines: string[]
   listening: boolean
+  /** Base URL of the component's ops listener, once it reported listening. */
+  ops?: string
   exited: Promise<number | null>
 }
 
@@ -63,8 +67,10 @@ function startChild(name: Component, env: NodeJS.ProcessEnv, out: NodeJS.Writabl
       out.write(`${prefix}${line}\n`)
     })
   }
-  child.on('message', (message: { type?: string }) => {
-    if (message?.type === 'listening') state.listening = true
+  child.on('message', (message: { type?: string; ops?: string }) => {
+    if (message?.type !== 'listening') return
+    state.listening = true
+    if (message.ops) state.ops = message.ops
   })
   return state
 }
@@ -78,7 +84,11 @@ async function stopAll(children: Child[]): Promise<void> {
   clearTimeout(killer)
 }
 
-/** True once the component at `url` answers `/readyz` with 200 (false while it cannot be reached). */
+/**
+ * True once the ops listener at `url` answers `/readyz` with 200 (false while it cannot be reached).
+ * @example
+ * await isReady('http://127.0.0.1:9400')
+ */
 export async function isReady(url: string): Promise<boolean> {
   try {
     const res = await request(`${url}/readyz`, { headersTimeout: 2_000, bodyTimeout: 2_000 })
@@ -90,9 +100,9 @@ export async function isReady(url: string): Promise<boolean> {
 }
 
 /**
- * Runs the components until SIGINT/SIGTERM; resolves with the exit code for the command.
+ * Runs the components until SIGINT, SIGTERM or SIGHUP, or until a process above this one is gone; resolves with the exit code for the command.
  * @example
- * process.exitCode = await supervise({ urls, banner: () => 'up' })
+ * process.exitCode = await supervise({ banner: () => 'up' })
  */
 export async function supervise(options: SuperviseOptions): Promise<number> {
   const out = options.out ?? process.stdout
@@ -100,16 +110,25 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   if (env.LOG_PRETTY === undefined && process.stdout.isTTY) env.LOG_PRETTY = 'true'
   const children = (options.components ?? START_ORDER).map((name) => startChild(name, env, out))
 
+  // Whoever read our output may be gone with what started us (a pipe with no reader): the components must
+  // still be stopped, so a failed write is not an error that ends this process.
+  out.on('error', () => {})
+
   let stopping = false
+  let unwatch = () => {}
   const stopped = new Promise<number>((resolve) => {
-    const stop = (signal: string) => {
+    const stop = (why: string) => {
       if (stopping) return
       stopping = true
-      out.write(`keygate: ${signal} received, stopping every component\n`)
+      unwatch()
+      out.write(`keygate: ${why}, stopping every component\n`)
       void stopAll(children).then(() => resolve(0))
     }
-    process.once('SIGINT', () => stop('SIGINT'))
-    process.once('SIGTERM', () => stop('SIGTERM'))
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.once(signal, () => stop(`${signal} received`))
+    }
+    // Whatever happens to what started us, nothing we started outlives it (see ancestors.ts).
+    unwatch = watchAncestors((pid) => stop(`process ${pid} above keygate is gone`))
   })
 
   const failed = new Promise<number>((resolve) => {
@@ -117,6 +136,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
       void c.exited.then(async (code) => {
         if (stopping) return
         stopping = true
+        unwatch()
         const why = c.lastLines.map((l) => `    ${l}`).join('\n')
         out.write(
           `keygate: ${c.name} ${c.listening ? 'stopped' : 'failed to start'} (exit code ${code})\n${why}\n`,
@@ -131,10 +151,10 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     const deadline = Date.now() + (options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS)
     while (!stopping && Date.now() < deadline) {
       const ready =
-        children.every((c) => c.listening) &&
-        (await Promise.all(children.map((c) => isReady(options.urls[c.name])))).every(Boolean)
+        children.every((c) => c.listening && c.ops) &&
+        (await Promise.all(children.map((c) => isReady(c.ops!)))).every(Boolean)
       if (ready) {
-        out.write(`${options.banner()}\n`)
+        out.write(`${options.banner(Object.fromEntries(children.map((c) => [c.name, c.ops!])))}\n`)
         return
       }
       await new Promise((r) => setTimeout(r, 200))

@@ -49,13 +49,14 @@ export async function runWorkers(count: number, name: string): Promise<number> {
   return new Promise<number>((resolve) => {
     const fork = (): Worker => {
       const worker = cluster.fork()
-      worker.on('message', (message: { type?: string; address?: string }) => {
-        if (message?.type !== 'listening' || !message.address) return
+      worker.on('message', (message: { type?: string; address?: string; ops?: string }) => {
+        if (message?.type !== 'listening' || !message.address || !message.ops) return
         listening.add(worker.id)
         if (address === undefined && listening.size === count) {
           address = message.address
-          // Under `keygate start`: the component is up once every worker listens.
-          reportListening(address, () => stop(0))
+          // Under `keygate start`: the component is up once every worker listens (the workers share both
+          // ports, the public one and the ops one).
+          reportListening({ address, ops: message.ops }, () => stop(0))
         }
       })
       return worker

@@ -26,6 +26,18 @@ export const DEFAULT_PORTS = {
   files: 4103,
 } as const
 export type Component = keyof typeof DEFAULT_PORTS
+/**
+ * Default ops ports (ISSUER_OPS_PORT, GATEWAY_OPS_PORT, …): where each component serves `/readyz` and
+ * `/metrics`, bound to OPS_HOST (loopback) — never on its public port. Chosen apart from the public ports so
+ * that `npm start` runs all five components on one machine.
+ */
+export const DEFAULT_OPS_PORTS = {
+  issuer: 9400,
+  gateway: 9480,
+  profile: 9401,
+  orders: 9402,
+  files: 9403,
+} as const satisfies Record<Component, number>
 export const COMPONENTS = Object.keys(DEFAULT_PORTS) as Component[]
 
 /** A string setting limited to a list of values. */
@@ -109,6 +121,13 @@ export const CommonSchema = {
   PROFILE_PORT: Port(DEFAULT_PORTS.profile),
   ORDERS_PORT: Port(DEFAULT_PORTS.orders),
   FILES_PORT: Port(DEFAULT_PORTS.files),
+  /** Where the ops listeners (`/readyz`, `/metrics`) bind: loopback unless an operator opens them. */
+  OPS_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
+  ISSUER_OPS_PORT: Port(DEFAULT_OPS_PORTS.issuer),
+  GATEWAY_OPS_PORT: Port(DEFAULT_OPS_PORTS.gateway),
+  PROFILE_OPS_PORT: Port(DEFAULT_OPS_PORTS.profile),
+  ORDERS_OPS_PORT: Port(DEFAULT_OPS_PORTS.orders),
+  FILES_OPS_PORT: Port(DEFAULT_OPS_PORTS.files),
   ISSUER_URL: Url(),
   GATEWAY_URL: Url(),
   PROFILE_URL: Url(),

@@ -1,13 +1,16 @@
 /**
- * The operations surface of every component: `/healthz` (the process is alive), `/readyz` (its dependencies
- * are ready) and `/metrics` (Prometheus text, one registry per instance so several instances can share a
- * process in tests).
+ * The operations surface of every component. `/healthz` (the process is alive) answers on the public port;
+ * `/readyz` (its dependencies are ready, check by check) and `/metrics` (Prometheus text, one registry per
+ * instance so several instances can share a process in tests) answer only on the component's ops listener —
+ * its own small Fastify instance, `app.operations`, which the entry point opens on OPS_HOST (loopback by
+ * default) and the ops port. Nothing a client reaches, directly or through a gateway prefix, serves them.
  */
+import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type {} from './auth/plugin.js'
+import { registerErrorHandling } from './errors.js'
 import { collectDefaultMetrics, type Metric, Registry } from 'prom-client'
 import { REQUEST_DURATION_BUCKETS_S, RequestDurations } from './metric-cells.js'
-
 /** A readiness check answers `true` when ready, or a short reason why not. */
 export type ReadinessCheck = () => true | string | Promise<true | string>
 
@@ -36,8 +39,14 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** This instance's Prometheus registry; components register their metrics here. */
     metrics: Registry
-    /** This instance's readiness checks, reported by `/readyz`. */
+    /** This instance's readiness checks, reported by `/readyz` on the ops listener. */
     readiness: Readiness
+    /**
+     * The ops listener of this instance: `/healthz`, `/readyz` and `/metrics`, as a Fastify instance of its
+     * own that is built with the component and never listens by itself — `listen()` (lib/server.ts) opens it
+     * on the ops port; tests `inject` into it. It closes with the instance.
+     */
+    operations: FastifyInstance
   }
 }
 
@@ -46,7 +55,10 @@ export interface OperationsOptions {
   component: string
 }
 
-/** Registers `/healthz`, `/readyz`, `/metrics` and an HTTP request-duration histogram. */
+/**
+ * Registers `/healthz` and an HTTP request-duration histogram on the instance, and builds its ops listener
+ * (`app.operations`).
+ */
 export const operations = fp<OperationsOptions>(
   async (app, options) => {
     const registry = new Registry()
@@ -54,6 +66,7 @@ export const operations = fp<OperationsOptions>(
     collectDefaultMetrics({ register: registry })
     app.decorate('metrics', registry)
     app.decorate('readiness', new Readiness())
+    app.decorate('operations', buildOperations(app, registry))
 
     const duration = new RequestDurations(REQUEST_DURATION_BUCKETS_S)
     registry.registerMetric(duration as unknown as Metric)
@@ -67,18 +80,47 @@ export const operations = fp<OperationsOptions>(
       done()
     })
 
-    // Public on every component, whatever the auth plugin's default.
+    // Public on every component, whatever the auth plugin's default: it says only that the process answers.
     const config = { auth: { mode: 'none' as const } }
-    app.get('/healthz', { logLevel: 'warn', config }, async () => ({ status: 'ok' }))
-    app.get('/readyz', { logLevel: 'warn', config }, async (_request, reply) => {
-      const status = await app.readiness.status()
-      return reply
-        .code(status.ready ? 200 : 503)
-        .send({ status: status.ready ? 'ready' : 'not_ready', ...status })
-    })
-    app.get('/metrics', { logLevel: 'warn', config }, async (_request, reply) => {
-      return reply.type(registry.contentType).send(await registry.metrics())
-    })
+    app.get('/healthz', { logLevel: 'warn', config }, healthz)
   },
   { name: 'keygate-operations', fastify: '5.x' },
 )
+
+const healthz = async () => ({ status: 'ok' })
+
+/**
+ * The ops listener's instance for `app`: its routes read `app`'s readiness checks and metrics registry, and
+ * wait for `app` to have loaded (the checks are added while it loads). `/readyz` answers 503 from the
+ * moment `app` starts closing, so a balancer stops sending before the drain ends.
+ */
+function buildOperations(app: FastifyInstance, registry: Registry): FastifyInstance {
+  const ops = Fastify({ loggerInstance: app.log.child({ listener: 'ops' }), return503OnClosing: true })
+  registerErrorHandling(ops)
+  let loaded = false
+  let closing = false
+  app.addHook('onReady', (done) => {
+    loaded = true
+    done()
+  })
+  app.addHook('preClose', (done) => {
+    closing = true
+    done()
+  })
+  app.addHook('onClose', () => ops.close())
+  // Asking a closing instance to be ready would wait for a boot that never comes.
+  ops.addHook('onRequest', async () => {
+    if (!loaded && !closing) await app.ready()
+  })
+  ops.get('/healthz', { logLevel: 'warn' }, healthz)
+  ops.get('/readyz', { logLevel: 'warn' }, async (_request, reply) => {
+    const status = await app.readiness.status()
+    if (closing) status.checks.shutdown = 'closing'
+    const ready = status.ready && !closing
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', ...status, ready })
+  })
+  ops.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
+    return reply.type(registry.contentType).send(await registry.metrics())
+  })
+  return ops
+}

@@ -17,6 +17,7 @@ import {
 } from 'fastify'
 import pino, { type DestinationStream, type Logger } from 'pino'
 import { answerError, type ErrorCode, KeygateError } from './errors.js'
+import type {} from './operations.js'
 
 /** Grace period for in-flight requests on SIGTERM/SIGINT, in milliseconds. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000
@@ -395,37 +396,56 @@ function ambiguityOf(req: IncomingMessage): ErrorCode | undefined {
 export interface ListenOptions {
   host: string
   port: number
+  /**
+   * Where the instance's ops listener (`app.operations`: `/healthz`, `/readyz`, `/metrics`) binds: OPS_HOST
+   * and the component's ops port. Port 0 picks a free one (tests).
+   */
+  ops: { host: string; port: number }
   /** Called after the server closed, before the process exits (close stores, pools, children). */
   onClose?: () => Promise<void> | void
 }
 
+/** Where a started component listens: its public address and its ops listener's. */
+export interface ListeningAddresses {
+  address: string
+  ops: string
+}
+
 /**
- * Listens and installs graceful shutdown: on SIGTERM/SIGINT the server stops accepting, drains in-flight
- * requests for up to DEFAULT_SHUTDOWN_GRACE_MS, then exits.
+ * Listens on the public address and the ops address, and installs graceful shutdown: on SIGTERM/SIGINT the
+ * server stops accepting, drains in-flight requests for up to DEFAULT_SHUTDOWN_GRACE_MS, then exits. If
+ * either listener cannot open, the instance is closed before the error is rethrown.
  */
-export async function listen(app: FastifyInstance, options: ListenOptions): Promise<string> {
+export async function listen(app: FastifyInstance, options: ListenOptions): Promise<ListeningAddresses> {
   const address = await app.listen({ host: options.host, port: options.port })
+  let ops: string
+  try {
+    ops = await app.operations.listen({ host: options.ops.host, port: options.ops.port })
+  } catch (err) {
+    await app.close().catch(() => {})
+    throw err
+  }
   closeWithGrace({ delay: DEFAULT_SHUTDOWN_GRACE_MS, logger: false }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal }, 'shutting down')
     await app.close()
     await options.onClose?.()
   })
-  reportListening(address, () => {
+  reportListening({ address, ops }, () => {
     if (!(closeWithGrace as { closing?: boolean }).closing) process.kill(process.pid, 'SIGTERM')
   })
-  return address
+  return { address, ops }
 }
 
 /**
  * Under a parent holding an IPC channel to us (`npm start`'s supervisor, a cluster primary, the bench): says
- * where we listen, and calls `onParentGone` if that channel closes — the parent died without stopping us
+ * where we listen (`{ type: 'listening', address, ops }`), and calls `onParentGone` if that channel closes — the parent died without stopping us
  * (SIGKILL, a crash) — so we shut down rather than live on orphaned, holding the port. A cluster worker
  * leaves that to node:cluster, which ends workers whose primary is gone.
  */
-export function reportListening(address: string, onParentGone: () => void): void {
+export function reportListening(addresses: ListeningAddresses, onParentGone: () => void): void {
   if (!process.send) return
-  process.send({ type: 'listening', address })
+  process.send({ type: 'listening', ...addresses })
   if (cluster.isWorker) return
   process.once('disconnect', onParentGone)
   // A 'disconnect' listener holds the channel open; it must not keep the process alive once its work is done.

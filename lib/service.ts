@@ -16,6 +16,7 @@ import { operations } from './operations.js'
 import {
   createLogger,
   listen,
+  type ListenOptions,
   listenerTimeouts,
   registerHttpHygiene,
   serverOptions,
@@ -136,10 +137,10 @@ export function verifiedCaller(request: FastifyRequest): Identity {
 }
 
 /**
- * Listens on `host:port` with graceful shutdown (closing the instance closes its store and pools).
- * If listening fails, the instance is closed before the error is rethrown.
+ * Listens on `host:port` and its ops listener on `ops`, with graceful shutdown (closing the instance closes
+ * its store and pools). If listening fails, the instance is closed before the error is rethrown.
  */
-export async function startService(app: FastifyInstance, address: { host: string; port: number }) {
+export async function startService(app: FastifyInstance, address: ListenOptions) {
   try {
     await listen(app, address)
   } catch (err) {

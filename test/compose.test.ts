@@ -101,11 +101,16 @@ t.test('ports, URLs and shared values agree', async (t) => {
         `${name} finds ${target}`,
       )
     }
+    const opsPort = env[`${name.toUpperCase()}_OPS_PORT`]
+    t.ok(opsPort, `${name} sets its ops port`)
+    t.not(opsPort, portOf(name), `${name}'s ops port is not its public port`)
     t.match(
       service.healthcheck?.test.join(' '),
-      `http://127.0.0.1:${portOf(name)}/readyz`,
-      `${name} health check`,
+      `http://127.0.0.1:${opsPort}/readyz`,
+      `${name} health check asks the ops listener, inside the container`,
     )
+    t.equal(env.OPS_HOST, undefined, `${name}'s ops listener stays on the container's loopback (the default)`)
+    t.notMatch(JSON.stringify(service.ports ?? []), opsPort!, `${name}'s ops port is not published`)
     t.equal(env.HOST, '0.0.0.0', `${name} listens beyond loopback inside its container`)
     t.equal(env.REVOCATION_FEED, 'on', `${name} takes part in the revocation feed`)
     t.equal(

@@ -34,6 +34,7 @@ async function startGateway(
       env: {
         PATH: process.env.PATH ?? '',
         GATEWAY_PORT: '0',
+        GATEWAY_OPS_PORT: '0',
         LOG_LEVEL: 'warn',
         LOG_PRETTY: 'false',
         KEYS_DIR: t.testdir(),

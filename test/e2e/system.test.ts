@@ -132,4 +132,36 @@ t.test('services called directly, past the gateway', async (t) => {
     r = await direct.call('GET', path, { token })
     t.equal(r.status, 200, `${service} accepts a valid access token`)
   }
+
+  // The same system: a third start would not fit the file's time on a loaded machine.
+  t.test(
+    '/readyz and /metrics only on the loopback ops listeners, never public nor through a prefix',
+    async (t) => {
+      for (const path of ['/readyz', '/metrics']) {
+        for (const [name, url] of Object.entries(system.urls)) {
+          const r = await new HttpClient(url).call('GET', path, { token })
+          t.equal(r.status, 404, `${name} does not serve ${path} on its public port`)
+          t.notMatch(r.text, /process_cpu|"checks"/)
+          const ops = await new HttpClient(system.opsUrls[name as keyof typeof system.opsUrls]).call(
+            'GET',
+            path,
+          )
+          t.equal(ops.status, 200, `${name} serves ${path} on its ops listener`)
+        }
+        for (const prefix of ['/api/profile', '/api/orders', '/api/files']) {
+          const r = await client.call('GET', `${prefix}${path}`, { token })
+          // The prefix maps onto the service's own routes (`/api/orders/x` is `/orders/x`): refused or not
+          // found, never the ops answer.
+          t.ok(
+            r.status >= 400 && r.status < 500,
+            `a logged-in user does not reach ${prefix}${path} (${r.status})`,
+          )
+          t.notMatch(r.text, /process_cpu|"checks"/)
+        }
+      }
+      const metrics = await new HttpClient(system.opsUrls.gateway).call('GET', '/metrics')
+      t.match(metrics.text, /component="gateway"/)
+      t.equal((await client.call('GET', '/healthz')).status, 200, '/healthz stays public')
+    },
+  )
 })

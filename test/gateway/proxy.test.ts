@@ -156,7 +156,7 @@ t.test(
       message: 'The upstream service timed out',
     })
 
-    const metrics = await (await request(`${gw.url}/metrics`)).body.text()
+    const metrics = (await gw.app.operations.inject('/metrics')).body
     t.match(metrics, /keygate_gateway_upstream_errors_total\{upstream="down",kind="connect"[^}]*\} 1/)
     t.match(metrics, /keygate_gateway_upstream_errors_total\{upstream="slow",kind="timeout"[^}]*\} 1/)
     t.match(metrics, /keygate_gateway_requests_total\{route="\/up",outcome="proxied"[^}]*\} 1/)
@@ -193,7 +193,7 @@ t.test('a client that hangs up mid-upload is not an upstream failure', async (t)
   await uploadStarted
   client.destroy()
   await aborted
-  const metrics = await (await request(`${gw.url}/metrics`)).body.text()
+  const metrics = (await gw.app.operations.inject('/metrics')).body
   t.notMatch(metrics, /keygate_gateway_upstream_errors_total\{upstream="up"/)
 })
 

@@ -46,6 +46,6 @@ t.test('a route’s limit answers 429 with Retry-After, per subject or per addre
   t.equal((await status('/roomy/b')).status, 200)
   t.equal((await status('/roomy/c')).status, 200)
   t.equal((await status('/roomy/d')).status, 429, 'routes without a limit get GATEWAY_RATE_LIMIT')
-  const metrics = await (await request(`${gw.url}/metrics`)).body.text()
+  const metrics = (await gw.app.operations.inject('/metrics')).body
   t.match(metrics, /keygate_gateway_requests_total\{route="\/public",outcome="KG_RATE_LIMITED"[^}]*\} 1/)
 })

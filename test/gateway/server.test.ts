@@ -9,6 +9,7 @@ t.test('startGateway builds and listens on HOST:GATEWAY_PORT', async (t) => {
   const app = await startGateway(
     loadGatewayConfig({
       GATEWAY_PORT: '0',
+      GATEWAY_OPS_PORT: '0',
       LOG_LEVEL: 'silent',
       ISSUER_URL: issuer.url,
       KEYS_DIR: t.testdir(),

@@ -459,7 +459,7 @@ t.test('refusals carry their RFC 6750 status and challenge, and reach no upstrea
   await allowed.body.dump()
   t.equal(upstream.requests, before + 1, 'only the allowed request reached the upstream')
 
-  const metrics = await (await request(`${gw.url}/metrics`)).body.text()
+  const metrics = (await gw.app.operations.inject('/metrics')).body
   t.match(metrics, /keygate_gateway_requests_total\{route="\/admin",outcome="KG_INSUFFICIENT_SCOPE"[^}]*\} 1/)
 })
 

@@ -13,13 +13,15 @@ import { type Component, COMPONENTS } from '../../lib/config.js'
 import { freePort } from './system.js'
 
 const ROOT = new URL('../../', import.meta.url).pathname
-/** How long a component may take to answer /readyz with 200 after it was spawned, in milliseconds. */
+/** How long a component may take to answer /readyz (on its ops listener) with 200 after it was spawned, in milliseconds. */
 const READY_TIMEOUT_MS = 60_000
 /** How long a component gets to exit after SIGTERM before it is killed, in milliseconds. */
 const STOP_TIMEOUT_MS = 15_000
 
 export interface ProcessSystem {
   urls: Record<Component, string>
+  /** Each component's ops listener (`/readyz`, `/metrics`), on loopback. */
+  opsUrls: Record<Component, string>
   /** The environment every component was started with. */
   env: Record<string, string>
   dataDir: string
@@ -51,7 +53,8 @@ interface Running {
 }
 
 /**
- * Starts every component (the issuer first) and resolves once each answers /readyz with 200.
+ * Starts every component (the issuer first) and resolves once each answers /readyz with 200 on its ops
+ * listener.
  * @example
  * const system = await startProcesses({ env: { LOG_LEVEL: 'debug' } })
  * t.teardown(() => system.stop())
@@ -61,11 +64,15 @@ interface Running {
 export async function startProcesses(options: StartProcessesOptions = {}): Promise<ProcessSystem> {
   const work = mkdtempSync(join(tmpdir(), 'kg-processes-'))
   const ports = {} as Record<Component, number>
-  for (const name of COMPONENTS) ports[name] = await freePort()
-  const urls = Object.fromEntries(COMPONENTS.map((c) => [c, `http://127.0.0.1:${ports[c]}`])) as Record<
-    Component,
-    string
-  >
+  const opsPorts = {} as Record<Component, number>
+  for (const name of COMPONENTS) {
+    ports[name] = await freePort()
+    opsPorts[name] = await freePort()
+  }
+  const urlsOf = (p: Record<Component, number>) =>
+    Object.fromEntries(COMPONENTS.map((c) => [c, `http://127.0.0.1:${p[c]}`])) as Record<Component, string>
+  const urls = urlsOf(ports)
+  const opsUrls = urlsOf(opsPorts)
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '',
@@ -73,6 +80,7 @@ export async function startProcesses(options: StartProcessesOptions = {}): Promi
     KEYS_DIR: join(work, 'keys'),
     LOG_PRETTY: 'false',
     ...Object.fromEntries(COMPONENTS.map((c) => [`${c.toUpperCase()}_PORT`, String(ports[c])])),
+    ...Object.fromEntries(COMPONENTS.map((c) => [`${c.toUpperCase()}_OPS_PORT`, String(opsPorts[c])])),
     ...options.env,
   }
   const lines: string[] = []
@@ -113,7 +121,7 @@ export async function startProcesses(options: StartProcessesOptions = {}): Promi
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new Error(`${name} exited while starting:\n${tail(lines, name)}`)
       }
-      if (await isReady(urls[name])) return
+      if (await isReady(opsUrls[name])) return
       if (Date.now() > deadline)
         throw new Error(`${name} not ready after ${READY_TIMEOUT_MS} ms:\n${tail(lines, name)}`)
       await new Promise((r) => setTimeout(r, 100))
@@ -122,6 +130,7 @@ export async function startProcesses(options: StartProcessesOptions = {}): Promi
 
   const system: ProcessSystem = {
     urls,
+    opsUrls,
     env,
     dataDir: env.DATA_DIR!,
     keysDir: env.KEYS_DIR!,

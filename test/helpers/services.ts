@@ -65,6 +65,10 @@ export async function startServiceWorld(t: Test): Promise<ServiceWorld> {
       // The stand-in issuer has no revocation feed; these tests are about identity, not revocation.
       REVOCATION_FEED: 'off',
       LOG_LEVEL: 'debug',
+      // A service started with its entry point opens its ops listener on a free port.
+      PROFILE_OPS_PORT: '0',
+      ORDERS_OPS_PORT: '0',
+      FILES_OPS_PORT: '0',
     },
     token: (sub = 'alice', claims = {}) => issuer.mint({ sub, ...claims }),
     assertionFor(token, audience) {

@@ -23,6 +23,8 @@ export async function freePort(): Promise<number> {
 
 export interface RunningSystem {
   urls: Record<Component, string>
+  /** Each component's ops listener (`/readyz`, `/metrics`), on loopback. */
+  opsUrls: Record<Component, string>
   env: Record<string, string>
   /** Everything the processes printed so far. */
   output(): string
@@ -54,9 +56,20 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Run
     orders: await freePort(),
     files: await freePort(),
   }
-  const urls = Object.fromEntries(
-    Object.entries(ports).map(([name, port]) => [name, `http://127.0.0.1:${port}`]),
-  ) as Record<Component, string>
+  const opsPorts = {
+    issuer: await freePort(),
+    gateway: await freePort(),
+    profile: await freePort(),
+    orders: await freePort(),
+    files: await freePort(),
+  }
+  const urlsOf = (p: Record<Component, number>) =>
+    Object.fromEntries(Object.entries(p).map(([name, port]) => [name, `http://127.0.0.1:${port}`])) as Record<
+      Component,
+      string
+    >
+  const urls = urlsOf(ports)
+  const opsUrls = urlsOf(opsPorts)
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '',
@@ -65,6 +78,9 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Run
     PROFILE_PORT: String(ports.profile),
     ORDERS_PORT: String(ports.orders),
     FILES_PORT: String(ports.files),
+    ...Object.fromEntries(
+      Object.entries(opsPorts).map(([c, p]) => [`${c.toUpperCase()}_OPS_PORT`, String(p)]),
+    ),
     DATA_DIR: join(work, 'data'),
     KEYS_DIR: join(work, 'keys'),
     LOG_PRETTY: 'false',
@@ -94,6 +110,7 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Run
   }
   return {
     urls,
+    opsUrls,
     env,
     dataDir: env.DATA_DIR!,
     keysDir: env.KEYS_DIR!,

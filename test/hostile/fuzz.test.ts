@@ -337,7 +337,7 @@ t.test('the gateway answers random requests with 2xx–4xx and stays healthy', a
   )
 
   t.equal((await gateway.inject('/healthz')).statusCode, 200, 'the gateway is healthy')
-  t.equal((await gateway.inject('/readyz')).statusCode, 200, 'and ready')
+  t.equal((await gateway.operations.inject('/readyz')).statusCode, 200, 'and ready')
   t.equal(
     (await gateway.inject({ url: '/api/profile/me', headers: { authorization: `Bearer ${valid}` } }))
       .statusCode,

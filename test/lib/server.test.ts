@@ -1,10 +1,11 @@
-import type { AddressInfo } from 'node:net'
-import { connect } from 'node:net'
+import { type AddressInfo, connect, createServer } from 'node:net'
 import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import t, { type Test } from 'tap'
+import { request } from 'undici'
 import { registerErrorHandling } from '../../lib/errors.js'
-import { createLogger, registerHttpHygiene, serverOptions } from '../../lib/server.js'
+import { operations } from '../../lib/operations.js'
+import { createLogger, listen, registerHttpHygiene, serverOptions } from '../../lib/server.js'
 import { captureLogs } from '../helpers/logs.js'
 import { rawRequest } from '../helpers/raw-http.js'
 
@@ -235,4 +236,44 @@ t.test('without apiAnswers (the gateway) answers pass as they are, errors except
   t.equal(r.json?.code, 'KG_MALFORMED_URL')
   r = await rawRequest(origin, { target: '/files/a', headers: [['host', 'other']] })
   t.equal(r.status, 400, 'the request checks are the same')
+})
+
+t.test(
+  'listen opens the public port and the ops listener; /readyz and /metrics only on the latter',
+  async (t) => {
+    const app = Fastify(serverOptions({ logger: createLogger({ name: 'test', level: 'silent' }) }))
+    registerErrorHandling(app)
+    await app.register(operations, { component: 'test' })
+    t.teardown(() => app.close())
+    const { address, ops } = await listen(app, {
+      host: '127.0.0.1',
+      port: 0,
+      ops: { host: '127.0.0.1', port: 0 },
+    })
+    t.not(address, ops, 'two listeners')
+    t.match(ops, /^http:\/\/127\.0\.0\.1:\d+$/, 'the ops listener on the host it was given')
+    t.equal((await request(`${address}/healthz`)).statusCode, 200, '/healthz is public')
+    for (const path of ['/readyz', '/metrics']) {
+      const pub = await request(`${address}${path}`)
+      t.equal(pub.statusCode, 404, `${path} is not on the public port`)
+      await pub.body.dump()
+      const res = await request(`${ops}${path}`)
+      t.equal(res.statusCode, 200, `${path} on the ops listener`)
+      await res.body.dump()
+    }
+  },
+)
+
+t.test('an ops port in use fails the start and leaves the public port closed', async (t) => {
+  const taken = createServer()
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise((resolve) => taken.close(resolve)))
+  const app = Fastify(serverOptions({ logger: createLogger({ name: 'test', level: 'silent' }) }))
+  await app.register(operations, { component: 'test' })
+  t.teardown(() => app.close())
+  const port = (taken.address() as AddressInfo).port
+  await t.rejects(listen(app, { host: '127.0.0.1', port: 0, ops: { host: '127.0.0.1', port } }), {
+    code: 'EADDRINUSE',
+  })
+  t.notOk(app.server.listening, 'the public listener was closed again')
 })

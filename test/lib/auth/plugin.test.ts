@@ -36,8 +36,10 @@ async function build(t: Test, issuer: TokenIssuer, extra: Partial<AuthPluginOpti
   app.get('/public', { config: { auth: { mode: 'none' } } }, async (req) => ({ identity: req.identity }))
   await app.listen({ host: '127.0.0.1', port: 0 })
   t.teardown(() => app.close())
+  // The ops listener (`/readyz`, `/metrics`), as an entry point opens it; it closes with the instance.
+  const opsUrl = await app.operations.listen({ host: '127.0.0.1', port: 0 })
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
-  return { app, url, logs }
+  return { app, url, opsUrl, logs }
 }
 
 async function call(
@@ -210,8 +212,8 @@ t.test('readiness waits for keys; rotation costs one refetch and no failure', as
   const issuer = await startTokenIssuer()
   t.teardown(() => issuer.close())
   issuer.respond = (reply) => reply.code(503).send()
-  const { url, app, logs } = await build(t, issuer, { jwks: { cooldownMs: 60_000 } })
-  let r = await call(url, '/readyz')
+  const { url, opsUrl, app, logs } = await build(t, issuer, { jwks: { cooldownMs: 60_000 } })
+  let r = await call(opsUrl, '/readyz')
   t.equal(r.status, 503)
   const token = await issuer.mint()
   r = await call(url, '/me', { authorization: `Bearer ${token}` })
@@ -220,7 +222,7 @@ t.test('readiness waits for keys; rotation costs one refetch and no failure', as
   issuer.respond = undefined
   await app.auth.verifier // the cache retries in the background
   await app.auth.ready()
-  t.equal((await call(url, '/readyz')).status, 200)
+  t.equal((await call(opsUrl, '/readyz')).status, 200)
   t.equal((await call(url, '/me', { authorization: `Bearer ${token}` })).status, 200)
 
   const before = issuer.jwksRequests
@@ -235,7 +237,7 @@ t.test('readiness waits for keys; rotation costs one refetch and no failure', as
   )
   t.equal(issuer.jwksRequests, before + 1, 'one refetch for the new kid')
 
-  const metrics = (await call(url, '/metrics')).body as string
+  const metrics = (await call(opsUrl, '/metrics')).body as string
   t.match(metrics, /keygate_auth_verifications_total\{issuer="[^"]+",result="valid",reason="fresh"/)
   t.match(metrics, /keygate_auth_verified_cache_total\{result="hit"/)
   t.match(metrics, /keygate_jwks_fetches_total\{issuer="[^"]+",outcome="error"/)
@@ -270,10 +272,10 @@ t.test(
     app.get('/payout', { config: { auth: { mode: 'required', sensitive: true } } }, async () => 'ok')
     t.teardown(() => app.close())
     await app.ready()
-    t.equal((await app.inject('/readyz')).statusCode, 503, 'not ready before the feed synced')
+    t.equal((await app.operations.inject('/readyz')).statusCode, 503, 'not ready before the feed synced')
     await app.auth.ready()
     await app.auth.feeds.get(issuer.url)!.synced()
-    t.equal((await app.inject('/readyz')).statusCode, 200)
+    t.equal((await app.operations.inject('/readyz')).statusCode, 200)
 
     const token = await issuer.mint({ sid: 'sess-7' })
     const headers = { authorization: `Bearer ${token}` }
@@ -301,7 +303,7 @@ t.test(
       200,
       'ordinary routes keep accepting',
     )
-    const metrics = (await app.inject('/metrics')).body
+    const metrics = (await app.operations.inject('/metrics')).body
     t.match(metrics, /keygate_revocation_events_total\{issuer="[^"]+",type="session"[^}]*\} 1/)
     t.match(metrics, /keygate_revocation_feed_silence_seconds/)
   },

@@ -125,7 +125,7 @@ t.test('a link secret file too short to be safe stops the start', async (t) => {
 
 t.test('operations and the entry point', async (t) => {
   const { app } = await startFiles(t)
-  const ready = await app.inject('/readyz')
+  const ready = await app.operations.inject('/readyz')
   t.equal(ready.statusCode, 200)
   t.same(ready.json().checks, { keys: true, store: true })
 

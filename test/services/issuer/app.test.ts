@@ -17,12 +17,12 @@ import {
 t.test('health, readiness and metrics', async (t) => {
   const { app } = await issuerFixture(t)
   t.same((await app.inject('/healthz')).json(), { status: 'ok' })
-  const ready = await app.inject('/readyz')
+  const ready = await app.operations.inject('/readyz')
   t.equal(ready.statusCode, 200)
   t.match(ready.json(), { status: 'ready', checks: { 'signing-keys': true, store: true } })
   await register(app, 'm@example.com')
   await login(app, 'm@example.com')
-  const metrics = await app.inject('/metrics')
+  const metrics = await app.operations.inject('/metrics')
   t.equal(metrics.statusCode, 200)
   t.match(metrics.body, /keygate_issuer_keys\{state="active",component="issuer"\} 1/)
   t.match(metrics.body, /keygate_issuer_keys\{state="next",component="issuer"\} 1/)
@@ -36,7 +36,7 @@ t.test('not ready while the store does not answer', async (t) => {
   const { app } = await issuerFixture(t)
   const store = app.issuer.store
   await store.close()
-  const res = await app.inject('/readyz')
+  const res = await app.operations.inject('/readyz')
   t.equal(res.statusCode, 503)
   t.match(res.json(), { status: 'not_ready', checks: { store: 'the database does not answer' } })
 })
@@ -157,7 +157,7 @@ t.test(
     const res = await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(a.accessToken) })
     t.equal(res.statusCode, 204)
     t.match(await app.issuer.store.listRevocations(0, 10), [{ type: 'user' }])
-    t.match((await app.inject('/readyz')).json(), { checks: { store: true } })
+    t.match((await app.operations.inject('/readyz')).json(), { checks: { store: true } })
   },
 )
 

@@ -61,7 +61,7 @@ t.test(
     for (let i = 0; i < 3; i++) forgotten.push((await attempt(app, 'ghost@example.com', 'wrong')).statusCode)
     t.same(forgotten, [401, 401, 401], 'a window after the last failure the counter has forgotten')
 
-    const metrics = (await app.inject('/metrics')).body
+    const metrics = (await app.operations.inject('/metrics')).body
     t.match(metrics, /keygate_issuer_logins_total\{outcome="throttled",component="issuer"\} 4/)
   },
 )

@@ -172,7 +172,10 @@ t.test('two issuer instances on one PostgreSQL database', { skip }, async (t) =>
       Array(ROUNDS).fill(200),
       'every tab keeps its session',
     )
-    const metrics = [await a.app.inject('/metrics'), await b.app.inject('/metrics')].map((r) => r.body)
+    const metrics = [
+      await a.app.operations.inject('/metrics'),
+      await b.app.operations.inject('/metrics'),
+    ].map((r) => r.body)
     t.equal(counter(metrics[0]!, 'rotated') + counter(metrics[1]!, 'rotated'), 1, 'exactly one rotation')
     t.equal(counter(metrics[0]!, 'grace') + counter(metrics[1]!, 'grace'), ROUNDS - 1, 'the rest by grace')
     const store = a.app.issuer.store

@@ -46,7 +46,7 @@ t.test(
     clock.advance(1)
     await app.issuer.tick()
     t.same((await jwksKids(app)).sort(), [next, newNext].sort(), 'dropped at removeAt')
-    const metrics = (await app.inject('/metrics')).body
+    const metrics = (await app.operations.inject('/metrics')).body
     t.match(metrics, /keygate_issuer_keys\{state="retired",component="issuer"\} 0/)
   },
 )

@@ -56,7 +56,7 @@ t.test('a rotated token presented after the grace window revokes the whole famil
   t.equal(session!.revokedReason, 'refresh_reuse')
   const events = await app.issuer.store.listRevocations(0, 10)
   t.match(events, [{ type: 'session', sessionId: sid }])
-  const metrics = (await app.inject('/metrics')).body
+  const metrics = (await app.operations.inject('/metrics')).body
   t.match(metrics, /keygate_issuer_refresh_reuse_total\{component="issuer"\} 1/)
   t.match(metrics, /keygate_issuer_refreshes_total\{outcome="reused",component="issuer"\} 1/)
 })
@@ -78,7 +78,7 @@ t.test('two tabs refreshing with the same cookie at once both stay logged in', a
   // Whichever cookie the browser kept works.
   const next = await refreshRequest(app, tokenB, s.csrfToken)
   t.equal(next.statusCode, 200)
-  const metrics = (await app.inject('/metrics')).body
+  const metrics = (await app.operations.inject('/metrics')).body
   t.match(metrics, /keygate_issuer_refreshes_total\{outcome="grace",component="issuer"\} 1/)
 
   clock.advance(5 * SECOND)

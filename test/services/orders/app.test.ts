@@ -146,18 +146,22 @@ t.test('readiness waits for profile, then does not depend on it', async (t) => {
   t.teardown(() => orders.close())
   await orders.ready()
   await orders.auth.ready()
-  let r = await orders.inject('/readyz')
+  let r = await orders.operations.inject('/readyz')
   t.equal(r.statusCode, 503, 'profile not up yet')
   t.equal(r.json().checks.profile, 'profile is not reachable yet')
 
   const again = Fastify({ forceCloseConnections: true })
   again.get('/healthz', async () => ({ status: 'ok' }))
   await again.listen({ host: '127.0.0.1', port })
-  r = await orders.inject('/readyz')
+  r = await orders.operations.inject('/readyz')
   t.equal(r.statusCode, 200)
   t.same(r.json().checks, { keys: true, store: true, profile: true })
   await again.close()
-  t.equal((await orders.inject('/readyz')).statusCode, 200, 'a later profile outage leaves orders ready')
+  t.equal(
+    (await orders.operations.inject('/readyz')).statusCode,
+    200,
+    'a later profile outage leaves orders ready',
+  )
 })
 
 t.test('orders survive a restart on the same DATA_DIR', async (t) => {

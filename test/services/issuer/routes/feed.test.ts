@@ -421,7 +421,10 @@ t.test('streams beyond FEED_MAX_STREAMS are refused with 503 until one closes', 
   t.equal(refused.body.code, 'KG_FEED_BUSY')
   t.equal(refused.headers['retry-after'], '5')
   t.equal((await get('/revocations')).status, 200, 'the catch-up read is not a stream')
-  t.match((await app.inject('/metrics')).body, /keygate_issuer_feed_streams\{component="issuer"\} 2/)
+  t.match(
+    (await app.operations.inject('/metrics')).body,
+    /keygate_issuer_feed_streams\{component="issuer"\} 2/,
+  )
   open[0]!.close()
   t.ok(await until(() => app.issuer.feed.streams.open === 1), 'a closed stream frees its place')
   const again = await subscribe(SECRET)
