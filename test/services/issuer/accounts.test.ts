@@ -184,7 +184,7 @@ t.test(
       ],
     )
     t.match(await store.listRevocations(0, 10), [
-      { type: 'user', userId: erin.id, issuedBefore: clock.now() },
+      { type: 'user', subject: erin.id, issuedBefore: clock.now() },
     ])
   },
 )
