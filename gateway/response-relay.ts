@@ -4,8 +4,8 @@
  * a stream otherwise — from the first read that leaves the body incomplete on, with undici's backpressure.
  * Nothing is ever held back waiting: the choice is made before the read that carried the head is done, so a
  * slow or endless body (downloads, server-sent events) streams exactly as it did through `Pool.request`.
- * What the buffer saves is the per-request Readable, its listeners and the pipe into the reply, which
- * profiles of the gateway put at about a tenth of its CPU, and a separate write for the end of the body.
+ * What the buffer saves is the per-request Readable, its listeners and the pipe into the reply, and a
+ * separate write for the end of the body (what that is worth: docs/benchmarks.md, "Where the time goes").
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import { Readable } from 'node:stream'
