@@ -292,8 +292,10 @@ async function browserTests(t: Test): Promise<void> {
     await page.click(`#users-list tr:has-text("${victim.email}") button:has-text("Sessions")`)
     await page.waitForSelector('#sessions-list button:has-text("Revoke")')
     await screenshot(page, 'admin')
-    // From here Bob's page does nothing on its own (no silent refresh): his next call is the one below.
-    await bob.page.clock.pauseAt(await bob.page.evaluate(() => Date.now()))
+    // From here Bob's page does nothing on its own (no silent refresh): his next call is the one below. The
+    // pause is a second ahead of the page's clock as read here: pauseAt can only go forward, and the page's
+    // clock moves on between the read and the pause (by how much depends on the machine's load).
+    await bob.page.clock.pauseAt((await bob.page.evaluate(() => Date.now())) + 1_000)
     await page.click('#sessions-list button:has-text("Revoke")')
     await page.waitForSelector('#message:has-text("revoked")')
     t.ok(
