@@ -8,20 +8,11 @@ import t, { type Test } from 'tap'
 import { AccessTokenMinter, DEFAULT_USER_SCOPE } from '../../../services/issuer/access-tokens.js'
 import { KeyFile } from '../../../services/issuer/keys/key-file.js'
 import { KeySet } from '../../../services/issuer/keys/key-set.js'
-import type { KeySchedule } from '../../../services/issuer/keys/lifecycle.js'
-import { FakeClock, tempDir } from './fixtures.js'
+import { FakeClock, TEST_KEY_SCHEDULE, tempDir } from './fixtures.js'
 
 const ISSUER = 'http://issuer.test'
 const AUDIENCE = 'keygate-api'
 const TTL_MS = 15 * 60_000
-const HOUR = 3_600_000
-const SCHEDULE: KeySchedule = {
-  keyPublishLeadMs: HOUR,
-  keyRotationIntervalMs: 2 * HOUR,
-  retiredKeyKeepMs: HOUR,
-  revokedKeyKeepMs: HOUR,
-  rsaBits: 2048,
-}
 const SUBJECT = {
   userId: 'user-1',
   sessionId: 'session-1',
@@ -34,7 +25,7 @@ async function minterFixture(t: Test) {
   const clock = new FakeClock(1_800_000_000_123)
   const keys = new KeySet({
     storage: new KeyFile(join(tempDir(t), 'keys')),
-    schedule: SCHEDULE,
+    schedule: TEST_KEY_SCHEDULE,
     now: clock.now,
   })
   await keys.load()

@@ -9,7 +9,6 @@ import { Accounts, BOOTSTRAP_ADMIN_ROLES, DEFAULT_USER_ROLES } from '../../../se
 import { verifyPassword } from '../../../services/issuer/credentials.js'
 import { KeyFile } from '../../../services/issuer/keys/key-file.js'
 import { KeySet } from '../../../services/issuer/keys/key-set.js'
-import type { KeySchedule } from '../../../services/issuer/keys/lifecycle.js'
 import { LoginThrottle } from '../../../services/issuer/login-throttle.js'
 import { Revocations } from '../../../services/issuer/feed/revocations.js'
 import { createIssuerMetrics, type IssuerMetrics } from '../../../services/issuer/metrics.js'
@@ -18,18 +17,10 @@ import { RegistrationThrottle } from '../../../services/issuer/registration-thro
 import { openIssuerStore } from '../../../services/issuer/store/issuer-store.js'
 import type { IssuerStore } from '../../../services/issuer/store/types.js'
 import { captureLogs } from '../../helpers/logs.js'
-import { FakeClock, PASSWORD, tempDir } from './fixtures.js'
+import { FakeClock, PASSWORD, TEST_KEY_SCHEDULE, tempDir } from './fixtures.js'
 
 const ADDRESS = '192.0.2.1'
 const MAX_FAILURES_PER_ACCOUNT = 3
-const HOUR = 3_600_000
-const SCHEDULE: KeySchedule = {
-  keyPublishLeadMs: HOUR,
-  keyRotationIntervalMs: 2 * HOUR,
-  retiredKeyKeepMs: HOUR,
-  revokedKeyKeepMs: HOUR,
-  rsaBits: 2048,
-}
 
 async function accountsFixture(t: Test) {
   const dir = tempDir(t)
@@ -37,7 +28,11 @@ async function accountsFixture(t: Test) {
   t.teardown(() => store.close())
   const clock = new FakeClock()
   // The key gauge reads the key set only when scraped, which these tests never do: it is never loaded.
-  const keys = new KeySet({ storage: new KeyFile(join(dir, 'keys')), schedule: SCHEDULE, now: clock.now })
+  const keys = new KeySet({
+    storage: new KeyFile(join(dir, 'keys')),
+    schedule: TEST_KEY_SCHEDULE,
+    now: clock.now,
+  })
   const metrics = createIssuerMetrics(new Registry(), keys)
   // Every attempt here comes from one address: the (account, address) limit is the one met.
   const throttle = new LoginThrottle({

@@ -13,6 +13,7 @@ import { Agent } from 'undici'
 import { buildIssuer } from '../../../services/issuer/app.js'
 import { type IssuerConfig, loadIssuerConfig } from '../../../services/issuer/config.js'
 import { captureLogs } from '../../helpers/logs.js'
+import type { KeySchedule } from '../../../services/issuer/keys/lifecycle.js'
 
 /** A clock tests move by hand. Starts at the real time, so tokens also make sense to outside libraries. */
 export class FakeClock {
@@ -53,6 +54,15 @@ export interface IssuerFixtureOptions {
 }
 
 /** Settings that keep tests fast and deterministic. */
+/** A key schedule for tests that build a KeySet directly: hour-long phases, nothing due during a test. */
+export const TEST_KEY_SCHEDULE: KeySchedule = {
+  keyPublishLeadMs: 3_600_000,
+  keyRotationIntervalMs: 2 * 3_600_000,
+  retiredKeyKeepMs: 3_600_000,
+  revokedKeyKeepMs: 3_600_000,
+  rsaBits: 2048,
+}
+
 export const TEST_ENV = { LOG_LEVEL: 'debug', ISSUER_URL: 'http://issuer.test' }
 
 /** Seals the key set of issuers on PostgreSQL in tests (KEY_ENCRYPTION_KEY): any 32 random bytes. */
