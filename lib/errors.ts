@@ -168,6 +168,27 @@ export const ERRORS = {
     message: 'The next signing key has not been published long enough to sign; retry later',
   },
   KG_SESSION_NOT_FOUND: { status: 404, error: 'not_found', message: 'No such session' },
+  KG_LOGIN_METHOD_DISABLED: {
+    status: 403,
+    error: 'access_denied',
+    message: 'This login method is disabled on this issuer',
+  },
+  KG_EMAIL_CODE_INVALID: {
+    status: 401,
+    error: 'invalid_grant',
+    message: 'The code is wrong, expired or already used; request a new one',
+  },
+  KG_EXTERNAL_IDENTITY_UNLINKED: {
+    status: 403,
+    error: 'access_denied',
+    message: 'This external identity is not linked to an account; log in another way and link it',
+  },
+  KG_IDENTITY_LINKED_ELSEWHERE: {
+    status: 409,
+    error: 'conflict',
+    message: 'This external identity is already linked to another account',
+  },
+  KG_IDENTITY_NOT_FOUND: { status: 404, error: 'not_found', message: 'No such linked identity' },
   KG_FEED_BUSY: {
     status: 503,
     error: 'temporarily_unavailable',

@@ -3,7 +3,7 @@
  * Login and registration answer the same way, in about the same time, whether or not the account exists.
  * Every password hash and check goes through one bounded queue (password-hashing.ts).
  */
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { KeygateError } from '../../lib/errors.js'
 import { normaliseEmail, passwordAcceptable } from './credentials.js'
@@ -112,6 +112,26 @@ export class Accounts {
     await attempt.succeeded()
     this.#o.metrics.logins.inc({ outcome: 'success' })
     return user
+  }
+
+  /**
+   * The account of an e-mail address its owner just proved to hold (an e-mail code, a verified e-mail
+   * claim): the existing one, or, when `mayCreate` (REGISTRATION=open), a new one with default roles and an
+   * unguessable password (so password login stays impossible for it). Undefined
+   * when there is none and none may be created.
+   */
+  async forVerifiedEmail(email: string, mayCreate: boolean): Promise<UserRecord | undefined> {
+    const existing = await this.#o.store.findUserByEmail(email)
+    if (existing || !mayCreate) return existing
+    const user = await this.#newUser(email, randomBytes(32).toString('base64url'), DEFAULT_USER_ROLES)
+    try {
+      await this.#o.store.createUser(user)
+      return user
+    } catch (err) {
+      // Created at the same moment by another request or instance.
+      if (!(err instanceof EmailTakenError)) throw err
+      return this.#o.store.findUserByEmail(email)
+    }
   }
 
   /**

@@ -18,12 +18,16 @@ import { Revocations } from './feed/revocations.js'
 import { KeyAdministration } from './keys/key-administration.js'
 import { keyStorageFor } from './keys/configured-key-storage.js'
 import { KeySet } from './keys/key-set.js'
+import { EmailCodes } from './email-codes.js'
 import { LoginThrottle } from './login-throttle.js'
+import { MailDelivery } from './mail/mail-delivery.js'
 import { createIssuerMetrics, watchIssuerFeed } from './metrics.js'
 import { PasswordHashing } from './password-hashing.js'
 import { RegistrationThrottle } from './registration-throttle.js'
 import { adminRoutes } from './routes/admin.js'
 import { authRoutes } from './routes/auth.js'
+import { emailCodeRoutes } from './routes/email-code.js'
+import { loginMethodRoutes } from './routes/login-methods.js'
 import { feedRoutes } from './routes/feed.js'
 import { wellKnownRoutes } from './routes/well-known.js'
 import { MaintenanceScheduler } from './scheduler.js'
@@ -57,6 +61,8 @@ export interface IssuerRuntime {
   readonly store: IssuerStore
   /** The revocation feed this instance serves. */
   readonly feed: IssuerFeed
+  /** Outgoing mail (e-mail codes); `whenIdle()` resolves once queued mail is delivered or given up. */
+  readonly mail: MailDelivery
   /** Runs one maintenance tick now (reload keys, rotate when due, prune). */
   tick(): Promise<void>
 }
@@ -136,6 +142,22 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
       ttlMs: settings.accessTokenTtlMs,
       now,
     })
+    // Mail never holds up an answer; closing waits only for attempts under way (retries are dropped).
+    const mail = new MailDelivery({ settings, log: app.log, deliveries: metrics.mailDeliveries })
+    instance.addHook('onClose', () => mail.close())
+    const emailCodes = new EmailCodes({
+      settings,
+      registrationOpen: settings.registrationOpen,
+      store,
+      accounts,
+      throttle,
+      mail,
+      metrics,
+      now,
+    })
+    if (settings.loginMethods.has('email-code')) {
+      app.log.info({ mail: mail.destination }, 'e-mail code login is on')
+    }
     const keyAdmin = new KeyAdministration({ keys: keySet, revocations })
     await accounts.bootstrapAdmin(config.KEYGATE_ADMIN_EMAIL, config.KEYGATE_ADMIN_PASSWORD, app.log)
 
@@ -175,11 +197,14 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
       keys: keySet,
       store,
       feed: revocationFeed,
+      mail,
       tick: () => scheduler.tick(),
     } satisfies IssuerRuntime)
 
     await instance.register(wellKnownRoutes, { keys: keySet, settings })
     await instance.register(authRoutes, { settings, accounts, sessions, tokens, metrics, now })
+    await instance.register(loginMethodRoutes, { settings })
+    await instance.register(emailCodeRoutes, { settings, emailCodes, sessions, tokens, metrics, now })
     await instance.register(adminRoutes, { accounts, sessions, keyAdmin })
     await instance.register(feedRoutes, {
       store,

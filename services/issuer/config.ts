@@ -21,7 +21,17 @@ import { trustedProxies } from '../../lib/server.js'
 import { parseKeyEncryptionKey } from './keys/key-sealing.js'
 import type { KeyStorageSettings } from './keys/key-storage.js'
 import type { KeySchedule } from './keys/lifecycle.js'
+import {
+  DEFAULT_EMAIL_CODE_MAX_ATTEMPTS,
+  DEFAULT_EMAIL_CODE_RATE_LIMIT_PER_ADDRESS,
+  DEFAULT_EMAIL_CODE_RATE_LIMIT_PER_EMAIL,
+  DEFAULT_EMAIL_CODE_TTL,
+  type EmailCodeSettings,
+} from './email-codes.js'
+import { type ExternalIssuer, parseExternalIssuers } from './external-issuers.js'
+import { DEFAULT_LOGIN_METHODS, type LoginMethod, parseLoginMethods } from './login-methods.js'
 import type { LoginThrottleSettings } from './login-throttle.js'
+import type { MailSettings } from './mail/mail-delivery.js'
 
 /** `client_id` of the tokens minted by password login (the browser client). */
 export const DEFAULT_CLIENT_ID = 'keygate-web'
@@ -66,6 +76,15 @@ export const DEFAULT_FEED_MAX_STREAMS = 1000
 /** Shortest secret a verifier may present on the feed, in characters. */
 export const MIN_FEED_SECRET_LENGTH = 16
 
+/** The From header of mail the issuer sends, unless MAIL_FROM says otherwise. */
+export const DEFAULT_MAIL_FROM = 'keygate <no-reply@localhost>'
+/** Further delivery attempts after a failed one. */
+export const DEFAULT_MAIL_RETRIES = 3
+/** Wait before the first retry of a mail; doubles with each further one. */
+export const DEFAULT_MAIL_RETRY_DELAY = '5s'
+/** One SMTP attempt's connection, greeting and inactivity timeout. */
+export const DEFAULT_MAIL_TIMEOUT = '30s'
+
 /** Lifetimes and windows shorter than a second are mistakes (a unit left off), not settings. */
 const AT_LEAST_1S = { min: '1s' }
 
@@ -89,6 +108,29 @@ export const IssuerConfigSchema = componentSchema({
   SESSION_ABSOLUTE_TTL: Duration(DEFAULT_SESSION_ABSOLUTE_TTL, AT_LEAST_1S),
   REFRESH_REUSE_GRACE: Duration(DEFAULT_REFRESH_REUSE_GRACE),
   REGISTRATION: OneOf(['open', 'closed'], 'open'),
+  /** Comma list, any non-empty subset of `password`, `email-code`, `external` (login-methods.ts). */
+  LOGIN_METHODS: Type.String({ default: DEFAULT_LOGIN_METHODS }),
+  /**
+   * JSON array of external issuers whose tokens log in (`external`): `{ issuer, jwks_uri, audience,
+   * algorithms?, trusted_for_email? }` (a JSON string in the environment, an array in a config file).
+   */
+  EXTERNAL_ISSUERS: Type.Optional(Type.Unsafe<string | unknown[]>({ type: ['string', 'array'] })),
+  EMAIL_CODE_TTL: Duration(DEFAULT_EMAIL_CODE_TTL, { min: '1m', max: '1h' }),
+  EMAIL_CODE_MAX_ATTEMPTS: Type.Integer({
+    minimum: 1,
+    maximum: 10,
+    default: DEFAULT_EMAIL_CODE_MAX_ATTEMPTS,
+  }),
+  /** Code requests per client address, `<max>/<window>`. */
+  EMAIL_CODE_RATE_LIMIT_PER_ADDRESS: RateLimitSetting(DEFAULT_EMAIL_CODE_RATE_LIMIT_PER_ADDRESS, '1s'),
+  /** Code requests per e-mail, `<max>/<window>`. */
+  EMAIL_CODE_RATE_LIMIT_PER_EMAIL: RateLimitSetting(DEFAULT_EMAIL_CODE_RATE_LIMIT_PER_EMAIL, '1s'),
+  /** `smtp://user:pass@host:587` (STARTTLS when offered) or `smtps://…`; unset: `${DATA_DIR}/outbox`. */
+  SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://' })),
+  MAIL_FROM: Type.String({ default: DEFAULT_MAIL_FROM, minLength: 3 }),
+  MAIL_RETRIES: Type.Integer({ minimum: 0, maximum: 10, default: DEFAULT_MAIL_RETRIES }),
+  MAIL_RETRY_DELAY: Duration(DEFAULT_MAIL_RETRY_DELAY, { min: '10ms' }),
+  MAIL_TIMEOUT: Duration(DEFAULT_MAIL_TIMEOUT, { min: '100ms' }),
   KEYGATE_ADMIN_EMAIL: Type.Optional(Type.String({ minLength: 1 })),
   KEYGATE_ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
   /** Comma-separated origins allowed to call refresh/logout besides the issuer's own. Default: PUBLIC_URL's. */
@@ -141,7 +183,7 @@ export function loadIssuerConfig(env?: Record<string, string | undefined>): Issu
  * The configuration in the units the code runs on. The key schedule and the key storage's settings are
  * declared in keys/, which never imports this file.
  */
-export interface IssuerSettings extends KeySchedule, KeyStorageSettings {
+export interface IssuerSettings extends KeySchedule, KeyStorageSettings, EmailCodeSettings, MailSettings {
   issuer: string
   audience: string
   clientId: string
@@ -153,6 +195,10 @@ export interface IssuerSettings extends KeySchedule, KeyStorageSettings {
   sessionAbsoluteTtlMs: number
   refreshReuseGraceMs: number
   registrationOpen: boolean
+  /** The login methods that are on (LOGIN_METHODS). */
+  loginMethods: ReadonlySet<LoginMethod>
+  /** Issuers whose tokens log in (EXTERNAL_ISSUERS), used when `external` is on. */
+  externalIssuers: ExternalIssuer[]
   /** Origins allowed for refresh/logout besides the request's own. */
   allowedOrigins: ReadonlySet<string>
   /** Proxies whose X-Forwarded-For is believed (ISSUER_TRUST_PROXY). */
@@ -216,6 +262,11 @@ function deriveSettings(config: IssuerConfig): IssuerSettings {
       `FEED_HEARTBEAT must be at least 100ms and under ${DEFAULT_FEED_SILENCE_MS / 1000}s, the silence after which verifiers reconnect`,
     )
   }
+  const loginMethods = parseLoginMethods(config.LOGIN_METHODS)
+  const externalIssuers = parseExternalIssuers(config.EXTERNAL_ISSUERS)
+  if (loginMethods.has('external') && externalIssuers.length === 0) {
+    throw invalid('LOGIN_METHODS has external, so EXTERNAL_ISSUERS must name at least one issuer')
+  }
   const databaseUrl = config.DATABASE_URL ?? join(config.DATA_DIR, 'issuer.db')
   // Instances sharing PostgreSQL share the key set there, sealed: a database dump alone must not sign.
   const keyStorage = isPostgresUrl(databaseUrl) ? 'database' : 'file'
@@ -241,6 +292,18 @@ function deriveSettings(config: IssuerConfig): IssuerSettings {
     sessionAbsoluteTtlMs,
     refreshReuseGraceMs: config.REFRESH_REUSE_GRACE,
     registrationOpen: config.REGISTRATION === 'open',
+    loginMethods,
+    externalIssuers,
+    emailCodeTtlMs: config.EMAIL_CODE_TTL,
+    emailCodeMaxAttempts: config.EMAIL_CODE_MAX_ATTEMPTS,
+    emailCodeLimitPerAddress: config.EMAIL_CODE_RATE_LIMIT_PER_ADDRESS,
+    emailCodeLimitPerEmail: config.EMAIL_CODE_RATE_LIMIT_PER_EMAIL,
+    smtpUrl: config.SMTP_URL,
+    mailFrom: config.MAIL_FROM,
+    mailRetries: config.MAIL_RETRIES,
+    mailRetryDelayMs: config.MAIL_RETRY_DELAY,
+    mailTimeoutMs: config.MAIL_TIMEOUT,
+    outboxDir: join(config.DATA_DIR, 'outbox'),
     allowedOrigins: allowedOrigins(config),
     trustProxy: trustedProxies(config.ISSUER_TRUST_PROXY, 'ISSUER_TRUST_PROXY'),
     loginThrottle: {

@@ -5,12 +5,22 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 import type { IssuerFeed } from './feed/issuer-feed.js'
 import { KEY_STATES } from './keys/key-document.js'
 import type { KeySet } from './keys/key-set.js'
+import { MAIL_DELIVERY_OUTCOMES } from './mail/mail-delivery.js'
 
 export type LoginOutcome = 'success' | 'invalid_credentials' | 'throttled'
 export type RefreshOutcome = 'rotated' | 'grace' | 'invalid' | 'reused' | 'csrf_failed' | 'cross_site'
 
+export type EmailCodeOutcome = 'requested' | 'throttled' | 'verified' | 'invalid'
+export type ExternalLoginOutcome = 'success' | 'invalid_token' | 'unlinked'
+
 export interface IssuerMetrics {
   logins: Counter<'outcome'>
+  /** E-mail code requests and verifications by outcome. */
+  emailCodes: Counter<'outcome'>
+  /** Mail delivery attempts by outcome (`sent`, `retried`, `failed`). */
+  mailDeliveries: Counter<'outcome'>
+  /** External-token logins by outcome. */
+  externalLogins: Counter<'outcome'>
   refreshes: Counter<'outcome'>
   refreshReuse: Counter
   tokensIssued: Counter
@@ -53,8 +63,36 @@ export function createIssuerMetrics(registry: Registry, keys: KeySet): IssuerMet
   ] satisfies RefreshOutcome[]) {
     refreshes.inc({ outcome }, 0)
   }
+  const emailCodes = new Counter({
+    name: 'keygate_issuer_email_codes_total',
+    help: 'E-mail login code requests and verifications by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+  })
+  for (const outcome of ['requested', 'throttled', 'verified', 'invalid'] satisfies EmailCodeOutcome[]) {
+    emailCodes.inc({ outcome }, 0)
+  }
+  const mailDeliveries = new Counter({
+    name: 'keygate_issuer_mail_deliveries_total',
+    help: 'Mail delivery attempts by outcome (retried: failed and will be tried again; failed: given up)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  })
+  for (const outcome of MAIL_DELIVERY_OUTCOMES) mailDeliveries.inc({ outcome }, 0)
+  const externalLogins = new Counter({
+    name: 'keygate_issuer_external_logins_total',
+    help: 'Logins with an external issuer token by outcome',
+    labelNames: ['outcome'],
+    registers: [registry],
+  })
+  for (const outcome of ['success', 'invalid_token', 'unlinked'] satisfies ExternalLoginOutcome[]) {
+    externalLogins.inc({ outcome }, 0)
+  }
   return {
     logins,
+    emailCodes,
+    mailDeliveries,
+    externalLogins,
     refreshes,
     refreshReuse: new Counter({
       name: 'keygate_issuer_refresh_reuse_total',

@@ -8,14 +8,10 @@ import type { AccessTokenMinter } from '../access-tokens.js'
 import type { Accounts } from '../accounts.js'
 import type { IssuerSettings } from '../config.js'
 import type { IssuerMetrics } from '../metrics.js'
-import {
-  clearSessionCookies,
-  csrfHeader,
-  REFRESH_COOKIE,
-  refuseCrossSite,
-  setSessionCookies,
-} from '../session-cookies.js'
+import { requireLoginMethod } from '../login-methods.js'
+import { clearSessionCookies, csrfHeader, REFRESH_COOKIE, refuseCrossSite } from '../session-cookies.js'
 import type { SessionGrant, Sessions } from '../sessions.js'
+import { answerNoStore, sendSession, TokenResponse } from './session-answer.js'
 
 export interface AuthRoutesOptions {
   settings: IssuerSettings
@@ -37,17 +33,6 @@ const Credentials = {
   properties: { email: Email, password: Password },
 } as const
 
-const TokenResponse = {
-  type: 'object',
-  required: ['access_token', 'token_type', 'expires_in', 'csrf_token'],
-  properties: {
-    access_token: { type: 'string' },
-    token_type: { type: 'string' },
-    expires_in: { type: 'integer' },
-    csrf_token: { type: 'string' },
-  },
-} as const
-
 /** What registration answers, the same whether or not the e-mail already had an account. */
 const RegisterResponse = {
   type: 'object',
@@ -65,27 +50,9 @@ const REQUIRED = { auth: { mode: 'required' } } as const
 export async function authRoutes(app: FastifyInstance, options: AuthRoutesOptions): Promise<void> {
   const { settings, accounts, sessions, tokens, metrics, now } = options
 
-  app.addHook('onSend', async (_request, reply) => {
-    reply.header('cache-control', 'no-store')
-    reply.header('pragma', 'no-cache')
-  })
-
-  async function sendTokens(reply: FastifyReply, grant: SessionGrant) {
-    const minted = await tokens.mint({
-      userId: grant.user.id,
-      sessionId: grant.session.id,
-      clientId: grant.session.clientId,
-      roles: grant.user.roles,
-    })
-    metrics.tokensIssued.inc()
-    setSessionCookies(reply, { ...grant, absoluteExpiresAt: grant.session.absoluteExpiresAt }, now())
-    return {
-      access_token: minted.token,
-      token_type: 'Bearer',
-      expires_in: minted.expiresIn,
-      csrf_token: grant.csrfToken,
-    }
-  }
+  answerNoStore(app)
+  const sendTokens = (reply: FastifyReply, grant: SessionGrant) =>
+    sendSession(reply, grant, { tokens, metrics, now })
 
   /** The refresh cookie, refusing a cross-site request first. */
   function browserSession(request: FastifyRequest): string | undefined {
@@ -107,6 +74,8 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     { schema: { body: Credentials, response: { 202: RegisterResponse } } },
     async (request, reply) => {
       if (!settings.registrationOpen) throw new KeygateError('KG_REGISTRATION_CLOSED')
+      // Registration sets a password: pointless, and misleading, while password login is off.
+      requireLoginMethod(settings.loginMethods, 'password')
       const result = await accounts.register(request.body.email, request.body.password, request.ip)
       if (result.created) request.log.info({ userId: result.created.id }, 'account registered')
       else request.log.info({ userId: result.existing?.id }, 'registration for an existing account: ignored')
@@ -118,6 +87,7 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     '/auth/login',
     { schema: { body: Credentials, response: { 200: TokenResponse } } },
     async (request, reply) => {
+      requireLoginMethod(settings.loginMethods, 'password')
       const user = await accounts.authenticate(request.body.email, request.body.password, request.ip)
       const grant = await sessions.start(user, settings.clientId)
       request.log.info({ userId: user.id, sessionId: grant.session.id }, 'logged in')

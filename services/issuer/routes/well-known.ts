@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { IssuerSettings } from '../config.js'
+import { LOGIN_METHODS } from '../login-methods.js'
 import { SIGNING_ALGORITHM } from '../keys/key-document.js'
 import type { KeySet } from '../keys/key-set.js'
 
@@ -24,8 +25,21 @@ export function discoveryDocument(settings: IssuerSettings): Record<string, unkn
     jwks_uri: at(JWKS_PATH),
     token_endpoint: at('/auth/refresh'),
     revocation_endpoint: at('/auth/logout'),
-    ...(settings.registrationOpen ? { registration_endpoint: at('/auth/register') } : {}),
-    keygate_login_endpoint: at('/auth/login'),
+    ...(settings.registrationOpen && settings.loginMethods.has('password')
+      ? { registration_endpoint: at('/auth/register') }
+      : {}),
+    ...(settings.loginMethods.has('password') ? { keygate_login_endpoint: at('/auth/login') } : {}),
+    keygate_login_methods_endpoint: at('/auth/methods'),
+    keygate_login_methods_supported: LOGIN_METHODS.filter((method) => settings.loginMethods.has(method)),
+    ...(settings.loginMethods.has('email-code')
+      ? {
+          keygate_email_code_endpoint: at('/auth/email-code'),
+          keygate_email_code_verify_endpoint: at('/auth/email-code/verify'),
+        }
+      : {}),
+    ...(settings.loginMethods.has('external')
+      ? { keygate_external_login_endpoint: at('/auth/external') }
+      : {}),
     keygate_logout_all_endpoint: at('/auth/logout-all'),
     keygate_password_endpoint: at('/auth/password'),
     access_token_signing_alg_values_supported: [SIGNING_ALGORITHM],

@@ -11,6 +11,8 @@ import { openDatabase, writeTransaction } from '../../../lib/db.js'
 import { KeySetRepository } from './key-set.js'
 import { ExclusiveTaskLocks } from './locks.js'
 import { issuerMigrations } from './migrations.js'
+import { EmailCodeRepository } from './email-codes.js'
+import { IdentityRepository } from './identities.js'
 import { deleteExpiredEvents, RevocationRepository } from './revocations.js'
 import { deleteExpiredSessions, SessionRepository } from './sessions.js'
 import { KyselyThrottleCounters } from './throttle-counters.js'
@@ -47,6 +49,8 @@ export class KyselyIssuerStore implements IssuerStore {
   readonly #keySet: KeySetRepository
   readonly #locks: ExclusiveTaskLocks
   readonly throttleCounters: KyselyThrottleCounters
+  readonly emailCodes: EmailCodeRepository
+  readonly identities: IdentityRepository
 
   constructor(db: IssuerDb) {
     this.#db = db
@@ -56,6 +60,8 @@ export class KyselyIssuerStore implements IssuerStore {
     this.#keySet = new KeySetRepository(db)
     this.#locks = new ExclusiveTaskLocks(db)
     this.throttleCounters = new KyselyThrottleCounters(db)
+    this.emailCodes = new EmailCodeRepository(db)
+    this.identities = new IdentityRepository(db)
   }
 
   // Users (store/users.ts)

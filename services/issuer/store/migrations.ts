@@ -114,4 +114,36 @@ export const issuerMigrations: Record<string, Migration> = {
         .execute()
     },
   },
+  '0005-email-codes-identities': {
+    // E-mail login codes (one live code per address, its hash alone) and external identities linked to
+    // accounts (issue 16). A user's links go with the user.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('email_codes')
+        .addColumn('email', 'text', (c) => c.primaryKey())
+        .addColumn('code_hash', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .execute()
+      await db.schema.createIndex('email_codes_expires_at').on('email_codes').column('expires_at').execute()
+      await db.schema
+        .createTable('external_identities')
+        .addColumn('issuer', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('email', 'text')
+        .addColumn('linked_by', 'text', (c) =>
+          c.notNull().check(sql`linked_by in ('email', 'user', 'admin')`),
+        )
+        .addColumn('linked_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('external_identities_pk', ['issuer', 'subject'])
+        .execute()
+      await db.schema
+        .createIndex('external_identities_user_id')
+        .on('external_identities')
+        .column('user_id')
+        .execute()
+    },
+  },
 }

@@ -73,6 +73,25 @@ export interface ThrottleCountersTable {
   expires_at: number
 }
 
+/** A pending e-mail login code (store/email-codes.ts); one row per address. */
+export interface EmailCodesTable {
+  email: string
+  code_hash: string
+  attempts: number
+  created_at: number
+  expires_at: number
+}
+
+/** An external identity linked to an account (store/identities.ts). */
+export interface ExternalIdentitiesTable {
+  issuer: string
+  subject: string
+  user_id: string
+  email: string | null
+  linked_by: string
+  linked_at: number
+}
+
 export interface IssuerTables {
   users: UsersTable
   sessions: SessionsTable
@@ -81,6 +100,8 @@ export interface IssuerTables {
   signing_keys: SigningKeysTable
   key_set_revision: KeySetRevisionTable
   throttle_counters: ThrottleCountersTable
+  email_codes: EmailCodesTable
+  external_identities: ExternalIdentitiesTable
 }
 
 /** The one database handle every repository of the issuer shares (or a transaction on it). */

@@ -137,6 +137,66 @@ export interface ThrottleCounters {
   prune(now: number): Promise<number>
 }
 
+/** A pending e-mail login code: only its hash is kept, one per address (a new one replaces it). */
+export interface EmailCodeRecord {
+  email: string
+  codeHash: string
+  createdAt: number
+  expiresAt: number
+}
+
+/** What `consume` found: the code matched (and is gone), or it did not (see EmailCodeStore). */
+export type EmailCodeCheck = 'matched' | 'mismatch' | 'none'
+
+/** Pending e-mail login codes (store/email-codes.ts). */
+export interface EmailCodeStore {
+  /** Stores the address's code, replacing (invalidating) any earlier one. */
+  put(code: EmailCodeRecord): Promise<void>
+  /**
+   * In one write transaction: compares `codeHash` with the address's live code (`matches`, constant
+   * time). A match deletes the code (single use); a mismatch counts an attempt and deletes the code at
+   * `maxAttempts`. `none`: no live code.
+   */
+  consume(
+    email: string,
+    matches: (storedHash: string) => boolean,
+    now: number,
+    maxAttempts: number,
+  ): Promise<EmailCodeCheck>
+  /** Deletes codes expired at `now`; returns how many. */
+  prune(now: number): Promise<number>
+}
+
+/** An external identity (its issuer and subject) linked to a keygate account. */
+export interface LinkedIdentity {
+  issuer: string
+  subject: string
+  userId: string
+  /** The e-mail the external issuer stated when the link was made, if any. */
+  email: string | null
+  /** How the link was made: `email` (a verified e-mail claim), `user` (logged in), `admin`. */
+  linkedBy: 'email' | 'user' | 'admin'
+  linkedAt: number
+}
+
+/** Thrown by `link` when the identity is already linked to another account. */
+export class IdentityLinkedElsewhereError extends Error {
+  constructor() {
+    super('external identity linked to another account')
+    this.name = 'IdentityLinkedElsewhereError'
+  }
+}
+
+/** External identities linked to accounts (store/identities.ts). */
+export interface IdentityStore {
+  find(issuer: string, subject: string): Promise<LinkedIdentity | undefined>
+  /** Links an identity; no-op when it is linked to this user; IdentityLinkedElsewhereError otherwise. */
+  link(identity: LinkedIdentity): Promise<void>
+  listForUser(userId: string): Promise<LinkedIdentity[]>
+  /** Removes one of a user's links; false when there was none. */
+  unlink(userId: string, issuer: string, subject: string): Promise<boolean>
+}
+
 /** Users: accounts, their e-mails, password hashes and roles (store/users.ts). */
 export interface UserStore {
   /** Creates a user; throws EmailTakenError when the e-mail is taken. */
@@ -236,6 +296,10 @@ export interface IssuerStore extends UserStore, SessionStore, RevocationStore, K
   prune(now: number, revokedSessionKeepMs: number): Promise<{ sessions: number; events: number }>
   /** The login and registration throttles' counters (store/throttle-counters.ts). */
   readonly throttleCounters: ThrottleCounters
+  /** Pending e-mail login codes (store/email-codes.ts). */
+  readonly emailCodes: EmailCodeStore
+  /** External identities linked to accounts (store/identities.ts). */
+  readonly identities: IdentityStore
   /** True when the database answers. */
   ping(): Promise<boolean>
   close(): Promise<void>

@@ -94,7 +94,8 @@ export class UserRepository implements UserStore {
   }
 }
 
-function isUniqueViolation(err: unknown): boolean {
+/** True for a unique or primary-key violation on PostgreSQL or SQLite. */
+export function isUniqueViolation(err: unknown): boolean {
   const code = (err as { code?: string }).code
   // PostgreSQL unique_violation, SQLite's extended constraint code.
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
