@@ -19,6 +19,7 @@ import { KeyAdministration } from './keys/key-administration.js'
 import { keyStorageFor } from './keys/configured-key-storage.js'
 import { KeySet } from './keys/key-set.js'
 import { EmailCodes } from './email-codes.js'
+import { ExternalLogin } from './external-login.js'
 import { LoginThrottle } from './login-throttle.js'
 import { MailDelivery } from './mail/mail-delivery.js'
 import { createIssuerMetrics, watchIssuerFeed } from './metrics.js'
@@ -27,6 +28,7 @@ import { RegistrationThrottle } from './registration-throttle.js'
 import { adminRoutes } from './routes/admin.js'
 import { authRoutes } from './routes/auth.js'
 import { emailCodeRoutes } from './routes/email-code.js'
+import { externalRoutes } from './routes/external.js'
 import { loginMethodRoutes } from './routes/login-methods.js'
 import { feedRoutes } from './routes/feed.js'
 import { wellKnownRoutes } from './routes/well-known.js'
@@ -158,6 +160,15 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
     if (settings.loginMethods.has('email-code')) {
       app.log.info({ mail: mail.destination }, 'e-mail code login is on')
     }
+    const external = new ExternalLogin({
+      issuers: settings.loginMethods.has('external') ? settings.externalIssuers : [],
+      store,
+      accounts,
+      registrationOpen: settings.registrationOpen,
+      metrics,
+      log: app.log,
+      now,
+    })
     const keyAdmin = new KeyAdministration({ keys: keySet, revocations })
     await accounts.bootstrapAdmin(config.KEYGATE_ADMIN_EMAIL, config.KEYGATE_ADMIN_PASSWORD, app.log)
 
@@ -182,12 +193,14 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
     instance.addHook('onReady', async () => {
       await revocationFeed.start()
       scheduler.start()
+      external.start()
     })
     // Before the server closes: open streams would otherwise hold it open until their subscribers leave.
     instance.addHook('preClose', async () => revocationFeed.closeStreams())
     instance.addHook('onClose', async () => {
       await scheduler.stop()
       await revocationFeed.stop()
+      await external.close()
     })
     app.readiness.add('signing-keys', () => (keySet.loaded ? true : 'signing keys are not loaded'))
     app.readiness.add('store', async () => ((await store.ping()) ? true : 'the database does not answer'))
@@ -205,6 +218,7 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
     await instance.register(authRoutes, { settings, accounts, sessions, tokens, metrics, now })
     await instance.register(loginMethodRoutes, { settings })
     await instance.register(emailCodeRoutes, { settings, emailCodes, sessions, tokens, metrics, now })
+    await instance.register(externalRoutes, { settings, external, sessions, store, tokens, metrics, now })
     await instance.register(adminRoutes, { accounts, sessions, keyAdmin })
     await instance.register(feedRoutes, {
       store,

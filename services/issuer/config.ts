@@ -267,6 +267,9 @@ function deriveSettings(config: IssuerConfig): IssuerSettings {
   if (loginMethods.has('external') && externalIssuers.length === 0) {
     throw invalid('LOGIN_METHODS has external, so EXTERNAL_ISSUERS must name at least one issuer')
   }
+  if (externalIssuers.some((external) => external.issuer === config.ISSUER_URL)) {
+    throw invalid('EXTERNAL_ISSUERS must not list ISSUER_URL: keygate does not log in with its own tokens')
+  }
   const databaseUrl = config.DATABASE_URL ?? join(config.DATA_DIR, 'issuer.db')
   // Instances sharing PostgreSQL share the key set there, sealed: a database dump alone must not sign.
   const keyStorage = isPostgresUrl(databaseUrl) ? 'database' : 'file'
