@@ -7,6 +7,8 @@ export {
   DEFAULT_REFRESH_AHEAD_MS,
   KeygateClient,
   type KeygateClientOptions,
+  type LoginMethod,
+  type LoginMethods,
   REFRESH_RETRY_MS,
   type SessionEvent,
   type SessionStatus,

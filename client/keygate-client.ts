@@ -19,6 +19,19 @@ export const AUTH_REQUEST_TIMEOUT_MS = 15_000
 /** What whole-second expiry times may round away, in ms. */
 const WHOLE_SECOND_ROUNDING_MS = 1000
 
+/** The ways of logging in an issuer may offer (its LOGIN_METHODS). */
+export type LoginMethod = 'password' | 'email-code' | 'external'
+const LOGIN_METHOD_NAMES: readonly LoginMethod[] = ['password', 'email-code', 'external']
+
+/** What `loginMethods()` answers. */
+export interface LoginMethods {
+  methods: LoginMethod[]
+  /** Whether password registration (`register`) is open. */
+  registration: 'open' | 'closed'
+  /** The external issuers whose tokens `loginWithExternalToken` accepts. */
+  externalIssuers: string[]
+}
+
 /** `unknown` until the first restore or login has an answer. */
 export type SessionStatus = 'unknown' | 'logged-in' | 'logged-out'
 
@@ -167,11 +180,68 @@ export class KeygateClient {
     return (await response.json()) as { email: string }
   }
 
-  /** Logs in; every other tab of the origin joins the new session. */
-  async login(email: string, password: string): Promise<void> {
+  /** Logs in with a password; every other tab of the origin joins the new session. */
+  login(email: string, password: string): Promise<void> {
+    return this.#loginWith('auth/login', { email, password })
+  }
+
+  /**
+   * What the issuer offers (its LOGIN_METHODS and REGISTRATION), so a login page shows only that.
+   * @example
+   * const { methods } = await keygate.loginMethods()
+   * passwordForm.hidden = !methods.includes('password')
+   */
+  async loginMethods(): Promise<LoginMethods> {
+    const response = await this.#runtime.fetch(this.#gatewayUrl('auth/methods').href, {
+      credentials: 'omit',
+      signal: AbortSignal.timeout(AUTH_REQUEST_TIMEOUT_MS),
+    })
+    if (!response.ok) throw await KeygateHttpError.from(response)
+    const body = (await response.json()) as {
+      methods?: unknown
+      registration?: unknown
+      external_issuers?: unknown
+    }
+    const strings = (v: unknown) =>
+      Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
+    return {
+      methods: strings(body.methods).filter((m): m is LoginMethod =>
+        LOGIN_METHOD_NAMES.includes(m as LoginMethod),
+      ),
+      registration: body.registration === 'open' ? 'open' : 'closed',
+      externalIssuers: strings(body.external_issuers),
+    }
+  }
+
+  /**
+   * Asks for a one-time code by e-mail. The answer is the same whether or not the address has an account
+   * (nobody learns which do): the e-mail as the issuer normalised it, and how long the code lives (ms).
+   * @throws KeygateHttpError `KG_LOGIN_METHOD_DISABLED`, `KG_RATE_LIMITED`, `KG_INVALID_REQUEST`
+   */
+  async requestEmailCode(email: string): Promise<{ email: string; expiresInMs: number }> {
+    const response = await this.#authRequest('auth/email-code', { email })
+    if (!response.ok) throw await KeygateHttpError.from(response)
+    const body = (await response.json()) as { email: string; expires_in: number }
+    return { email: body.email, expiresInMs: body.expires_in * 1000 }
+  }
+
+  /** Logs in with the code from the e-mail; every other tab of the origin joins the new session. */
+  loginWithEmailCode(email: string, code: string): Promise<void> {
+    return this.#loginWith('auth/email-code/verify', { email, code: code.replace(/\s+/g, '') })
+  }
+
+  /**
+   * Exchanges a token of a trusted external identity provider (the issuer's EXTERNAL_ISSUERS) for a keygate
+   * session, which then lives and refreshes like any other; the external token is not kept.
+   */
+  loginWithExternalToken(token: string): Promise<void> {
+    return this.#loginWith('auth/external', { token })
+  }
+
+  async #loginWith(path: string, body: unknown): Promise<void> {
     await this.#lock.run(async () => {
       const sentAt = this.#runtime.now()
-      const response = await this.#authRequest('auth/login', { email, password })
+      const response = await this.#authRequest(path, body)
       if (!response.ok) throw await KeygateHttpError.from(response)
       this.#accept(await tokenAnswer(response), { login: true, sentAt })
     })

@@ -27,7 +27,7 @@ import {
   DEFAULT_EMAIL_CODE_RATE_LIMIT_PER_EMAIL,
   DEFAULT_EMAIL_CODE_TTL,
   type EmailCodeSettings,
-} from './email-codes.js'
+} from './email-code-settings.js'
 import { type ExternalIssuer, parseExternalIssuers } from './external-issuers.js'
 import { DEFAULT_LOGIN_METHODS, type LoginMethod, parseLoginMethods } from './login-methods.js'
 import type { LoginThrottleSettings } from './login-throttle.js'

@@ -8,10 +8,10 @@
  * login throttle like a password, per account and address.
  */
 import { createHash, randomBytes, randomInt } from 'node:crypto'
-import type { RatePerWindow } from '../../lib/config.js'
 import { KeygateError } from '../../lib/errors.js'
 import { sameSecret } from '../../lib/secrets.js'
 import type { Accounts } from './accounts.js'
+import { EMAIL_CODE_DIGITS, type EmailCodeSettings } from './email-code-settings.js'
 import { normaliseEmail } from './credentials.js'
 import type { LoginThrottle } from './login-throttle.js'
 import type { MailDelivery } from './mail/mail-delivery.js'
@@ -19,25 +19,6 @@ import type { IssuerMetrics } from './metrics.js'
 import { PRUNE_INTERVAL_MS } from './login-throttle.js'
 import { FixedWindowThrottle } from './registration-throttle.js'
 import type { IssuerStore, UserRecord } from './store/types.js'
-
-/** Digits in a code. */
-export const EMAIL_CODE_DIGITS = 6
-/** What a code looks like on the wire (the routes' schema). */
-export const EMAIL_CODE_PATTERN = `^[0-9]{${EMAIL_CODE_DIGITS}}$`
-export const DEFAULT_EMAIL_CODE_TTL = '10m'
-export const DEFAULT_EMAIL_CODE_MAX_ATTEMPTS = 5
-/** Code requests per client address, whatever the e-mails. */
-export const DEFAULT_EMAIL_CODE_RATE_LIMIT_PER_ADDRESS = '20/15m'
-/** Code requests per e-mail, from any address: an inbox gets at most this many codes per window. */
-export const DEFAULT_EMAIL_CODE_RATE_LIMIT_PER_EMAIL = '5/15m'
-
-/** The issuer's EMAIL_CODE_* settings, in milliseconds. */
-export interface EmailCodeSettings {
-  emailCodeTtlMs: number
-  emailCodeMaxAttempts: number
-  emailCodeLimitPerAddress: RatePerWindow
-  emailCodeLimitPerEmail: RatePerWindow
-}
 
 export interface EmailCodesOptions {
   settings: EmailCodeSettings

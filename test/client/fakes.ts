@@ -9,6 +9,8 @@ import { KeygateClient, type KeygateClientOptions } from '../../client/index.js'
 import type { ClientRuntime, LockRequester, TabChannelPort } from '../../client/runtime.js'
 
 export const GATEWAY = 'https://gateway.test'
+/** The one e-mail code the fake gateway accepts. */
+export const FAKE_EMAIL_CODE = '123456'
 
 /** Lets pending promise chains and "network" steps run. */
 export async function settle(rounds = 20): Promise<void> {
@@ -139,6 +141,12 @@ export class FakeGateway {
   failure: number | 'offline' | null = null
   /** The refresh reuse grace window, ms (the issuer's REFRESH_REUSE_GRACE). */
   graceMs = 0
+  /** What `GET /auth/methods` says is on. */
+  methods: string[] = ['password', 'email-code', 'external']
+  /** E-mails codes were requested for (every code is FAKE_EMAIL_CODE). */
+  readonly codesRequested: string[] = []
+  /** External tokens that log in, and whose they are. */
+  readonly externalTokens = new Map([['ext-token-ada', 'ada@example.com']])
 
   constructor(
     readonly clock: FakeClock,
@@ -179,6 +187,35 @@ export class FakeGateway {
     if (route === 'POST /auth/login') {
       const { email, password } = JSON.parse(String(init.body)) as { email: string; password: string }
       if (this.users.get(email) !== password) return problem(401, 'KG_INVALID_CREDENTIALS')
+      const session: Session = {
+        id: randomUUID(),
+        email,
+        csrf: randomUUID(),
+        refresh: randomUUID(),
+        rotated: new Map(),
+        revoked: false,
+      }
+      this.sessions.set(session.id, session)
+      return this.#grant(jar, session)
+    }
+    if (route === 'GET /auth/methods') {
+      return json(200, {
+        methods: this.methods,
+        registration: 'closed',
+        external_issuers: ['https://idp.test'],
+      })
+    }
+    if (route === 'POST /auth/email-code') {
+      const { email } = JSON.parse(String(init.body)) as { email: string }
+      this.codesRequested.push(email)
+      return json(202, { email: email.trim().toLowerCase(), expires_in: 600 })
+    }
+    if (route === 'POST /auth/email-code/verify' || route === 'POST /auth/external') {
+      const body = JSON.parse(String(init.body)) as { email?: string; code?: string; token?: string }
+      const email = body.token === undefined ? body.email : this.externalTokens.get(body.token)
+      const valid = body.token === undefined ? body.code === FAKE_EMAIL_CODE : email !== undefined
+      if (!valid || !email)
+        return problem(401, body.token === undefined ? 'KG_EMAIL_CODE_INVALID' : 'KG_TOKEN_EXPIRED')
       const session: Session = {
         id: randomUUID(),
         email,

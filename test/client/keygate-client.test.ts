@@ -11,7 +11,7 @@ import {
   REFRESH_RETRY_MS,
   type SessionEvent,
 } from '../../client/index.js'
-import { FakeBrowser, FakeClock, FakeGateway, GATEWAY, settle } from './fakes.js'
+import { FAKE_EMAIL_CODE, FakeBrowser, FakeClock, FakeGateway, GATEWAY, settle } from './fakes.js'
 
 const ADA = { email: 'ada@example.com', password: 'correct horse battery' }
 
@@ -60,6 +60,40 @@ t.test('a failed login throws the gateway’s error and changes nothing', async 
   t.match(error, { status: 401, code: 'KG_INVALID_CREDENTIALS' })
   t.equal(tab.status, 'unknown')
   await t.rejects(tab.fetch('/api/orders'), KeygateLoggedOutError, 'no session, no call')
+})
+
+t.test('login methods, e-mail codes and external tokens', async (t) => {
+  const { gateway, browser } = setUp(t)
+  const tab = browser.tab()
+  const other = browser.tab()
+  t.same(await tab.loginMethods(), {
+    methods: ['password', 'email-code', 'external'],
+    registration: 'closed',
+    externalIssuers: ['https://idp.test'],
+  })
+  t.equal(gateway.requests.at(-1)!.credentials, 'omit', 'no cookies needed to ask')
+  gateway.methods = ['email-code', 'sms']
+  t.same((await tab.loginMethods()).methods, ['email-code'], 'unknown methods are dropped')
+
+  t.same(await tab.requestEmailCode(' Ada@Example.com'), { email: 'ada@example.com', expiresInMs: 600_000 })
+  t.same(gateway.codesRequested, [' Ada@Example.com'])
+  t.equal(tab.status, 'unknown', 'asking for a code logs nobody in')
+
+  const wrong = await tab.loginWithEmailCode(ADA.email, '000000').catch((e: unknown) => e)
+  t.match(wrong, { status: 401, code: 'KG_EMAIL_CODE_INVALID' })
+  await tab.loginWithEmailCode(ADA.email, ` ${FAKE_EMAIL_CODE.slice(0, 3)} ${FAKE_EMAIL_CODE.slice(3)} `)
+  t.equal(tab.status, 'logged-in', 'spaces in a typed code do not matter')
+  await settle()
+  t.equal(other.status, 'logged-in', 'the other tabs join')
+  t.equal((await tab.fetch('/api/orders')).status, 200)
+  await tab.logout()
+
+  const expired = await tab.loginWithExternalToken('ext-token-old').catch((e: unknown) => e)
+  t.match(expired, { status: 401, code: 'KG_TOKEN_EXPIRED' })
+  await tab.loginWithExternalToken('ext-token-ada')
+  t.equal(tab.status, 'logged-in')
+  t.match(gateway.requests.at(-1), { path: '/auth/external', credentials: 'include' })
+  t.equal((await tab.fetch('/api/orders')).status, 200)
 })
 
 t.test('restore on page load', async (t) => {

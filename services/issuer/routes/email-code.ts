@@ -5,7 +5,8 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { IssuerSettings } from '../config.js'
-import { EMAIL_CODE_PATTERN, type EmailCodes } from '../email-codes.js'
+import { EMAIL_CODE_PATTERN } from '../email-code-settings.js'
+import type { EmailCodes } from '../email-codes.js'
 import { requireLoginMethod } from '../login-methods.js'
 import type { Sessions } from '../sessions.js'
 import {

@@ -50,6 +50,8 @@ t.test('discovery names what exists', async (t) => {
     revocation_endpoint: 'http://issuer.test/auth/logout',
     registration_endpoint: 'http://issuer.test/auth/register',
     keygate_login_endpoint: 'http://issuer.test/auth/login',
+    keygate_login_methods_endpoint: 'http://issuer.test/auth/methods',
+    keygate_login_methods_supported: ['password'],
     keygate_logout_all_endpoint: 'http://issuer.test/auth/logout-all',
     keygate_password_endpoint: 'http://issuer.test/auth/password',
     access_token_signing_alg_values_supported: ['RS256'],
