@@ -55,7 +55,7 @@ export function setUpAdminPage(demo: Demo): () => Promise<void> {
       demo.attempt(async () => {
         await demo.call(`/api/admin/sessions/${encodeURIComponent(session.id)}/revoke`, { method: 'POST' })
         await loadSessions(user)
-        demo.say(`Session ${session.id} revoked.`)
+        demo.say(`The session of ${user.email} started ${session.created_at} was revoked.`)
       })
     byId('sessions-list').replaceChildren(
       table(

@@ -33,11 +33,32 @@ export function createDemo(keygate: KeygateClient): Demo {
         await action()
       } catch (err) {
         if (err instanceof KeygateLoggedOutError) return
-        const code = err instanceof KeygateHttpError && err.code ? ` (${err.code})` : ''
-        say(`${(err as Error).message}${code}`, 'error')
+        say(readable(err), 'error')
+        line.dataset.code = err instanceof KeygateHttpError ? err.code : ''
       }
     },
   }
+}
+
+/** What the person can do about the errors they meet most; otherwise the server's own sentence. */
+const ADVICE: Record<string, string> = {
+  KG_INVALID_CREDENTIALS: 'Wrong e-mail or password.',
+  KG_EMAIL_CODE_INVALID: 'That code is wrong, expired or already used. Ask for a new one.',
+  KG_LOGIN_METHOD_DISABLED: 'This way of logging in is switched off on this server right now.',
+  KG_REGISTRATION_CLOSED: 'Registration is closed: ask an administrator for an account.',
+  KG_EXTERNAL_IDENTITY_UNLINKED:
+    'Your identity provider account is not linked to an account here yet. Log in another way first.',
+}
+
+function readable(err: unknown): string {
+  if (err instanceof KeygateHttpError) {
+    if (ADVICE[err.code]) return ADVICE[err.code]!
+    if (err.status === 429) return `${err.message} Please wait a little before trying again.`
+    if (err.status >= 500) return `The server could not answer (${err.message}). Please try again shortly.`
+    return err.message
+  }
+  if (err instanceof TypeError) return 'The server cannot be reached. Check your connection and try again.'
+  return (err as Error).message
 }
 
 /** A JSON request body. */

@@ -25,7 +25,7 @@ const demo = createDemo(keygate)
 let me: Me | null = null
 const refreshes = { here: 0, relayed: 0 }
 
-setUpAccountPage(demo)
+const account = setUpAccountPage(demo)
 const loaders: Record<Exclude<Page, 'account'>, () => Promise<void>> = {
   profile: setUpProfilePage(demo, (fresh) => {
     me = fresh
@@ -44,7 +44,8 @@ function showStatus(): void {
   const status = byId('session-status')
   status.dataset.status = keygate.status
   if (keygate.status === 'logged-in') {
-    const who = me ? (me.profile.displayName ?? me.sub) : '…'
+    // A name people recognise: the display name, else the e-mail they logged in with, never the raw id.
+    const who = me ? (me.profile.displayName ?? account.lastEmail() ?? 'you') : '…'
     status.textContent = `Logged in as ${who}${me?.roles.length ? ` (${me.roles.join(', ')})` : ''}`
   } else if (keygate.status === 'logged-out') {
     status.textContent = 'Logged out'
