@@ -90,7 +90,12 @@ export const operations = fp<OperationsOptions>(
 const healthz = async () => ({ status: 'ok' })
 
 /** How long the ops listener waits on a client, in milliseconds (see ListenerTimeouts in lib/server.ts). */
-export const OPS_TIMEOUTS = { headersMs: 5_000, requestMs: 10_000, keepAliveMs: 5_000, idleMs: 30_000 } as const
+export const OPS_TIMEOUTS = {
+  headersMs: 5_000,
+  requestMs: 10_000,
+  keepAliveMs: 5_000,
+  idleMs: 30_000,
+} as const
 
 /**
  * The ops listener's instance for `app`: its routes read `app`'s readiness checks and metrics registry, and
