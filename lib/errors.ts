@@ -187,6 +187,50 @@ export const ERRORS = {
     message: 'The revocation feed is serving as many streams as it can; retry later or use another instance',
   },
 
+  // Issuer: OAuth endpoints (RFC 6749 §5.2, RFC 7009, RFC 7662, RFC 8693, RFC 8707)
+  KG_OAUTH_INVALID_REQUEST: {
+    status: 400,
+    error: 'invalid_request',
+    message: 'The OAuth request is malformed or misses a parameter',
+  },
+  KG_OAUTH_INVALID_CLIENT: { status: 401, error: 'invalid_client', message: 'Client authentication failed' },
+  KG_OAUTH_CLIENT_THROTTLED: {
+    status: 429,
+    error: 'rate_limited',
+    message: 'Too many failed client authentications; try again later',
+  },
+  KG_OAUTH_UNAUTHORIZED_CLIENT: {
+    status: 400,
+    error: 'unauthorized_client',
+    message: 'The client may not use this grant type',
+  },
+  KG_OAUTH_UNSUPPORTED_GRANT_TYPE: {
+    status: 400,
+    error: 'unsupported_grant_type',
+    message: 'The grant type is not supported',
+  },
+  KG_OAUTH_INVALID_GRANT: {
+    status: 400,
+    error: 'invalid_grant',
+    message: 'The grant is invalid, expired or revoked',
+  },
+  KG_OAUTH_INVALID_SCOPE: {
+    status: 400,
+    error: 'invalid_scope',
+    message: 'The requested scope exceeds what the client (and subject) may have',
+  },
+  KG_OAUTH_INVALID_TARGET: {
+    status: 400,
+    error: 'invalid_target',
+    message: 'The requested resource or audience is unknown or not allowed for this client',
+  },
+  KG_OAUTH_INTROSPECTION_FORBIDDEN: {
+    status: 403,
+    error: 'unauthorized_client',
+    message: 'The client may not introspect tokens',
+  },
+  KG_CLIENT_NOT_FOUND: { status: 404, error: 'not_found', message: 'No such client' },
+
   // Gateway
   KG_ROUTE_NOT_FOUND: { status: 404, error: 'not_found', message: 'No route matches this path' },
   KG_UPSTREAM_UNAVAILABLE: {
