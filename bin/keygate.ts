@@ -74,6 +74,7 @@ async function main(argv: string[]): Promise<number> {
   if (values.workers !== undefined && (command !== 'start' || rest[0] !== 'gateway')) {
     throw new UsageError('--workers applies to start gateway only')
   }
+  if (command === 'start' || command === 'keys') await knowEverySetting()
   switch (command) {
     case 'start':
       return start(rest, values.workers === undefined ? undefined : workerCount(values.workers))
@@ -82,6 +83,22 @@ async function main(argv: string[]): Promise<number> {
     default:
       throw new UsageError(command ? `unknown command: ${command}` : 'no command given')
   }
+}
+
+/**
+ * One KEYGATE_CONFIG file serves every component, so each checks the file's keys against every component's
+ * settings, not only its own: their schemas are loaded (which makes their names known to lib/config.ts)
+ * before any config is read. Skipped without a file, where nothing is checked.
+ */
+async function knowEverySetting(): Promise<void> {
+  if (process.env.KEYGATE_CONFIG === undefined) return
+  await Promise.all([
+    issuerConfig(),
+    import('../gateway/config.js'),
+    import('../services/profile/config.js'),
+    import('../services/orders/config.js'),
+    import('../services/files/config.js'),
+  ])
 }
 
 /** `--workers`: a whole number of processes, at least 1. */
