@@ -11,6 +11,7 @@ import type {} from './auth/plugin.js'
 import { answerClientError, registerErrorHandling } from './errors.js'
 import { collectDefaultMetrics, type Metric, Registry } from 'prom-client'
 import { REQUEST_DURATION_BUCKETS_S, RequestDurations } from './metric-cells.js'
+import { openApiDocument } from './openapi.js'
 /** A readiness check answers `true` when ready, or a short reason why not. */
 export type ReadinessCheck = () => true | string | Promise<true | string>
 
@@ -61,6 +62,8 @@ export interface OperationsOptions {
  */
 export const operations = fp<OperationsOptions>(
   async (app, options) => {
+    // First, so that the document sees every route registered after it.
+    await app.register(openApiDocument, { component: options.component })
     const registry = new Registry()
     registry.setDefaultLabels({ component: options.component })
     collectDefaultMetrics({ register: registry })
@@ -82,12 +85,17 @@ export const operations = fp<OperationsOptions>(
 
     // Public on every component, whatever the auth plugin's default: it says only that the process answers.
     const config = { auth: { mode: 'none' as const } }
-    app.get('/healthz', { logLevel: 'warn', config }, healthz)
+    app.get('/healthz', { logLevel: 'warn', config, schema: { response: { 200: HealthzSchema } } }, healthz)
   },
   { name: 'keygate-operations', fastify: '5.x' },
 )
 
 const healthz = async () => ({ status: 'ok' })
+const HealthzSchema = {
+  type: 'object',
+  required: ['status'],
+  properties: { status: { type: 'string', const: 'ok' } },
+} as const
 
 /** How long the ops listener waits on a client, in milliseconds (see ListenerTimeouts in lib/server.ts). */
 export const OPS_TIMEOUTS = {
