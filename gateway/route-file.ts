@@ -30,7 +30,10 @@ const AuthSchema = Type.Object(
 
 const ForwardSchema = Type.Object(
   {
-    /** Relay the caller's access token in `Authorization`. Default: true, false on `none` routes. */
+    /**
+     * Relay the caller's access token in `Authorization` (on a `none` route: the client's, as sent). Default:
+     * false — the upstream gets the assertion addressed to it, which it cannot replay anywhere else.
+     */
     token: Type.Optional(Type.Boolean()),
     /** Attach the gateway's signed assertion. Default: true. */
     assertion: Type.Optional(Type.Boolean()),
@@ -78,7 +81,9 @@ export type RouteSpec = RouteFile['routes'][number]
 
 /**
  * The built-in table: the issuer's public endpoints, its admin API for admins, and the three services.
- * `/auth` relays `Authorization` because `/auth/logout-all` takes the caller's Bearer token.
+ * `/auth` relays `Authorization` because `/auth/logout-all` takes the caller's Bearer token, and `/api/admin`
+ * the caller's token because the issuer checks it itself (it is the token's own issuer). `/api/orders` relays the caller's token because orders calls profile on the caller's behalf with it (until orders
+ * exchanges it for a token addressed to profile, RFC 8693); no other upstream receives a raw token.
  */
 export function defaultRouteFile(): RouteFile {
   const none = { mode: 'none' } as const
@@ -94,9 +99,16 @@ export function defaultRouteFile(): RouteFile {
         // Sensitive: an admin acting on a token whose revocation may not have arrived is refused (503)
         // while the revocation feed is out of contact.
         auth: { mode: 'required', roles: ['admin'], sensitive: true },
+        forward: { token: true },
       },
       { prefix: '/api/profile', upstream: 'profile', rewrite: '/', auth: required },
-      { prefix: '/api/orders', upstream: 'orders', rewrite: '/orders', auth: required },
+      {
+        prefix: '/api/orders',
+        upstream: 'orders',
+        rewrite: '/orders',
+        auth: required,
+        forward: { token: true },
+      },
       { prefix: '/api/files', upstream: 'files', rewrite: '/files', auth: required },
       // One-time download links are the credential themselves: no login, verified by files.
       { prefix: '/api/files/download', upstream: 'files', rewrite: '/files/download', auth: none },

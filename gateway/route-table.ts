@@ -150,7 +150,7 @@ function compileRoute(
     upstream,
     auth,
     authenticates,
-    forward: forwardPolicy(spec.forward, authenticates, where),
+    forward: forwardPolicy(spec.forward, where),
     timeoutMs: spec.timeoutMs ?? defaults.timeoutMs,
     rateLimit: spec.rateLimit ?? defaults.rateLimit,
     targetPath: pathRewriter(spec.prefix, spec.rewrite, upstream.basePath),
