@@ -24,6 +24,8 @@ const AuthSchema = Type.Object(
     scopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
     match: Type.Optional(Type.Union([Type.Literal('any'), Type.Literal('all')])),
     sensitive: Type.Optional(Type.Boolean()),
+    /** The issuers (exact `iss`) whose callers the route accepts; default every trusted one. */
+    issuers: Type.Optional(Type.Array(Type.String({ pattern: '^https?://' }), { minItems: 1 })),
   },
   { additionalProperties: false },
 )

@@ -117,6 +117,8 @@ function policyFor(
   const algorithms = trusted.algorithms ?? defaults.algorithms
   return {
     issuer: trusted.issuer,
+    ...(trusted.own === undefined ? {} : { own: trusted.own }),
+    ...(trusted.grants === undefined ? {} : { grants: trusted.grants }),
     audiences: trusted.audiences,
     algorithms,
     types: (trusted.types ?? defaults.types).map((t) => t.toLowerCase()),
@@ -194,6 +196,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
       issuers: [gatewayPolicy],
       profile: 'assertion',
       revocations: revocationSets,
+      subjectIssuers: issuerPolicies,
     })
   }
 

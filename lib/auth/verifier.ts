@@ -6,12 +6,19 @@
  */
 import { KeygateError, type ErrorCode } from '../errors.js'
 import { verifySignature } from './algorithms.js'
+import {
+  type GrantFilter,
+  grantFilters,
+  plainSubjectAllowed,
+  type PrincipalOf,
+  principalsOf,
+} from './principal.js'
 import { DEFAULT_MAX_TOKEN_BYTES, parseCompactJws } from './compact.js'
 import { MAX_KID_LENGTH } from './jwk.js'
 import type { AuthMetrics } from './metrics.js'
 import { type CounterCell, KeyedCells } from '../metric-cells.js'
 import type { RevocationSet } from './revocation-set.js'
-import type { Identity, KeySource, TrustedIssuer } from './types.js'
+import type { Identity, IssuerGrants, KeySource, TrustedIssuer } from './types.js'
 import { DEFAULT_VERIFIED_CACHE_SIZE, VerifiedTokenCache } from './verified-cache.js'
 
 /** Default clock tolerance for `exp`, `nbf` and `iat`, in seconds. */
@@ -30,9 +37,13 @@ export type TokenProfile = 'access_token' | 'assertion'
 
 /** A trusted issuer with its key source resolved and its defaults applied. */
 export interface IssuerPolicy extends Required<
-  Omit<TrustedIssuer, 'jwksUri' | 'keySource' | 'revocationFeed'>
+  Omit<TrustedIssuer, 'jwksUri' | 'keySource' | 'revocationFeed' | 'own' | 'grants'>
 > {
   keySource: KeySource
+  /** keygate's own issuer: subjects are principals as they are (see principal.ts). Default false. */
+  own?: boolean
+  /** What this issuer may grant (see `IssuerGrants` for the defaults). */
+  grants?: IssuerGrants
   /**
    * The revocations of this issuer's tokens, owned by the policy. Absent for a gateway whose assertions a
    * service verifies: an assertion follows the revocations of the access token it vouches for.
@@ -54,6 +65,25 @@ export interface VerifierOptions {
    * sets of `issuers`.
    */
   revocations?: readonly RevocationSet[]
+  /**
+   * Assertions only: the trusted issuers of the access tokens assertions vouch for. An assertion naming any
+   * other `at_iss` is refused; its principal and grants are those of its `at_iss`.
+   */
+  subjectIssuers?: readonly IssuerPolicy[]
+}
+
+/** How an issuer's subjects become identities: principal ids and grants, compiled once per issuer. */
+interface SubjectRules {
+  readonly own: boolean
+  readonly principalOf: PrincipalOf
+  readonly roles: GrantFilter
+  readonly scopes: GrantFilter
+}
+
+function subjectRules(policy: IssuerPolicy): SubjectRules {
+  const own = policy.own ?? false
+  const grants = grantFilters(policy.grants, own)
+  return { own, principalOf: principalsOf(policy.issuer, own), roles: grants.roles, scopes: grants.scopes }
 }
 
 /** Which issuer a verification was for, once known (a metrics label). */
@@ -86,6 +116,8 @@ const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every
 export class TokenVerifier {
   readonly cache: VerifiedTokenCache
   readonly #issuers: Map<string, IssuerPolicy>
+  /** Whose subjects the identities are: the issuers themselves, or for assertions the access tokens'. */
+  readonly #subjectIssuers: Map<string, SubjectRules>
   readonly #profile: TokenProfile
   readonly #maxTokenBytes: number
   readonly #now: () => number
@@ -99,6 +131,9 @@ export class TokenVerifier {
 
   constructor(options: VerifierOptions) {
     this.#issuers = new Map(options.issuers.map((i) => [i.issuer, i]))
+    this.#subjectIssuers = new Map(
+      (options.subjectIssuers ?? options.issuers).map((i) => [i.issuer, subjectRules(i)]),
+    )
     this.#profile = options.profile
     this.#maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES
     this.#now = options.now ?? Date.now
@@ -244,14 +279,27 @@ export class TokenVerifier {
     if (p.client_id !== undefined && typeof p.client_id !== 'string') {
       fail('KG_TOKEN_CLAIM_INVALID', undefined, 'client_id')
     }
-    const roles = Object.freeze([...((p.roles as string[] | undefined) ?? [])])
-    const scopes = Object.freeze(((p.scope as string | undefined) ?? '').split(' ').filter(Boolean))
+    const rules =
+      this.#profile === 'access_token'
+        ? this.#subjectIssuers.get(policy.issuer)
+        : isNonEmptyString(p.at_iss)
+          ? this.#subjectIssuers.get(p.at_iss)
+          : undefined
+    if (rules === undefined) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'at_iss')
+    if (rules.own && !plainSubjectAllowed(p.sub)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'sub')
+    // Only what the token's issuer may grant counts (principle 7); the rest is dropped, not refused.
+    const roles = rules.roles(Object.freeze([...((p.roles as string[] | undefined) ?? [])]))
+    const scopes = rules.scopes(
+      Object.freeze(((p.scope as string | undefined) ?? '').split(' ').filter(Boolean)),
+    )
+    const principal = rules.principalOf(p.sub)
     // The parsed payload belongs to this verification alone: frozen as it is rather than copied.
     const claims = Object.freeze(p)
     if (this.#profile === 'access_token') {
       if (!isNonEmptyString(p.client_id)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'client_id')
       return {
         subject: p.sub,
+        principal,
         clientId: p.client_id,
         sessionId: p.sid as string | undefined,
         roles,
@@ -273,6 +321,7 @@ export class TokenVerifier {
     if (!isNonEmptyString(p.at_kid)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'at_kid')
     return {
       subject: p.sub,
+      principal,
       clientId: p.client_id as string | undefined,
       sessionId: p.sid as string | undefined,
       roles,

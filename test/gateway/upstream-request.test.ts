@@ -27,6 +27,7 @@ const GATEWAY = 'http://gateway.test'
 
 const CALLER: Identity = {
   subject: 'user-1',
+  principal: 'user-1',
   issuer: 'http://issuer.test',
   clientId: 'keygate-web',
   sessionId: 'session-1',
@@ -604,4 +605,19 @@ t.test('the forwarding chain keeps only what trusted hops said', async (t) => {
   echo = (await res.body.json()) as Echo
   t.match(echo.headers['x-request-id'], /^[0-9a-f-]{36}$/, 'a request id is made when none is sent')
   t.equal(res.headers['x-request-id'], echo.headers['x-request-id'], 'and returned to the client')
+})
+
+t.test('a credential addressed to one service is refused at the gateway', async (t) => {
+  const { issuer, gw, upstream } = await setup(t)
+  const before = upstream.requests
+  const forProfile = await issuer.mint({ aud: 'keygate-profile' })
+  const res = await request(`${gw.url}/required/x`, { headers: { authorization: `Bearer ${forProfile}` } })
+  t.equal(res.statusCode, 401)
+  t.match(await res.body.json(), { code: 'KG_TOKEN_AUDIENCE_INVALID' })
+  const api = await issuer.mint()
+  const echo = await echoOf(`${gw.url}/optional/x`, { authorization: `Bearer ${api}` })
+  const assertion = echo.headers[ASSERTION_HEADER] as string
+  const replayed = await echoOf(`${gw.url}/optional/x`, { [ASSERTION_HEADER]: assertion })
+  t.not(replayed.headers[ASSERTION_HEADER], assertion, 'a captured assertion never crosses the gateway again')
+  t.equal(upstream.requests, before + 2, 'the refused token reached no upstream')
 })

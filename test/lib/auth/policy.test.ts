@@ -7,6 +7,7 @@ import { KeygateError } from '../../../lib/errors.js'
 function caller(roles: string[], scopes: string[]): Identity {
   return {
     subject: 'user-1',
+    principal: 'user-1',
     issuer: 'http://issuer.test',
     clientId: undefined,
     sessionId: undefined,
