@@ -69,8 +69,11 @@ export interface VerifierOptions {
    * Assertions only: the trusted issuers of the access tokens assertions vouch for. An assertion naming any
    * other `at_iss` is refused; its principal and grants are those of its `at_iss`.
    */
-  subjectIssuers?: readonly IssuerPolicy[]
+  subjectIssuers?: readonly SubjectIssuer[]
 }
+
+/** What makes an issuer's subjects principals: its `iss`, whether it is keygate's own, what it may grant. */
+export type SubjectIssuer = Pick<IssuerPolicy, 'issuer' | 'own' | 'grants'>
 
 /** How an issuer's subjects become identities: principal ids and grants, compiled once per issuer. */
 interface SubjectRules {
@@ -80,7 +83,7 @@ interface SubjectRules {
   readonly scopes: GrantFilter
 }
 
-function subjectRules(policy: IssuerPolicy): SubjectRules {
+function subjectRules(policy: SubjectIssuer): SubjectRules {
   const own = policy.own ?? false
   const grants = grantFilters(policy.grants, own)
   return { own, principalOf: principalsOf(policy.issuer, own), roles: grants.roles, scopes: grants.scopes }
