@@ -82,3 +82,12 @@ t.test('a refusal names what was required, never what the caller holds', async (
     t.notMatch(JSON.stringify(e.toJSON()), /secret/)
   }
 })
+
+t.test('a route naming its issuers refuses callers of any other, before roles are looked at', async (t) => {
+  const required: AuthRequirements = { mode: 'required', issuers: ['http://issuer.test'], roles: ['user'] }
+  t.equal(verdict(caller(['user'], []), required), 'ok')
+  t.throws(() => checkRequirements(caller(['user'], []), { ...required, issuers: ['https://idp.test/'] }), {
+    code: 'KG_TOKEN_ISSUER_NOT_ACCEPTED',
+    statusCode: 403,
+  })
+})
