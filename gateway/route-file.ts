@@ -14,8 +14,17 @@ const RoutePath = (what: string) =>
     description: `${what} must be a normalised absolute path like /api/x`,
   })
 
-/** A claim to forward: a dot path into the token's claims (`email`, `org.id`). */
-const CLAIM_PATH_PATTERN = '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$'
+/**
+ * A claim to forward: a dot path into the token's claims (`email`, `org.id`), or a URL-named claim taken
+ * whole (`https://example.com/roles`, as Auth0 namespaces them).
+ */
+const CLAIM_PATH_PATTERN = '^([A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*|https?://[\\x21-\\x7e]+)$'
+/** The `<name>` of an `x-keygate-claim-<name>` header: an HTTP token. */
+const HEADER_SUFFIX_PATTERN = '^[A-Za-z0-9.-]+$'
+const ClaimPathSchema = Type.String({
+  pattern: CLAIM_PATH_PATTERN,
+  description: 'a claim must be a dot path like org.id or a URL-named claim',
+})
 
 const AuthSchema = Type.Object(
   {
@@ -42,9 +51,22 @@ const ForwardSchema = Type.Object(
     subject: Type.Optional(Type.Boolean()),
     roles: Type.Optional(Type.Boolean()),
     scopes: Type.Optional(Type.Boolean()),
+    /** Claims as `x-keygate-claim-<path>`, or `{ claim, header }` to name the header (`x-keygate-claim-<header>`). */
     claims: Type.Optional(
       Type.Array(
-        Type.String({ pattern: CLAIM_PATH_PATTERN, description: 'a claim must be a dot path like org.id' }),
+        Type.Union([
+          ClaimPathSchema,
+          Type.Object(
+            {
+              claim: ClaimPathSchema,
+              header: Type.String({
+                pattern: HEADER_SUFFIX_PATTERN,
+                description: 'a header suffix must be letters, digits, dots and dashes',
+              }),
+            },
+            { additionalProperties: false },
+          ),
+        ]),
       ),
     ),
   },

@@ -18,6 +18,7 @@
  * `Connection` to remove what the gateway sets. The response side is response-headers.ts.
  */
 import type { FastifyRequest } from 'fastify'
+import { claimAt, claimPath } from '../lib/auth/claims.js'
 import type { Identity } from '../lib/auth/types.js'
 import {
   ASSERTION_HEADER,
@@ -68,11 +69,14 @@ export function forwardPolicy(spec: RouteSpec['forward'], where: string): Forwar
   const forward = spec ?? {}
   const claims: ClaimHeader[] = []
   const headers = new Set<string>()
-  for (const claim of forward.claims ?? []) {
-    const header = `${CLAIM_HEADER_PREFIX}${claim.toLowerCase()}`
+  for (const entry of forward.claims ?? []) {
+    const claim = typeof entry === 'string' ? entry : entry.claim
+    // A URL-named claim is no header name: its characters outside an HTTP token become `-`.
+    const suffix = typeof entry === 'string' ? claim.replace(/[^A-Za-z0-9.-]/g, '-') : entry.header
+    const header = `${CLAIM_HEADER_PREFIX}${suffix.toLowerCase()}`
     if (headers.has(header)) throw new RouteTableError(`${where}: forward.claims names ${header} twice`)
     headers.add(header)
-    claims.push({ header, path: claim.split('.') })
+    claims.push({ header, path: claimPath(claim) })
   }
   return {
     token: forward.token ?? false,
@@ -182,15 +186,6 @@ export class UpstreamRequestHeaders {
  */
 function canonicalName(name: string): string {
   return name.includes('_') ? name.replaceAll('_', '-') : name
-}
-
-function claimAt(claims: Readonly<Record<string, unknown>>, path: readonly string[]): unknown {
-  let value: unknown = claims
-  for (const key of path) {
-    if (typeof value !== 'object' || value === null || !Object.hasOwn(value, key)) return undefined
-    value = (value as Record<string, unknown>)[key]
-  }
-  return value
 }
 
 /**

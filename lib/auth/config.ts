@@ -14,7 +14,7 @@ import type { TrustedIssuer } from './types.js'
 export const AuthConfigSchema = {
   /**
    * JSON array of trusted issuers `{ issuer, jwksUri?, audiences, algorithms?, types?, clockToleranceS?,
-   * revocationFeed?, grants? }` (a JSON string in the environment, an array in a config file). keygate's own
+   * revocationFeed?, grants?, profile?, claims? }` (a JSON string in the environment, an array in a config file). keygate's own
    * issuer (ISSUER_URL, with API_AUDIENCE and its revocation feed) is trusted beside them unless listed
    * itself, or unless TRUST_OWN_ISSUER is `off`.
    */
@@ -69,6 +69,16 @@ const TrustedIssuerSchema = Type.Object(
     grants: Type.Optional(
       Type.Object(
         { roles: Type.Optional(Grant), scopes: Type.Optional(Grant) },
+        { additionalProperties: false },
+      ),
+    ),
+    profile: Type.Optional(Type.Union([Type.Literal('rfc9068'), Type.Literal('jwt')])),
+    claims: Type.Optional(
+      Type.Object(
+        {
+          roles: Type.Optional(Type.String({ minLength: 1 })),
+          scopes: Type.Optional(Type.String({ minLength: 1 })),
+        },
         { additionalProperties: false },
       ),
     ),

@@ -108,6 +108,9 @@ declare module 'fastify' {
 
 const DEFAULT_AUTH: AuthRequirements = { mode: 'required' }
 
+/** `typ` values of the generic JWT profile (an absent `typ` is accepted too). */
+const GENERIC_JWT_TYPES = ['jwt', 'at+jwt']
+
 /** The policy of a trusted issuer or gateway (without a revocation set: the caller adds one where it applies). */
 function policyFor(
   trusted: TrustedIssuer,
@@ -119,9 +122,13 @@ function policyFor(
     issuer: trusted.issuer,
     ...(trusted.own === undefined ? {} : { own: trusted.own }),
     ...(trusted.grants === undefined ? {} : { grants: trusted.grants }),
+    ...(trusted.profile === undefined ? {} : { profile: trusted.profile }),
+    ...(trusted.claims === undefined ? {} : { claims: trusted.claims }),
     audiences: trusted.audiences,
     algorithms,
-    types: (trusted.types ?? defaults.types).map((t) => t.toLowerCase()),
+    types: (trusted.types ?? (trusted.profile === 'jwt' ? GENERIC_JWT_TYPES : defaults.types)).map((t) =>
+      t.toLowerCase(),
+    ),
     clockToleranceS: trusted.clockToleranceS ?? DEFAULT_CLOCK_TOLERANCE_S,
     keySource: trusted.keySource ?? makeSource(trusted.issuer, trusted.jwksUri, algorithms),
   }

@@ -2,6 +2,7 @@
  * The public types of the verification plugin: who the caller is, what a route requires, whom we trust.
  */
 import type { KeyObject } from 'node:crypto'
+import type { ClaimMapping, IssuerTokenProfile } from './claims.js'
 
 /** The verified identity of a caller, from an access token or a gateway assertion. */
 export interface Identity {
@@ -98,6 +99,13 @@ export interface TrustedIssuer {
   own?: boolean
   /** Roles and scopes this issuer may grant (see `IssuerGrants` for defaults). */
   grants?: IssuerGrants
+  /**
+   * How its access tokens are checked: `rfc9068` (default; `typ` `at+jwt`, `jti` and `client_id` required)
+   * or `jwt` (`typ` `JWT`, `at+jwt` or absent; `jti` and `client_id` optional, `client_id` else `azp`).
+   */
+  profile?: IssuerTokenProfile
+  /** Claim paths of roles and scopes (default `roles`, and `scope` else `scp`); see claims.ts. */
+  claims?: ClaimMapping
   /** Allowed `alg` values. Default `['RS256']`. */
   algorithms?: string[]
   /** Accepted `typ` values (compared case-insensitively, `application/` prefix allowed). Default `['at+jwt']`. */
