@@ -14,7 +14,7 @@ import type { TrustedIssuer } from './types.js'
 export const AuthConfigSchema = {
   /**
    * JSON array of trusted issuers `{ issuer, jwksUri?, audiences, algorithms?, types?, clockToleranceS?,
-   * revocationFeed?, grants?, profile?, claims? }` (a JSON string in the environment, an array in a config file). keygate's own
+   * revocationFeed?, grants?, profile?, claims?, required? }` (a JSON string in the environment, an array in a config file). keygate's own
    * issuer (ISSUER_URL, with API_AUDIENCE and its revocation feed) is trusted beside them unless listed
    * itself, or unless TRUST_OWN_ISSUER is `off`.
    */
@@ -73,6 +73,7 @@ const TrustedIssuerSchema = Type.Object(
       ),
     ),
     profile: Type.Optional(Type.Union([Type.Literal('rfc9068'), Type.Literal('jwt')])),
+    required: Type.Optional(Type.Boolean()),
     claims: Type.Optional(
       Type.Object(
         {

@@ -207,7 +207,23 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     })
   }
 
-  const sources = [...issuerPolicies, ...(gatewayPolicy ? [gatewayPolicy] : [])].map((p) => p.keySource)
+  // Readiness waits for the required issuers (keygate's own by default) and the gateway; the others are
+  // reported by name, and only their own tokens wait (503) while their keys are unavailable.
+  const anyOwn = options.issuers.some((t) => t.own === true)
+  const isRequired = (t: TrustedIssuer) => t.required ?? (anyOwn ? t.own === true : true)
+  const named = [
+    ...trustedIssuers.map(({ trusted, policy }) => ({
+      issuer: trusted.issuer,
+      source: policy.keySource,
+      required: isRequired(trusted),
+    })),
+    ...(gatewayPolicy
+      ? [{ issuer: gatewayPolicy.issuer, source: gatewayPolicy.keySource, required: true }]
+      : []),
+  ]
+  const sources = named.map((n) => n.source)
+  const requiredSources = named.filter((n) => n.required)
+  for (const { issuer, source, required } of named) metrics.watchIssuer(issuer, source, required)
   for (const cache of caches) cache.start()
 
   const feeds = new Map<string, RevocationFeed>()
@@ -298,19 +314,39 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
       return identity
     },
     async ready() {
-      await Promise.all(sources.map((s) => s.ready()))
+      await Promise.all(requiredSources.map((n) => n.source.ready()))
     },
   }
 
   app.decorateRequest('identity', null)
   app.decorate('auth', context)
-  app.readiness.add('keys', () =>
-    sources.every((s) => s.usable()) ? true : 'signing keys of a trusted issuer are not loaded',
-  )
-  if (feeds.size > 0) {
-    app.readiness.add('revocation-feed', () =>
-      [...feeds.values()].every((f) => f.isSynced()) ? true : 'revocation feed not yet synced',
+  app.readiness.add('keys', () => {
+    const missing = requiredSources.filter((n) => !n.source.usable()).map((n) => n.issuer)
+    return missing.length === 0 ? true : `signing keys not loaded: ${missing.join(', ')}`
+  })
+  for (const { issuer, source, required } of named) {
+    if (required) continue
+    app.readiness.add(
+      `issuer ${issuer}`,
+      () => (source.usable() ? true : 'signing keys not loaded; its tokens are answered 503'),
+      { required: false },
     )
+  }
+  const requiredFeeds = trustedIssuers.flatMap(({ trusted }) => {
+    const feed = feeds.get(trusted.issuer)
+    return feed && isRequired(trusted) ? [[trusted.issuer, feed] as const] : []
+  })
+  if (requiredFeeds.length > 0) {
+    app.readiness.add('revocation-feed', () => {
+      const behind = requiredFeeds.filter(([, f]) => !f.isSynced()).map(([issuer]) => issuer)
+      return behind.length === 0 ? true : `revocation feed not yet synced: ${behind.join(', ')}`
+    })
+  }
+  for (const [issuer, feed] of feeds) {
+    if (requiredFeeds.some(([i]) => i === issuer)) continue
+    app.readiness.add(`revocation-feed ${issuer}`, () => (feed.isSynced() ? true : 'not yet synced'), {
+      required: false,
+    })
   }
   // Callback style: a route that needs nothing (the gateway's proxied route authenticates in its handler)
   // goes on synchronously, without a promise per request.

@@ -97,6 +97,12 @@ export interface TrustedIssuer {
    * Any other issuer's subjects are qualified with its `iss`, so they can never name one of keygate's users.
    */
   own?: boolean
+  /**
+   * Readiness waits for this issuer's keys (and feed). Default: true for keygate's own issuer, false for
+   * others — unless no issuer is keygate's own, then every one. An issuer not required is reported by name in
+   * readiness detail and metrics; its tokens get 503 with Retry-After while its keys are unavailable.
+   */
+  required?: boolean
   /** Roles and scopes this issuer may grant (see `IssuerGrants` for defaults). */
   grants?: IssuerGrants
   /**

@@ -47,7 +47,10 @@ export type TokenProfile = 'access_token' | 'assertion'
 
 /** A trusted issuer with its key source resolved and its defaults applied. */
 export interface IssuerPolicy extends Required<
-  Omit<TrustedIssuer, 'jwksUri' | 'keySource' | 'revocationFeed' | 'own' | 'grants' | 'profile' | 'claims'>
+  Omit<
+    TrustedIssuer,
+    'jwksUri' | 'keySource' | 'revocationFeed' | 'own' | 'grants' | 'profile' | 'claims' | 'required'
+  >
 > {
   keySource: KeySource
   /** keygate's own issuer: subjects are principals as they are (see principal.ts). Default false. */

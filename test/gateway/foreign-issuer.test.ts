@@ -5,6 +5,9 @@
  */
 import t from 'tap'
 import { request } from 'undici'
+import { buildGateway } from '../../gateway/app.js'
+import { loadGatewayConfig } from '../../gateway/config.js'
+import { createLogger } from '../../lib/server.js'
 import { startForeignIdp } from '../helpers/foreign-idp.js'
 import { type Echo, startEchoGateway, startIssuer } from './helpers/servers.js'
 
@@ -115,4 +118,55 @@ t.test('Auth0- and Keycloak-shaped tokens through the gateway', async (t) => {
   // A token of one foreign issuer signed with the other's algorithm is refused before any key is used.
   r = await call('/any/x', await idp.keycloak.mint({ iss: idp.auth0.issuer }))
   t.equal(r.body.code, 'KG_TOKEN_ALG_NOT_ALLOWED')
+})
+
+t.test('another issuer down at start: keygate’s users served, every component ready', async (t) => {
+  const idp = await startForeignIdp(t)
+  const foreign = await idp.keycloak.mint()
+  await idp.stop()
+  const trusted = JSON.stringify([
+    { issuer: idp.keycloak.issuer, audiences: ['keygate-api'], algorithms: ['ES256'], profile: 'jwt' },
+  ])
+  const { issuer: own, gw } = await startEchoGateway(t, {
+    routes: [{ prefix: '/any', upstream: 'svc', auth: { mode: 'required' } }],
+    env: { TRUSTED_ISSUERS: trusted },
+  })
+  const ready = await gw.app.operations.inject('/readyz')
+  t.equal(ready.statusCode, 200, 'the gateway is ready: keygate’s own issuer is the one it requires')
+  const detail = ready.json() as { checks: Record<string, unknown> }
+  t.match(
+    detail.checks[`issuer ${idp.keycloak.issuer}`],
+    /signing keys not loaded/,
+    'the other issuer is reported by name',
+  )
+  const metrics = await gw.app.operations.inject('/metrics')
+  t.match(
+    metrics.body,
+    `keygate_auth_issuer_keys_usable{issuer="${idp.keycloak.issuer}",required="false",component="gateway"} 0`,
+    'and in metrics',
+  )
+
+  let res = await request(`${gw.url}/any/x`, { headers: { authorization: `Bearer ${await own.mint()}` } })
+  t.equal(res.statusCode, 200, 'keygate’s users are served')
+  await res.body.dump()
+  res = await request(`${gw.url}/any/x`, { headers: { authorization: `Bearer ${foreign}` } })
+  t.equal(res.statusCode, 503, 'the other issuer’s tokens wait')
+  t.ok(res.headers['retry-after'], 'with Retry-After')
+  t.match(await res.body.json(), { code: 'KG_KEYS_STALE' })
+
+  const gateway = await buildGateway({
+    config: loadGatewayConfig({
+      LOG_LEVEL: 'silent',
+      KEYS_DIR: t.testdir(),
+      ISSUER_URL: own.url,
+      REVOCATION_FEED: 'off',
+      TRUSTED_ISSUERS: JSON.stringify([{ ...JSON.parse(trusted)[0], required: true }]),
+    }),
+    logger: createLogger({ name: 'gateway', level: 'silent' }),
+  })
+  t.teardown(() => gateway.close())
+  await gateway.ready()
+  const held = await gateway.operations.inject('/readyz')
+  t.equal(held.statusCode, 503, 'an issuer marked required holds readiness back')
+  t.match(held.json(), { checks: { keys: new RegExp(`not loaded: .*${idp.keycloak.issuer}`) } })
 })
