@@ -8,7 +8,7 @@
  *   npm run bench                                  every scenario (about 10 minutes)
  *   npm run bench -- --quick                       short runs, a small token pool (about 2 minutes)
  *   npm run bench -- --scenarios a,b,micro         some of: a b c d f revocation e micro workers
- *   npm run bench -- --duration 10 --connections 50 --runs 2 --tool wrk|autocannon --profile --no-pin
+ *   npm run bench -- --duration 10 --connections 50 --runs 2 --tool wrk|autocannon --profile --no-pin --no-memory
  *   npm run bench -- --markdown docs/bench-latest.md   also write the report to a file
  *
  * Figures on a shared machine swing; the ratios within one run are what count.
@@ -59,6 +59,8 @@ export interface BenchOptions {
   pin: boolean
   profile: boolean
   poolSize: number
+  /** Scenario (b)'s memory passes (three times 100,000 tokens through a fresh gateway); off with --quick. */
+  memory?: boolean
 }
 
 function parseOptions(argv: string[]): BenchOptions & { markdown?: string } {
@@ -74,6 +76,7 @@ function parseOptions(argv: string[]): BenchOptions & { markdown?: string } {
       runs: { type: 'string' },
       tool: { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
+      'no-memory': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
       pool: { type: 'string' },
       markdown: { type: 'string' },
@@ -103,6 +106,7 @@ function parseOptions(argv: string[]): BenchOptions & { markdown?: string } {
     runs: number(values.runs, 2, 'runs'),
     ...(values.tool ? { tool: values.tool as LoadTool } : {}),
     pin: !values['no-pin'],
+    memory: !values['no-memory'],
     profile: values.profile,
     poolSize: number(values.pool, quick ? QUICK_POOL : FULL_POOL, 'pool'),
     ...(values.markdown ? { markdown: values.markdown } : {}),
@@ -166,7 +170,7 @@ export async function runBench(
       }
       if (wants('b')) {
         log('bench: scenario (b)')
-        reports.push(await scenarioB(ctx, !options.quick))
+        reports.push(await scenarioB(ctx, !options.quick && options.memory !== false))
       }
       if (wants('c')) {
         log('bench: scenario (c)')
