@@ -8,6 +8,7 @@
  */
 import type { RecordedRevocationEvent, RevocationEvent } from '../../../lib/auth/feed-protocol.js'
 import { openDatabase, writeTransaction } from '../../../lib/db.js'
+import { ClientRepository } from './clients.js'
 import { KeySetRepository } from './key-set.js'
 import { ExclusiveTaskLocks } from './locks.js'
 import { issuerMigrations } from './migrations.js'
@@ -51,6 +52,7 @@ export class KyselyIssuerStore implements IssuerStore {
   readonly throttleCounters: KyselyThrottleCounters
   readonly emailCodes: EmailCodeRepository
   readonly identities: IdentityRepository
+  readonly clients: ClientRepository
 
   constructor(db: IssuerDb) {
     this.#db = db
@@ -62,6 +64,7 @@ export class KyselyIssuerStore implements IssuerStore {
     this.throttleCounters = new KyselyThrottleCounters(db)
     this.emailCodes = new EmailCodeRepository(db)
     this.identities = new IdentityRepository(db)
+    this.clients = new ClientRepository(db)
   }
 
   // Users (store/users.ts)

@@ -94,7 +94,7 @@ export class UserRepository implements UserStore {
   }
 }
 
-/** True for a unique or primary-key violation on PostgreSQL or SQLite. */
+/** Whether a write failed on a unique or primary key (PostgreSQL and SQLite codes). */
 export function isUniqueViolation(err: unknown): boolean {
   const code = (err as { code?: string }).code
   // PostgreSQL unique_violation, SQLite's extended constraint code.
