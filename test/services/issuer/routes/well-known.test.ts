@@ -43,23 +43,48 @@ t.test('JWKS: next, active and retired public keys, cacheable for JWKS_MAX_AGE',
 t.test('discovery names what exists', async (t) => {
   const open = await issuerFixture(t)
   const doc = (await open.app.inject('/.well-known/openid-configuration')).json()
+  // The OAuth endpoints are the oauth routes' (routes/oauth.ts); the keygate_* ones the browser's.
+  const clientAuth = ['client_secret_basic', 'client_secret_post', 'private_key_jwt']
+  const assertionAlgs = [
+    'RS256',
+    'RS384',
+    'RS512',
+    'PS256',
+    'PS384',
+    'PS512',
+    'ES256',
+    'ES384',
+    'ES512',
+    'EdDSA',
+  ]
   t.same(doc, {
     issuer: 'http://issuer.test',
     jwks_uri: 'http://issuer.test/.well-known/jwks.json',
-    token_endpoint: 'http://issuer.test/auth/refresh',
-    revocation_endpoint: 'http://issuer.test/auth/logout',
-    registration_endpoint: 'http://issuer.test/auth/register',
+    token_endpoint: 'http://issuer.test/oauth/token',
+    token_endpoint_auth_methods_supported: clientAuth,
+    token_endpoint_auth_signing_alg_values_supported: assertionAlgs,
+    grant_types_supported: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
+    revocation_endpoint: 'http://issuer.test/oauth/revoke',
+    revocation_endpoint_auth_methods_supported: clientAuth,
+    revocation_endpoint_auth_signing_alg_values_supported: assertionAlgs,
+    introspection_endpoint: 'http://issuer.test/oauth/introspect',
+    introspection_endpoint_auth_methods_supported: clientAuth,
+    introspection_endpoint_auth_signing_alg_values_supported: assertionAlgs,
+    access_token_signing_alg_values_supported: ['RS256'],
     keygate_login_endpoint: 'http://issuer.test/auth/login',
     keygate_login_methods_endpoint: 'http://issuer.test/auth/methods',
     keygate_login_methods_supported: ['password'],
+    keygate_refresh_endpoint: 'http://issuer.test/auth/refresh',
+    keygate_logout_endpoint: 'http://issuer.test/auth/logout',
     keygate_logout_all_endpoint: 'http://issuer.test/auth/logout-all',
     keygate_password_endpoint: 'http://issuer.test/auth/password',
-    access_token_signing_alg_values_supported: ['RS256'],
-    token_endpoint_auth_methods_supported: ['none'],
-    grant_types_supported: ['refresh_token'],
+    keygate_registration_endpoint: 'http://issuer.test/auth/register',
   })
   t.notOk('response_types_supported' in doc, 'not an OpenID provider')
   const closed = await issuerFixture(t, { env: { REGISTRATION: 'closed' } })
   const closedDoc = (await closed.app.inject('/.well-known/openid-configuration')).json()
-  t.notOk('registration_endpoint' in closedDoc, 'no registration endpoint when registration is closed')
+  t.notOk(
+    'keygate_registration_endpoint' in closedDoc,
+    'no registration endpoint when registration is closed',
+  )
 })
