@@ -8,7 +8,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type {} from './auth/plugin.js'
-import { registerErrorHandling } from './errors.js'
+import { answerClientError, registerErrorHandling } from './errors.js'
 import { collectDefaultMetrics, type Metric, Registry } from 'prom-client'
 import { REQUEST_DURATION_BUCKETS_S, RequestDurations } from './metric-cells.js'
 import { openApiDocument } from './openapi.js'
@@ -97,13 +97,35 @@ const HealthzSchema = {
   properties: { status: { type: 'string', const: 'ok' } },
 } as const
 
+/** How long the ops listener waits on a client, in milliseconds (see ListenerTimeouts in lib/server.ts). */
+export const OPS_TIMEOUTS = {
+  headersMs: 5_000,
+  requestMs: 10_000,
+  keepAliveMs: 5_000,
+  idleMs: 30_000,
+} as const
+
 /**
  * The ops listener's instance for `app`: its routes read `app`'s readiness checks and metrics registry, and
  * wait for `app` to have loaded (the checks are added while it loads). `/readyz` answers 503 from the
  * moment `app` starts closing, so a balancer stops sending before the drain ends.
  */
 function buildOperations(app: FastifyInstance, registry: Registry): FastifyInstance {
-  const ops = Fastify({ loggerInstance: app.log.child({ listener: 'ops' }), return503OnClosing: true })
+  const ops = Fastify({
+    loggerInstance: app.log.child({ listener: 'ops' }),
+    return503OnClosing: true,
+    // Its requests have no bodies and its clients are probes and scrapers: short, fixed timeouts, so a
+    // stuck or slow local client cannot hold its connections.
+    http: {
+      headersTimeout: OPS_TIMEOUTS.headersMs,
+      requestTimeout: OPS_TIMEOUTS.requestMs,
+      connectionsCheckingInterval: 1_000,
+    },
+    requestTimeout: OPS_TIMEOUTS.requestMs,
+    keepAliveTimeout: OPS_TIMEOUTS.keepAliveMs,
+    connectionTimeout: OPS_TIMEOUTS.idleMs,
+    clientErrorHandler: answerClientError,
+  })
   registerErrorHandling(ops)
   let loaded = false
   let closing = false
