@@ -143,6 +143,13 @@ export const CommonSchema = {
   PROFILE_URL: Url(),
   ORDERS_URL: Url(),
   FILES_URL: Url(),
+  /**
+   * Each service's own access-token audience (beside API_AUDIENCE): what a token addressed to that service
+   * alone carries in `aud` (token exchange), so a token captured at one service is refused at the others.
+   */
+  PROFILE_AUDIENCE: Type.String({ default: 'keygate-profile', minLength: 1 }),
+  ORDERS_AUDIENCE: Type.String({ default: 'keygate-orders', minLength: 1 }),
+  FILES_AUDIENCE: Type.String({ default: 'keygate-files', minLength: 1 }),
   /** The gateway's address as browsers and users see it (links handed out, allowed origin). Default GATEWAY_URL. */
   PUBLIC_URL: Url(),
   /** Time a client has to send a request's head (408 after it); see lib/server.ts ListenerTimeouts. */

@@ -132,6 +132,11 @@ export const ERRORS = {
     error: 'insufficient_scope',
     message: 'The access token lacks a required role or scope',
   },
+  KG_TOKEN_ISSUER_NOT_ACCEPTED: {
+    status: 403,
+    error: 'insufficient_scope',
+    message: "The route does not accept tokens of this token's issuer",
+  },
   KG_CSRF_FAILED: { status: 403, error: 'access_denied', message: 'CSRF proof is missing or invalid' },
   KG_CROSS_SITE: { status: 403, error: 'access_denied', message: 'Cross-site requests are refused' },
   KG_ASSERTION_INVALID: {

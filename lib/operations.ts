@@ -18,9 +18,14 @@ export type ReadinessCheck = () => true | string | Promise<true | string>
 /** The named readiness checks of one instance. */
 export class Readiness {
   readonly #checks = new Map<string, ReadinessCheck>()
+  /** Checks reported in `/readyz` for information only: they never make the instance not ready. */
+  readonly #informational = new Set<string>()
 
-  add(name: string, check: ReadinessCheck): void {
+  /** Adds a check; `{ required: false }` reports it without letting it make the instance not ready. */
+  add(name: string, check: ReadinessCheck, options: { required?: boolean } = {}): void {
     this.#checks.set(name, check)
+    if (options.required === false) this.#informational.add(name)
+    else this.#informational.delete(name)
   }
 
   async status(): Promise<{ ready: boolean; checks: Record<string, true | string> }> {
@@ -32,7 +37,8 @@ export class Readiness {
         checks[name] = (err as Error).message
       }
     }
-    return { ready: Object.values(checks).every((c) => c === true), checks }
+    const ready = Object.entries(checks).every(([name, c]) => c === true || this.#informational.has(name))
+    return { ready, checks }
   }
 }
 

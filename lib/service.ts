@@ -64,6 +64,8 @@ export interface ServiceContext<DB> {
 
 export interface ServiceDefinition<DB> {
   name: ServiceName
+  /** The service's own access-token audience (PROFILE_AUDIENCE, …), accepted beside API_AUDIENCE. */
+  audience: string
   /** A SQLite file (or `postgres://…`); see `storeUrl()`. */
   databaseUrl: string
   migrations: Record<string, Migration>
@@ -109,7 +111,7 @@ export function buildService<DB>(
   registerHttpHygiene(app, { apiAnswers: true })
   app.register(operations, { component: definition.name })
   app.register(auth, {
-    ...authOptionsFromConfig(config),
+    ...authOptionsFromConfig(config, { serviceAudience: definition.audience }),
     // Assertions are accepted only from our gateway, and only those minted for this service.
     gateway: { issuer: config.GATEWAY_URL, audience: definition.name },
     defaultAuth: { mode: 'required' },

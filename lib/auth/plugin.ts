@@ -109,6 +109,9 @@ declare module 'fastify' {
 
 const DEFAULT_AUTH: AuthRequirements = { mode: 'required' }
 
+/** `typ` values of the generic JWT profile (an absent `typ` is accepted too). */
+const GENERIC_JWT_TYPES = ['jwt', 'at+jwt']
+
 /** The policy of a trusted issuer or gateway (without a revocation set: the caller adds one where it applies). */
 function policyFor(
   trusted: TrustedIssuer,
@@ -118,9 +121,15 @@ function policyFor(
   const algorithms = trusted.algorithms ?? defaults.algorithms
   return {
     issuer: trusted.issuer,
+    ...(trusted.own === undefined ? {} : { own: trusted.own }),
+    ...(trusted.grants === undefined ? {} : { grants: trusted.grants }),
+    ...(trusted.profile === undefined ? {} : { profile: trusted.profile }),
+    ...(trusted.claims === undefined ? {} : { claims: trusted.claims }),
     audiences: trusted.audiences,
     algorithms,
-    types: (trusted.types ?? defaults.types).map((t) => t.toLowerCase()),
+    types: (trusted.types ?? (trusted.profile === 'jwt' ? GENERIC_JWT_TYPES : defaults.types)).map((t) =>
+      t.toLowerCase(),
+    ),
     clockToleranceS: trusted.clockToleranceS ?? DEFAULT_CLOCK_TOLERANCE_S,
     keySource: trusted.keySource ?? makeSource(trusted.issuer, trusted.jwksUri, algorithms),
   }
@@ -197,10 +206,27 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
       issuers: [gatewayPolicy],
       profile: 'assertion',
       revocations: revocationSets,
+      subjectIssuers: issuerPolicies,
     })
   }
 
-  const sources = [...issuerPolicies, ...(gatewayPolicy ? [gatewayPolicy] : [])].map((p) => p.keySource)
+  // Readiness waits for the required issuers (keygate's own by default) and the gateway; the others are
+  // reported by name, and only their own tokens wait (503) while their keys are unavailable.
+  const anyOwn = options.issuers.some((t) => t.own === true)
+  const isRequired = (t: TrustedIssuer) => t.required ?? (anyOwn ? t.own === true : true)
+  const named = [
+    ...trustedIssuers.map(({ trusted, policy }) => ({
+      issuer: trusted.issuer,
+      source: policy.keySource,
+      required: isRequired(trusted),
+    })),
+    ...(gatewayPolicy
+      ? [{ issuer: gatewayPolicy.issuer, source: gatewayPolicy.keySource, required: true }]
+      : []),
+  ]
+  const sources = named.map((n) => n.source)
+  const requiredSources = named.filter((n) => n.required)
+  for (const { issuer, source, required } of named) metrics.watchIssuer(issuer, source, required)
   for (const cache of caches) cache.start()
 
   const feeds = new Map<string, RevocationFeed>()
@@ -293,19 +319,39 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
       return identity
     },
     async ready() {
-      await Promise.all(sources.map((s) => s.ready()))
+      await Promise.all(requiredSources.map((n) => n.source.ready()))
     },
   }
 
   app.decorateRequest('identity', null)
   app.decorate('auth', context)
-  app.readiness.add('keys', () =>
-    sources.every((s) => s.usable()) ? true : 'signing keys of a trusted issuer are not loaded',
-  )
-  if (feeds.size > 0) {
-    app.readiness.add('revocation-feed', () =>
-      [...feeds.values()].every((f) => f.isSynced()) ? true : 'revocation feed not yet synced',
+  app.readiness.add('keys', () => {
+    const missing = requiredSources.filter((n) => !n.source.usable()).map((n) => n.issuer)
+    return missing.length === 0 ? true : `signing keys not loaded: ${missing.join(', ')}`
+  })
+  for (const { issuer, source, required } of named) {
+    if (required) continue
+    app.readiness.add(
+      `issuer ${issuer}`,
+      () => (source.usable() ? true : 'signing keys not loaded; its tokens are answered 503'),
+      { required: false },
     )
+  }
+  const requiredFeeds = trustedIssuers.flatMap(({ trusted }) => {
+    const feed = feeds.get(trusted.issuer)
+    return feed && isRequired(trusted) ? [[trusted.issuer, feed] as const] : []
+  })
+  if (requiredFeeds.length > 0) {
+    app.readiness.add('revocation-feed', () => {
+      const behind = requiredFeeds.filter(([, f]) => !f.isSynced()).map(([issuer]) => issuer)
+      return behind.length === 0 ? true : `revocation feed not yet synced: ${behind.join(', ')}`
+    })
+  }
+  for (const [issuer, feed] of feeds) {
+    if (requiredFeeds.some(([i]) => i === issuer)) continue
+    app.readiness.add(`revocation-feed ${issuer}`, () => (feed.isSynced() ? true : 'not yet synced'), {
+      required: false,
+    })
   }
   // Callback style: a route that needs nothing (the gateway's proxied route authenticates in its handler)
   // goes on synchronously, without a promise per request.
