@@ -40,24 +40,46 @@ t.test('JWKS: next, active and retired public keys, cacheable for JWKS_MAX_AGE',
   )
 })
 
-t.test('discovery names what exists', async (t) => {
+t.test('discovery and RFC 8414 metadata name what exists, and mean what the RFCs say', async (t) => {
   const open = await issuerFixture(t)
   const doc = (await open.app.inject('/.well-known/openid-configuration')).json()
-  t.same(doc, {
+  const auth = ['client_secret_basic', 'client_secret_post', 'private_key_jwt']
+  t.match(doc, {
     issuer: 'http://issuer.test',
     jwks_uri: 'http://issuer.test/.well-known/jwks.json',
-    token_endpoint: 'http://issuer.test/auth/refresh',
-    revocation_endpoint: 'http://issuer.test/auth/logout',
-    registration_endpoint: 'http://issuer.test/auth/register',
-    keygate_login_endpoint: 'http://issuer.test/auth/login',
-    keygate_logout_all_endpoint: 'http://issuer.test/auth/logout-all',
-    keygate_password_endpoint: 'http://issuer.test/auth/password',
+    token_endpoint: 'http://issuer.test/oauth/token',
+    token_endpoint_auth_methods_supported: auth,
+    grant_types_supported: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
+    revocation_endpoint: 'http://issuer.test/oauth/revoke',
+    revocation_endpoint_auth_methods_supported: auth,
+    introspection_endpoint: 'http://issuer.test/oauth/introspect',
+    introspection_endpoint_auth_methods_supported: auth,
     access_token_signing_alg_values_supported: ['RS256'],
-    token_endpoint_auth_methods_supported: ['none'],
-    grant_types_supported: ['refresh_token'],
+    keygate_login_endpoint: 'http://issuer.test/auth/login',
+    keygate_refresh_endpoint: 'http://issuer.test/auth/refresh',
+    keygate_logout_endpoint: 'http://issuer.test/auth/logout',
+    keygate_registration_endpoint: 'http://issuer.test/auth/register',
   })
-  t.notOk('response_types_supported' in doc, 'not an OpenID provider')
+  t.notOk(doc.token_endpoint_auth_signing_alg_values_supported.some((a: string) => /^(none|HS)/.test(a)))
+  t.notOk('registration_endpoint' in doc, 'user sign-up is not RFC 7591 client registration')
+  t.notOk('response_types_supported' in doc, 'not an OpenID provider: no ID tokens')
+  t.notOk('authorization_endpoint' in doc)
+  const rfc8414 = await open.app.inject('/.well-known/oauth-authorization-server')
+  t.equal(rfc8414.statusCode, 200)
+  t.same(rfc8414.json(), doc, 'the same document at the RFC 8414 address')
   const closed = await issuerFixture(t, { env: { REGISTRATION: 'closed' } })
   const closedDoc = (await closed.app.inject('/.well-known/openid-configuration')).json()
-  t.notOk('registration_endpoint' in closedDoc, 'no registration endpoint when registration is closed')
+  t.notOk(
+    'keygate_registration_endpoint' in closedDoc,
+    'no registration endpoint when registration is closed',
+  )
+})
+
+t.test('RFC 8414 §3: an issuer with a path has its metadata after the well-known suffix', async (t) => {
+  const { app } = await issuerFixture(t, { env: { ISSUER_URL: 'http://issuer.test/tenant-a/' } })
+  const res = await app.inject('/.well-known/oauth-authorization-server/tenant-a')
+  t.equal(res.statusCode, 200)
+  t.equal(res.json().issuer, 'http://issuer.test/tenant-a', 'the terminating slash is no part of the issuer')
+  t.equal(res.json().token_endpoint, 'http://issuer.test/tenant-a/oauth/token')
+  t.equal((await app.inject('/.well-known/oauth-authorization-server/tenant-a/')).statusCode, 404)
 })
