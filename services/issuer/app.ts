@@ -176,6 +176,7 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
       minter: tokens,
       issuedTokens,
       tokenExchangeTtlMs: settings.tokenExchangeTtlMs,
+      now,
     })
     const tokenStatus = new TokenStatus({
       issuedTokens,
