@@ -14,8 +14,17 @@ const RoutePath = (what: string) =>
     description: `${what} must be a normalised absolute path like /api/x`,
   })
 
-/** A claim to forward: a dot path into the token's claims (`email`, `org.id`). */
-const CLAIM_PATH_PATTERN = '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$'
+/**
+ * A claim to forward: a dot path into the token's claims (`email`, `org.id`), or a URL-named claim taken
+ * whole (`https://example.com/roles`, as Auth0 namespaces them).
+ */
+const CLAIM_PATH_PATTERN = '^([A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*|https?://[\\x21-\\x7e]+)$'
+/** The `<name>` of an `x-keygate-claim-<name>` header: an HTTP token. */
+const HEADER_SUFFIX_PATTERN = '^[A-Za-z0-9.-]+$'
+const ClaimPathSchema = Type.String({
+  pattern: CLAIM_PATH_PATTERN,
+  description: 'a claim must be a dot path like org.id or a URL-named claim',
+})
 
 const AuthSchema = Type.Object(
   {
@@ -24,22 +33,40 @@ const AuthSchema = Type.Object(
     scopes: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
     match: Type.Optional(Type.Union([Type.Literal('any'), Type.Literal('all')])),
     sensitive: Type.Optional(Type.Boolean()),
+    /** The issuers (exact `iss`) whose callers the route accepts; default every trusted one. */
+    issuers: Type.Optional(Type.Array(Type.String({ pattern: '^https?://' }), { minItems: 1 })),
   },
   { additionalProperties: false },
 )
 
 const ForwardSchema = Type.Object(
   {
-    /** Relay the caller's access token in `Authorization`. Default: true, false on `none` routes. */
+    /**
+     * Relay the caller's access token in `Authorization` (on a `none` route: the client's, as sent). Default:
+     * false — the upstream gets the assertion addressed to it, which it cannot replay anywhere else.
+     */
     token: Type.Optional(Type.Boolean()),
     /** Attach the gateway's signed assertion. Default: true. */
     assertion: Type.Optional(Type.Boolean()),
     subject: Type.Optional(Type.Boolean()),
     roles: Type.Optional(Type.Boolean()),
     scopes: Type.Optional(Type.Boolean()),
+    /** Claims as `x-keygate-claim-<path>`, or `{ claim, header }` to name the header (`x-keygate-claim-<header>`). */
     claims: Type.Optional(
       Type.Array(
-        Type.String({ pattern: CLAIM_PATH_PATTERN, description: 'a claim must be a dot path like org.id' }),
+        Type.Union([
+          ClaimPathSchema,
+          Type.Object(
+            {
+              claim: ClaimPathSchema,
+              header: Type.String({
+                pattern: HEADER_SUFFIX_PATTERN,
+                description: 'a header suffix must be letters, digits, dots and dashes',
+              }),
+            },
+            { additionalProperties: false },
+          ),
+        ]),
       ),
     ),
   },
@@ -78,7 +105,9 @@ export type RouteSpec = RouteFile['routes'][number]
 
 /**
  * The built-in table: the issuer's public endpoints, its admin API for admins, and the three services.
- * `/auth` relays `Authorization` because `/auth/logout-all` takes the caller's Bearer token.
+ * `/auth` relays `Authorization` because `/auth/logout-all` takes the caller's Bearer token, and `/api/admin`
+ * the caller's token because the issuer checks it itself (it is the token's own issuer). `/api/orders` relays the caller's token because orders calls profile on the caller's behalf with it (until orders
+ * exchanges it for a token addressed to profile, RFC 8693); no other upstream receives a raw token.
  */
 export function defaultRouteFile(): RouteFile {
   const none = { mode: 'none' } as const
@@ -94,9 +123,16 @@ export function defaultRouteFile(): RouteFile {
         // Sensitive: an admin acting on a token whose revocation may not have arrived is refused (503)
         // while the revocation feed is out of contact.
         auth: { mode: 'required', roles: ['admin'], sensitive: true },
+        forward: { token: true },
       },
       { prefix: '/api/profile', upstream: 'profile', rewrite: '/', auth: required },
-      { prefix: '/api/orders', upstream: 'orders', rewrite: '/orders', auth: required },
+      {
+        prefix: '/api/orders',
+        upstream: 'orders',
+        rewrite: '/orders',
+        auth: required,
+        forward: { token: true },
+      },
       { prefix: '/api/files', upstream: 'files', rewrite: '/files', auth: required },
       // One-time download links are the credential themselves: no login, verified by files.
       { prefix: '/api/files/download', upstream: 'files', rewrite: '/files/download', auth: none },

@@ -142,15 +142,17 @@ function compileRoute(
   // The one place that decides a route needs no auth: the proxy route then authenticates nobody, and the
   // upstream request attaches no verified identity.
   const authenticates = auth.mode !== 'none'
-  if (!authenticates && (auth.roles?.length || auth.scopes?.length)) {
-    throw new RouteTableError(`${where}: auth.roles and auth.scopes need mode required or optional`)
+  if (!authenticates && (auth.roles?.length || auth.scopes?.length || auth.issuers)) {
+    throw new RouteTableError(
+      `${where}: auth.roles, auth.scopes and auth.issuers need mode required or optional`,
+    )
   }
   return {
     prefix: spec.prefix,
     upstream,
     auth,
     authenticates,
-    forward: forwardPolicy(spec.forward, authenticates, where),
+    forward: forwardPolicy(spec.forward, where),
     timeoutMs: spec.timeoutMs ?? defaults.timeoutMs,
     rateLimit: spec.rateLimit ?? defaults.rateLimit,
     targetPath: pathRewriter(spec.prefix, spec.rewrite, upstream.basePath),

@@ -5,10 +5,12 @@
  * 1. Strip, on every route whatever its auth mode: hop-by-hop headers and those the client's `Connection`
  *    lists (hop-by-hop.ts); the forwarding chain, the request id, `Host` (the upstream's) and `Expect`
  *    (answered by Node itself); `Authorization`; every identity header, i.e. the `x-keygate-*` namespace and
- *    the configured ones (`GATEWAY_STRIP_HEADERS`).
+ *    the configured ones (`GATEWAY_STRIP_HEADERS`). Names are compared with `_` read as `-`: CGI, WSGI, PHP
+ *    and Rack upstreams see `x_user_id` and `x-user-id` alike as `HTTP_X_USER_ID`.
  * 2. Rebuild the forwarding chain from what trusted hops said, and set the request id.
- * 3. Attach what the route's forward policy asks for, from the verified caller only: the token relayed, the
- *    assertion addressed to the upstream, the convenience headers. An anonymous request attaches nothing
+ * 3. Attach what the route's forward policy asks for, from the verified caller only: the assertion addressed
+ *    to the upstream, the convenience headers, and the raw token only where the route opts in (a token
+ *    relayed is a credential the upstream could replay elsewhere; the assertion is bound to that upstream). An anonymous request attaches nothing
  *    identity-like; a route that authenticates nobody (auth `none`) relays at most the client's own
  *    `Authorization`, as sent, when its policy asks for the token (the issuer's `/auth/logout-all` reads it).
  *
@@ -16,6 +18,7 @@
  * `Connection` to remove what the gateway sets. The response side is response-headers.ts.
  */
 import type { FastifyRequest } from 'fastify'
+import { claimAt, claimPath } from '../lib/auth/claims.js'
 import type { Identity } from '../lib/auth/types.js'
 import {
   ASSERTION_HEADER,
@@ -58,26 +61,25 @@ export interface UpstreamRoute {
 }
 
 /**
- * Resolves a route's `forward` setting: the token is relayed by default where callers are authenticated,
- * the assertion always; convenience headers only when asked for. `where` names the route in errors.
+ * Resolves a route's `forward` setting: the assertion by default; the raw token and the convenience headers
+ * only when asked for. `where` names the route in errors.
  * @throws RouteTableError when two claims map to one header
  */
-export function forwardPolicy(
-  spec: RouteSpec['forward'],
-  authenticates: boolean,
-  where: string,
-): ForwardPolicy {
+export function forwardPolicy(spec: RouteSpec['forward'], where: string): ForwardPolicy {
   const forward = spec ?? {}
   const claims: ClaimHeader[] = []
   const headers = new Set<string>()
-  for (const claim of forward.claims ?? []) {
-    const header = `${CLAIM_HEADER_PREFIX}${claim.toLowerCase()}`
+  for (const entry of forward.claims ?? []) {
+    const claim = typeof entry === 'string' ? entry : entry.claim
+    // A URL-named claim is no header name: its characters outside an HTTP token become `-`.
+    const suffix = typeof entry === 'string' ? claim.replace(/[^A-Za-z0-9.-]/g, '-') : entry.header
+    const header = `${CLAIM_HEADER_PREFIX}${suffix.toLowerCase()}`
     if (headers.has(header)) throw new RouteTableError(`${where}: forward.claims names ${header} twice`)
     headers.add(header)
-    claims.push({ header, path: claim.split('.') })
+    claims.push({ header, path: claimPath(claim) })
   }
   return {
-    token: forward.token ?? authenticates,
+    token: forward.token ?? false,
     assertion: forward.assertion ?? true,
     subject: forward.subject ?? false,
     roles: forward.roles ?? false,
@@ -121,7 +123,9 @@ export class UpstreamRequestHeaders {
   readonly #signer: AssertionSigner
 
   constructor(options: UpstreamRequestOptions) {
-    this.#stripped = new Set([...HOP_BY_HOP, ...REPLACED_REQUEST_HEADERS, ...options.identityHeaders])
+    this.#stripped = new Set(
+      [...HOP_BY_HOP, ...REPLACED_REQUEST_HEADERS, ...options.identityHeaders].map(canonicalName),
+    )
     this.#signer = options.signer
   }
 
@@ -136,7 +140,14 @@ export class UpstreamRequestHeaders {
     const listed = connectionListed(incoming.connection)
     const headers: UpstreamHeaders = {}
     for (const name in incoming) {
-      if (this.#stripped.has(name) || name.startsWith(IDENTITY_HEADER_PREFIX) || listed?.has(name)) continue
+      const canonical = canonicalName(name)
+      if (
+        this.#stripped.has(canonical) ||
+        canonical.startsWith(IDENTITY_HEADER_PREFIX) ||
+        (listed !== undefined && (listed.has(name) || listed.has(canonical)))
+      ) {
+        continue
+      }
       const value = incoming[name]
       if (value !== undefined) headers[name] = value
     }
@@ -169,13 +180,12 @@ export class UpstreamRequestHeaders {
   }
 }
 
-function claimAt(claims: Readonly<Record<string, unknown>>, path: readonly string[]): unknown {
-  let value: unknown = claims
-  for (const key of path) {
-    if (typeof value !== 'object' || value === null || !Object.hasOwn(value, key)) return undefined
-    value = (value as Record<string, unknown>)[key]
-  }
-  return value
+/**
+ * A header name as the strip list compares it: `_` read as `-`, as CGI-style upstreams read both (RFC 3875
+ * §4.1.18 maps `-` to `_`, so `x_user_id` and `x-user-id` become one variable there).
+ */
+function canonicalName(name: string): string {
+  return name.includes('_') ? name.replaceAll('_', '-') : name
 }
 
 /**

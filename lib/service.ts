@@ -64,6 +64,8 @@ export interface ServiceContext<DB> {
 
 export interface ServiceDefinition<DB> {
   name: ServiceName
+  /** The service's own access-token audience (PROFILE_AUDIENCE, …), accepted beside API_AUDIENCE. */
+  audience: string
   /** A SQLite file (or `postgres://…`); see `storeUrl()`. */
   databaseUrl: string
   migrations: Record<string, Migration>
@@ -109,14 +111,20 @@ export function buildService<DB>(
   registerHttpHygiene(app, { apiAnswers: true })
   app.register(operations, { component: definition.name })
   app.register(auth, {
-    ...authOptionsFromConfig(config),
+    ...authOptionsFromConfig(config, { serviceAudience: definition.audience }),
     // Assertions are accepted only from our gateway, and only those minted for this service.
     gateway: { issuer: config.GATEWAY_URL, audience: definition.name },
     defaultAuth: { mode: 'required' },
     now,
   })
   app.register(async function service(instance) {
-    const db = await openDatabase<DB>({ url: definition.databaseUrl, migrations: definition.migrations })
+    // On PostgreSQL each service keeps to its own schema (named after it): one database serves them all.
+    const db = await openDatabase<DB>({
+      url: definition.databaseUrl,
+      migrations: definition.migrations,
+      schema: definition.name,
+      setting: `${definition.name.toUpperCase()}_DATABASE_URL`,
+    })
     instance.addHook('onClose', () => db.destroy())
     app.readiness.add('store', async (): Promise<true> => {
       await sql`select 1`.execute(db)

@@ -2,7 +2,7 @@
  * The settings of the verification plugin, shared by the gateway and every service: spread
  * `AuthConfigSchema` into a component schema, then turn the loaded config into plugin options.
  */
-import { type StaticDecode, Type } from '@sinclair/typebox'
+import { type Static, type StaticDecode, Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { commaList, Duration, OneOf } from '../config.js'
 import { DEFAULT_API_AUDIENCE } from '../identity/constants.js'
@@ -13,10 +13,14 @@ import type { TrustedIssuer } from './types.js'
 
 export const AuthConfigSchema = {
   /**
-   * JSON array of trusted issuers `{ issuer, jwksUri?, audiences, algorithms?, types?, clockToleranceS? }`
-   * (a JSON string in the environment, an array in a config file). Default: ISSUER_URL with API_AUDIENCE.
+   * JSON array of trusted issuers `{ issuer, jwksUri?, audiences, algorithms?, types?, clockToleranceS?,
+   * revocationFeed?, grants?, profile?, claims?, required? }` (a JSON string in the environment, an array in a config file). keygate's own
+   * issuer (ISSUER_URL, with API_AUDIENCE and its revocation feed) is trusted beside them unless listed
+   * itself, or unless TRUST_OWN_ISSUER is `off`.
    */
   TRUSTED_ISSUERS: Type.Optional(Type.Unsafe<string | unknown[]>({ type: ['string', 'array'] })),
+  /** Trust keygate's own issuer (ISSUER_URL) whatever TRUSTED_ISSUERS lists; `off` only to front another IdP alone. */
+  TRUST_OWN_ISSUER: OneOf(['on', 'off'], 'on'),
   /** The audience keygate access tokens are minted for and verifiers require. */
   API_AUDIENCE: Type.String({ default: DEFAULT_API_AUDIENCE, minLength: 1 }),
   CLOCK_TOLERANCE: Duration('30s'),
@@ -50,15 +54,35 @@ export function feedSecret(config: {
   return configured || generatedFeedSecret(config.DATA_DIR)
 }
 
+const Grant = Type.Union([Type.Literal('*'), Type.Array(Type.String({ minLength: 1 }))])
+
 const TrustedIssuerSchema = Type.Object(
   {
-    issuer: Type.String({ pattern: '^https?://' }),
+    // No `#`: it separates issuer and subject in principal ids (lib/auth/principal.ts).
+    issuer: Type.String({ pattern: '^https?://[^#]+$' }),
     jwksUri: Type.Optional(Type.String({ pattern: '^https?://' })),
     audiences: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
     algorithms: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
     types: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
     clockToleranceS: Type.Optional(Type.Number({ minimum: 0, maximum: 300 })),
     revocationFeed: Type.Optional(Type.String({ pattern: '^https?://' })),
+    grants: Type.Optional(
+      Type.Object(
+        { roles: Type.Optional(Grant), scopes: Type.Optional(Grant) },
+        { additionalProperties: false },
+      ),
+    ),
+    profile: Type.Optional(Type.Union([Type.Literal('rfc9068'), Type.Literal('jwt')])),
+    required: Type.Optional(Type.Boolean()),
+    claims: Type.Optional(
+      Type.Object(
+        {
+          roles: Type.Optional(Type.String({ minLength: 1 })),
+          scopes: Type.Optional(Type.String({ minLength: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 )
@@ -69,17 +93,47 @@ type AuthConfig = StaticDecode<ReturnType<typeof Type.Object<typeof AuthConfigSc
   DATA_DIR: string
 }
 
-function trustedIssuers(config: AuthConfig, toleranceS: number): TrustedIssuer[] {
-  if (config.TRUSTED_ISSUERS === undefined) {
-    return [
-      {
-        issuer: config.ISSUER_URL,
-        audiences: [config.API_AUDIENCE],
-        clockToleranceS: toleranceS,
-        revocationFeed: `${config.ISSUER_URL}${FEED_PATH}`,
-      },
-    ]
-  }
+/**
+ * The trusted issuers: TRUSTED_ISSUERS, with keygate's own issuer always among them (unless TRUST_OWN_ISSUER
+ * is off) and always with its revocation feed; `serviceAudience` (a service's own) is accepted from keygate's
+ * own issuer beside the API audience.
+ */
+function trustedIssuers(
+  config: AuthConfig,
+  toleranceS: number,
+  serviceAudience: string | undefined,
+): TrustedIssuer[] {
+  const ownFeed = `${config.ISSUER_URL}${FEED_PATH}`
+  const ownAudiences = (listed: readonly string[]) => [
+    ...new Set([...listed, ...(serviceAudience === undefined ? [] : [serviceAudience])]),
+  ]
+  const listed = listedIssuers(config).map((t): TrustedIssuer =>
+    t.issuer === config.ISSUER_URL
+      ? {
+          clockToleranceS: toleranceS,
+          revocationFeed: ownFeed,
+          ...t,
+          audiences: ownAudiences(t.audiences),
+          own: true,
+        }
+      : { clockToleranceS: toleranceS, ...t },
+  )
+  if (config.TRUST_OWN_ISSUER === 'off' || listed.some((t) => t.own)) return listed
+  return [
+    {
+      issuer: config.ISSUER_URL,
+      audiences: ownAudiences([config.API_AUDIENCE]),
+      clockToleranceS: toleranceS,
+      revocationFeed: ownFeed,
+      own: true,
+    },
+    ...listed,
+  ]
+}
+
+/** TRUSTED_ISSUERS as configured, validated (empty when unset). */
+function listedIssuers(config: AuthConfig): Static<typeof TrustedIssuersSchema> {
+  if (config.TRUSTED_ISSUERS === undefined) return []
   let parsed: unknown = config.TRUSTED_ISSUERS
   if (typeof parsed === 'string') {
     try {
@@ -101,7 +155,7 @@ function trustedIssuers(config: AuthConfig, toleranceS: number): TrustedIssuer[]
         `keygate: invalid configuration: TRUSTED_ISSUERS/${i}/algorithms: ${bad} is not supported`,
       )
   }
-  return parsed.map((t) => ({ clockToleranceS: toleranceS, ...t }))
+  return parsed
 }
 
 /**
@@ -110,10 +164,19 @@ function trustedIssuers(config: AuthConfig, toleranceS: number): TrustedIssuer[]
  * @example
  * await app.register(auth, { ...authOptionsFromConfig(config), defaultAuth: { mode: 'none' } })
  */
-export function authOptionsFromConfig(config: AuthConfig): AuthPluginOptions {
+export function authOptionsFromConfig(
+  config: AuthConfig,
+  options: { serviceAudience?: string } = {},
+): AuthPluginOptions {
   const toleranceS = config.CLOCK_TOLERANCE / 1000
+  const issuers = trustedIssuers(config, toleranceS, options.serviceAudience)
+  if (issuers.length === 0) {
+    throw new Error(
+      'keygate: invalid configuration: TRUST_OWN_ISSUER is off and TRUSTED_ISSUERS names no issuer',
+    )
+  }
   return {
-    issuers: trustedIssuers(config, toleranceS),
+    issuers,
     realm: config.AUTH_REALM,
     maxTokenBytes: config.MAX_TOKEN_BYTES,
     cacheSize: config.TOKEN_CACHE_SIZE,

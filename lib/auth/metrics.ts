@@ -23,6 +23,7 @@ export class AuthMetrics {
   readonly unknownKid: Counter<'issuer'>
   readonly feedEvents: Counter<'issuer' | 'type'>
   readonly #sources = new Map<string, KeySourceStatus>()
+  readonly #issuers = new Map<string, { source: { usable(): boolean }; required: boolean }>()
   readonly #feeds = new Map<string, RevocationFeed>()
 
   constructor(registry: Registry) {
@@ -112,6 +113,23 @@ export class AuthMetrics {
         for (const [issuer, s] of sources) this.set({ issuer }, s.servingStale() ? 1 : 0)
       },
     })
+    const issuers = this.#issuers
+    new Gauge({
+      name: 'keygate_auth_issuer_keys_usable',
+      help: "1 while a trusted issuer's keys can vouch for its tokens; required=false: readiness does not wait for it",
+      labelNames: ['issuer', 'required'],
+      registers,
+      collect() {
+        for (const [issuer, i] of issuers) {
+          this.set({ issuer, required: String(i.required) }, i.source.usable() ? 1 : 0)
+        }
+      },
+    })
+  }
+
+  /** Reports `keygate_auth_issuer_keys_usable{issuer, required}` for a trusted issuer (or the gateway). */
+  watchIssuer(issuer: string, source: { usable(): boolean }, required: boolean): void {
+    this.#issuers.set(issuer, { source, required })
   }
 
   watchKeySource(issuer: string, status: KeySourceStatus): void {

@@ -16,6 +16,7 @@ import { DEFAULT_REALM, withChallenge } from './challenge.js'
 import { extractCredentials } from './credentials.js'
 import { JwksCache, type JwksCacheOptions } from './jwks-cache.js'
 import { AuthMetrics } from './metrics.js'
+import { ReachabilityLog } from './reachability-log.js'
 import { checkRequirements } from './policy.js'
 import { type FeedState, RevocationFeed } from './revocation-feed.js'
 import { REVOCATION_PRUNE_INTERVAL_MS, RevocationSet } from './revocation-set.js'
@@ -108,6 +109,9 @@ declare module 'fastify' {
 
 const DEFAULT_AUTH: AuthRequirements = { mode: 'required' }
 
+/** `typ` values of the generic JWT profile (an absent `typ` is accepted too). */
+const GENERIC_JWT_TYPES = ['jwt', 'at+jwt']
+
 /** The policy of a trusted issuer or gateway (without a revocation set: the caller adds one where it applies). */
 function policyFor(
   trusted: TrustedIssuer,
@@ -117,9 +121,15 @@ function policyFor(
   const algorithms = trusted.algorithms ?? defaults.algorithms
   return {
     issuer: trusted.issuer,
+    ...(trusted.own === undefined ? {} : { own: trusted.own }),
+    ...(trusted.grants === undefined ? {} : { grants: trusted.grants }),
+    ...(trusted.profile === undefined ? {} : { profile: trusted.profile }),
+    ...(trusted.claims === undefined ? {} : { claims: trusted.claims }),
     audiences: trusted.audiences,
     algorithms,
-    types: (trusted.types ?? defaults.types).map((t) => t.toLowerCase()),
+    types: (trusted.types ?? (trusted.profile === 'jwt' ? GENERIC_JWT_TYPES : defaults.types)).map((t) =>
+      t.toLowerCase(),
+    ),
     clockToleranceS: trusted.clockToleranceS ?? DEFAULT_CLOCK_TOLERANCE_S,
     keySource: trusted.keySource ?? makeSource(trusted.issuer, trusted.jwksUri, algorithms),
   }
@@ -133,6 +143,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   const metrics = new AuthMetrics(app.metrics)
   const caches: JwksCache[] = []
   const makeSource = (issuer: string, jwksUri: string | undefined, algorithms: string[]): KeySource => {
+    const reachability = new ReachabilityLog(app.log, `the JWKS of ${issuer}`, { issuer })
     const cache = new JwksCache({
       ...options.jwks,
       issuer,
@@ -142,7 +153,8 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
       ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
       onFetch: (outcome, error) => {
         metrics.jwksFetches.labels(issuer, outcome).inc()
-        if (error) app.log.warn({ issuer, reason: error.message }, 'JWKS fetch failed')
+        if (error) reachability.failed(error.message, 'JWKS fetch failed')
+        else reachability.reached()
       },
       onUnknownKid: () => metrics.unknownKid.labels(issuer).inc(),
       onKeySkipped: (kid, reason) =>
@@ -194,10 +206,27 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
       issuers: [gatewayPolicy],
       profile: 'assertion',
       revocations: revocationSets,
+      subjectIssuers: issuerPolicies,
     })
   }
 
-  const sources = [...issuerPolicies, ...(gatewayPolicy ? [gatewayPolicy] : [])].map((p) => p.keySource)
+  // Readiness waits for the required issuers (keygate's own by default) and the gateway; the others are
+  // reported by name, and only their own tokens wait (503) while their keys are unavailable.
+  const anyOwn = options.issuers.some((t) => t.own === true)
+  const isRequired = (t: TrustedIssuer) => t.required ?? (anyOwn ? t.own === true : true)
+  const named = [
+    ...trustedIssuers.map(({ trusted, policy }) => ({
+      issuer: trusted.issuer,
+      source: policy.keySource,
+      required: isRequired(trusted),
+    })),
+    ...(gatewayPolicy
+      ? [{ issuer: gatewayPolicy.issuer, source: gatewayPolicy.keySource, required: true }]
+      : []),
+  ]
+  const sources = named.map((n) => n.source)
+  const requiredSources = named.filter((n) => n.required)
+  for (const { issuer, source, required } of named) metrics.watchIssuer(issuer, source, required)
   for (const cache of caches) cache.start()
 
   const feeds = new Map<string, RevocationFeed>()
@@ -206,6 +235,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     for (const { trusted, policy } of trustedIssuers) {
       if (!trusted.revocationFeed) continue
       const issuer = trusted.issuer
+      const reachability = new ReachabilityLog(app.log, `the revocation feed of ${issuer}`, { issuer })
       const feed = new RevocationFeed({
         issuer,
         url: trusted.revocationFeed,
@@ -219,8 +249,9 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
           for (const e of events) metrics.feedEvents.labels(issuer, e.type).inc()
         },
         onStateChange: (state: FeedState, reason?: string) => {
-          const log = state === 'down' ? app.log.warn.bind(app.log) : app.log.info.bind(app.log)
-          log({ issuer, state, reason }, 'revocation feed state')
+          if (state === 'down') reachability.failed(reason, 'revocation feed down')
+          else if (state === 'live') reachability.reached()
+          app.log.debug({ issuer, state, reason }, 'revocation feed state')
         },
       })
       metrics.watchFeed(issuer, feed)
@@ -288,19 +319,39 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
       return identity
     },
     async ready() {
-      await Promise.all(sources.map((s) => s.ready()))
+      await Promise.all(requiredSources.map((n) => n.source.ready()))
     },
   }
 
   app.decorateRequest('identity', null)
   app.decorate('auth', context)
-  app.readiness.add('keys', () =>
-    sources.every((s) => s.usable()) ? true : 'signing keys of a trusted issuer are not loaded',
-  )
-  if (feeds.size > 0) {
-    app.readiness.add('revocation-feed', () =>
-      [...feeds.values()].every((f) => f.isSynced()) ? true : 'revocation feed not yet synced',
+  app.readiness.add('keys', () => {
+    const missing = requiredSources.filter((n) => !n.source.usable()).map((n) => n.issuer)
+    return missing.length === 0 ? true : `signing keys not loaded: ${missing.join(', ')}`
+  })
+  for (const { issuer, source, required } of named) {
+    if (required) continue
+    app.readiness.add(
+      `issuer ${issuer}`,
+      () => (source.usable() ? true : 'signing keys not loaded; its tokens are answered 503'),
+      { required: false },
     )
+  }
+  const requiredFeeds = trustedIssuers.flatMap(({ trusted }) => {
+    const feed = feeds.get(trusted.issuer)
+    return feed && isRequired(trusted) ? [[trusted.issuer, feed] as const] : []
+  })
+  if (requiredFeeds.length > 0) {
+    app.readiness.add('revocation-feed', () => {
+      const behind = requiredFeeds.filter(([, f]) => !f.isSynced()).map(([issuer]) => issuer)
+      return behind.length === 0 ? true : `revocation feed not yet synced: ${behind.join(', ')}`
+    })
+  }
+  for (const [issuer, feed] of feeds) {
+    if (requiredFeeds.some(([i]) => i === issuer)) continue
+    app.readiness.add(`revocation-feed ${issuer}`, () => (feed.isSynced() ? true : 'not yet synced'), {
+      required: false,
+    })
   }
   // Callback style: a route that needs nothing (the gateway's proxied route authenticates in its handler)
   // goes on synchronously, without a promise per request.

@@ -1,5 +1,6 @@
 /**
- * Route requirements: roles and scopes a caller must hold, all of them or any one.
+ * Route requirements: the issuers a route accepts callers from, and roles and scopes a caller must hold, all
+ * of them or any one.
  */
 import { KeygateError } from '../errors.js'
 import type { AuthRequirements, Identity } from './types.js'
@@ -10,10 +11,14 @@ function holds(have: readonly string[], want: readonly string[] | undefined, mat
 }
 
 /**
- * Throws 403 `KG_INSUFFICIENT_SCOPE` unless the identity meets the requirements. The error names what was
+ * Throws 403 `KG_TOKEN_ISSUER_NOT_ACCEPTED` when the route does not accept the caller's issuer, and 403
+ * `KG_INSUFFICIENT_SCOPE` unless the identity meets the requirements. The error names what was
  * required (RFC 6750 §3's `scope` attribute), never what the caller holds.
  */
 export function checkRequirements(identity: Identity, requirements: AuthRequirements): void {
+  if (requirements.issuers !== undefined && !requirements.issuers.includes(identity.issuer)) {
+    throw new KeygateError('KG_TOKEN_ISSUER_NOT_ACCEPTED')
+  }
   const match = requirements.match ?? 'all'
   const rolesOk = holds(identity.roles, requirements.roles, match)
   const scopesOk = holds(identity.scopes, requirements.scopes, match)

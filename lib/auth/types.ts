@@ -2,11 +2,17 @@
  * The public types of the verification plugin: who the caller is, what a route requires, whom we trust.
  */
 import type { KeyObject } from 'node:crypto'
+import type { ClaimMapping, IssuerTokenProfile } from './claims.js'
 
 /** The verified identity of a caller, from an access token or a gateway assertion. */
 export interface Identity {
-  /** `sub`: the user (or service) the token is about. */
+  /** `sub`: the user (or service) the token is about, as its issuer names it. */
   readonly subject: string
+  /**
+   * Who the caller is across every trusted issuer, the key of any data kept about them: keygate's own users
+   * by their plain `sub` (existing data stays valid), any other issuer's as `<iss>#<sub>` (see principal.ts).
+   */
+  readonly principal: string
   /** `iss` of the access token (for an assertion: the issuer of the token it was derived from). */
   readonly issuer: string
   readonly clientId: string | undefined
@@ -30,6 +36,16 @@ export interface Identity {
   readonly token: string | undefined
 }
 
+/**
+ * What a trusted issuer may grant: roles and scopes it names beyond these are dropped from its identities.
+ * `'*'` grants every value. Default: everything for keygate's own issuer; for any other, every scope and
+ * every role but keygate's privileged ones (`PRIVILEGED_ROLES`).
+ */
+export interface IssuerGrants {
+  roles?: readonly string[] | '*'
+  scopes?: readonly string[] | '*'
+}
+
 export type AuthMode = 'required' | 'optional' | 'none'
 
 /** What a route needs from its caller. */
@@ -42,6 +58,8 @@ export interface AuthRequirements {
   match?: 'any' | 'all'
   /** A sensitive route refuses requests (503) while the revocation feed is stale, instead of accepting. */
   sensitive?: boolean
+  /** The issuers (exact `iss`) whose callers the route accepts; default every trusted one. */
+  issuers?: readonly string[]
 }
 
 /** A source of verification keys for one issuer: a remote JWKS, or keys held in process (the issuer itself). */
@@ -74,6 +92,26 @@ export interface TrustedIssuer {
   keySource?: KeySource
   /** Accepted `aud` values: the token's `aud` must contain at least one. */
   audiences: string[]
+  /**
+   * keygate's own issuer: its subjects are principals as they are, and it grants every role by default.
+   * Any other issuer's subjects are qualified with its `iss`, so they can never name one of keygate's users.
+   */
+  own?: boolean
+  /**
+   * Readiness waits for this issuer's keys (and feed). Default: true for keygate's own issuer, false for
+   * others — unless no issuer is keygate's own, then every one. An issuer not required is reported by name in
+   * readiness detail and metrics; its tokens get 503 with Retry-After while its keys are unavailable.
+   */
+  required?: boolean
+  /** Roles and scopes this issuer may grant (see `IssuerGrants` for defaults). */
+  grants?: IssuerGrants
+  /**
+   * How its access tokens are checked: `rfc9068` (default; `typ` `at+jwt`, `jti` and `client_id` required)
+   * or `jwt` (`typ` `JWT`, `at+jwt` or absent; `jti` and `client_id` optional, `client_id` else `azp`).
+   */
+  profile?: IssuerTokenProfile
+  /** Claim paths of roles and scopes (default `roles`, and `scope` else `scp`); see claims.ts. */
+  claims?: ClaimMapping
   /** Allowed `alg` values. Default `['RS256']`. */
   algorithms?: string[]
   /** Accepted `typ` values (compared case-insensitively, `application/` prefix allowed). Default `['at+jwt']`. */

@@ -4,14 +4,31 @@
  * to the one algorithm its key is bound to; its `kid` is only an exact lookup among keys already held.
  * A token that verifies is remembered until it expires, its key goes, or it is revoked.
  */
+import { createHash } from 'node:crypto'
 import { KeygateError, type ErrorCode } from '../errors.js'
 import { verifySignature } from './algorithms.js'
+import {
+  type ClaimMapping,
+  claimAt,
+  type ClaimPath,
+  claimPath,
+  type IssuerTokenProfile,
+  rolesFrom,
+  scopesFrom,
+} from './claims.js'
+import {
+  type GrantFilter,
+  grantFilters,
+  plainSubjectAllowed,
+  type PrincipalOf,
+  principalsOf,
+} from './principal.js'
 import { DEFAULT_MAX_TOKEN_BYTES, parseCompactJws } from './compact.js'
 import { MAX_KID_LENGTH } from './jwk.js'
 import type { AuthMetrics } from './metrics.js'
 import { type CounterCell, KeyedCells } from '../metric-cells.js'
 import type { RevocationSet } from './revocation-set.js'
-import type { Identity, KeySource, TrustedIssuer } from './types.js'
+import type { Identity, IssuerGrants, KeySource, TrustedIssuer } from './types.js'
 import { DEFAULT_VERIFIED_CACHE_SIZE, VerifiedTokenCache } from './verified-cache.js'
 
 /** Default clock tolerance for `exp`, `nbf` and `iat`, in seconds. */
@@ -30,9 +47,19 @@ export type TokenProfile = 'access_token' | 'assertion'
 
 /** A trusted issuer with its key source resolved and its defaults applied. */
 export interface IssuerPolicy extends Required<
-  Omit<TrustedIssuer, 'jwksUri' | 'keySource' | 'revocationFeed'>
+  Omit<
+    TrustedIssuer,
+    'jwksUri' | 'keySource' | 'revocationFeed' | 'own' | 'grants' | 'profile' | 'claims' | 'required'
+  >
 > {
   keySource: KeySource
+  /** keygate's own issuer: subjects are principals as they are (see principal.ts). Default false. */
+  own?: boolean
+  /** What this issuer may grant (see `IssuerGrants` for the defaults). */
+  grants?: IssuerGrants
+  /** Default `rfc9068`. */
+  profile?: IssuerTokenProfile
+  claims?: ClaimMapping
   /**
    * The revocations of this issuer's tokens, owned by the policy. Absent for a gateway whose assertions a
    * service verifies: an assertion follows the revocations of the access token it vouches for.
@@ -54,6 +81,51 @@ export interface VerifierOptions {
    * sets of `issuers`.
    */
   revocations?: readonly RevocationSet[]
+  /**
+   * Assertions only: the trusted issuers of the access tokens assertions vouch for. An assertion naming any
+   * other `at_iss` is refused; its principal and grants are those of its `at_iss`.
+   */
+  subjectIssuers?: readonly SubjectIssuer[]
+}
+
+/** What makes an issuer's subjects principals: its `iss`, whether it is keygate's own, what it may grant. */
+export type SubjectIssuer = Pick<IssuerPolicy, 'issuer' | 'own' | 'grants'>
+
+/** How an issuer's subjects become identities: principal ids and grants, compiled once per issuer. */
+interface SubjectRules {
+  readonly own: boolean
+  readonly principalOf: PrincipalOf
+  readonly roles: GrantFilter
+  readonly scopes: GrantFilter
+}
+
+function subjectRules(policy: SubjectIssuer): SubjectRules {
+  const own = policy.own ?? false
+  const grants = grantFilters(policy.grants, own)
+  return { own, principalOf: principalsOf(policy.issuer, own), roles: grants.roles, scopes: grants.scopes }
+}
+
+/** How one issuer's access tokens are read, compiled once from its profile and claim mapping. */
+interface TokenRules {
+  /** `rfc9068`: `typ`, `jti` and `client_id` required. */
+  readonly strict: boolean
+  /** Where roles are; a configured path may be malformed the same way the default one may. */
+  readonly roles: ClaimPath
+  /** Where scopes are; undefined: `scope`, else `scp`. */
+  readonly scopes: ClaimPath | undefined
+}
+
+function tokenRules(policy: IssuerPolicy): TokenRules {
+  return {
+    strict: (policy.profile ?? 'rfc9068') === 'rfc9068',
+    roles: claimPath(policy.claims?.roles ?? 'roles'),
+    scopes: policy.claims?.scopes === undefined ? undefined : claimPath(policy.claims.scopes),
+  }
+}
+
+/** A stable id for a token that carries no `jti` (generic JWT profile), so caches and assertions can name it. */
+function tokenDigest(token: string): string {
+  return `sha256:${createHash('sha256').update(token).digest('base64url')}`
 }
 
 /** Which issuer a verification was for, once known (a metrics label). */
@@ -86,6 +158,9 @@ const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every
 export class TokenVerifier {
   readonly cache: VerifiedTokenCache
   readonly #issuers: Map<string, IssuerPolicy>
+  /** Whose subjects the identities are: the issuers themselves, or for assertions the access tokens'. */
+  readonly #subjectIssuers: Map<string, SubjectRules>
+  readonly #tokenRules: Map<string, TokenRules>
   readonly #profile: TokenProfile
   readonly #maxTokenBytes: number
   readonly #now: () => number
@@ -99,6 +174,10 @@ export class TokenVerifier {
 
   constructor(options: VerifierOptions) {
     this.#issuers = new Map(options.issuers.map((i) => [i.issuer, i]))
+    this.#tokenRules = new Map(options.issuers.map((i) => [i.issuer, tokenRules(i)]))
+    this.#subjectIssuers = new Map(
+      (options.subjectIssuers ?? options.issuers).map((i) => [i.issuer, subjectRules(i)]),
+    )
     this.#profile = options.profile
     this.#maxTokenBytes = options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES
     this.#now = options.now ?? Date.now
@@ -185,15 +264,23 @@ export class TokenVerifier {
         )
       }
     }
+    const rules = this.#tokenRules.get(policy.issuer)!
+    // The generic JWT profile lets `typ` be absent (many IdPs omit it); present, it must be allowed.
     const typ = normaliseType(header.typ)
-    if (typ === undefined || !policy.types.includes(typ)) fail('KG_TOKEN_TYPE_INVALID')
+    if (
+      typ === undefined
+        ? header.typ !== undefined || rules.strict || this.#profile === 'assertion'
+        : !policy.types.includes(typ)
+    ) {
+      fail('KG_TOKEN_TYPE_INVALID')
+    }
     const kid = header.kid
     if (!isNonEmptyString(kid) || kid.length > MAX_KID_LENGTH) {
       fail('KG_TOKEN_MALFORMED', 'The token header has no usable kid')
     }
 
     // Claims before the signature: garbage is refused without spending an RSA verification on it.
-    const identity = this.#identityFrom(payload, kid, policy, nowS, token)
+    const identity = this.#identityFrom(payload, kid, policy, rules, nowS, token)
 
     const key = await policy.keySource.getKey(kid)
     if (key === undefined) {
@@ -213,12 +300,15 @@ export class TokenVerifier {
     p: Record<string, unknown>,
     kid: string,
     policy: IssuerPolicy,
+    tokenRules: TokenRules,
     nowS: number,
     token: string,
   ): Identity {
     const tolerance = policy.clockToleranceS
     if (!isNonEmptyString(p.sub)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'sub')
-    if (!isNonEmptyString(p.jti)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'jti')
+    if (tokenRules.strict ? !isNonEmptyString(p.jti) : p.jti !== undefined && !isNonEmptyString(p.jti)) {
+      fail('KG_TOKEN_CLAIM_INVALID', undefined, 'jti')
+    }
     if (!isTime(p.exp)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'exp')
     if (!isTime(p.iat)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'iat')
     if (p.nbf !== undefined && !isTime(p.nbf)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'nbf')
@@ -237,29 +327,62 @@ export class TokenVerifier {
     if (p.nbf !== undefined && p.nbf > nowS + tolerance) fail('KG_TOKEN_NOT_YET_VALID')
     if (p.iat > nowS + tolerance)
       fail('KG_TOKEN_NOT_YET_VALID', 'The token claims to be issued in the future')
-    if (p.roles !== undefined && !isStringArray(p.roles)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'roles')
-    if (p.scope !== undefined && typeof p.scope !== 'string')
-      fail('KG_TOKEN_CLAIM_INVALID', undefined, 'scope')
+    const assertion = this.#profile === 'assertion'
+    // An assertion carries roles and scope as the gateway mapped them; an access token where its issuer puts them.
+    const rolesClaim = assertion ? p.roles : claimAt(p, tokenRules.roles)
+    const mappedRoles = rolesFrom(rolesClaim)
+    if (mappedRoles === undefined) fail('KG_TOKEN_CLAIM_INVALID', undefined, tokenRules.roles.join('.'))
+    let scopesClaim: unknown
+    let scopesName = 'scope'
+    if (assertion || (tokenRules.strict && tokenRules.scopes === undefined && p.scp === undefined)) {
+      if (p.scope !== undefined && typeof p.scope !== 'string')
+        fail('KG_TOKEN_CLAIM_INVALID', undefined, 'scope')
+      scopesClaim = p.scope
+    } else if (tokenRules.scopes !== undefined) {
+      scopesClaim = claimAt(p, tokenRules.scopes)
+      scopesName = tokenRules.scopes.join('.')
+    } else {
+      scopesClaim = p.scope ?? p.scp
+      scopesName = p.scope === undefined ? 'scp' : 'scope'
+    }
+    const mappedScopes = scopesFrom(scopesClaim)
+    if (mappedScopes === undefined) fail('KG_TOKEN_CLAIM_INVALID', undefined, scopesName)
     if (p.sid !== undefined && !isNonEmptyString(p.sid)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'sid')
     if (p.client_id !== undefined && typeof p.client_id !== 'string') {
       fail('KG_TOKEN_CLAIM_INVALID', undefined, 'client_id')
     }
-    const roles = Object.freeze([...((p.roles as string[] | undefined) ?? [])])
-    const scopes = Object.freeze(((p.scope as string | undefined) ?? '').split(' ').filter(Boolean))
+    if (p.azp !== undefined && typeof p.azp !== 'string') fail('KG_TOKEN_CLAIM_INVALID', undefined, 'azp')
+    const rules =
+      this.#profile === 'access_token'
+        ? this.#subjectIssuers.get(policy.issuer)
+        : isNonEmptyString(p.at_iss)
+          ? this.#subjectIssuers.get(p.at_iss)
+          : undefined
+    if (rules === undefined) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'at_iss')
+    if (rules.own && !plainSubjectAllowed(p.sub)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'sub')
+    // Only what the token's issuer may grant counts (principle 7); the rest is dropped, not refused.
+    const roles = rules.roles(Object.freeze([...mappedRoles]))
+    const scopes = rules.scopes(Object.freeze([...mappedScopes]))
+    const principal = rules.principalOf(p.sub)
     // The parsed payload belongs to this verification alone: frozen as it is rather than copied.
     const claims = Object.freeze(p)
-    if (this.#profile === 'access_token') {
-      if (!isNonEmptyString(p.client_id)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'client_id')
+    if (!assertion) {
+      // RFC 9068 requires client_id; the generic profile takes it from azp (OIDC) when absent, or none.
+      const clientId =
+        (p.client_id as string | undefined) ?? (tokenRules.strict ? undefined : (p.azp as string | undefined))
+      if (tokenRules.strict && !isNonEmptyString(clientId))
+        fail('KG_TOKEN_CLAIM_INVALID', undefined, 'client_id')
       return {
         subject: p.sub,
-        clientId: p.client_id,
+        principal,
+        clientId,
         sessionId: p.sid as string | undefined,
         roles,
         scopes,
         expiresAt: p.exp,
         claims,
         issuer: policy.issuer,
-        tokenId: p.jti,
+        tokenId: (p.jti as string | undefined) ?? tokenDigest(token),
         issuedAt: p.iat,
         keyId: kid,
         source: 'token',
@@ -273,6 +396,7 @@ export class TokenVerifier {
     if (!isNonEmptyString(p.at_kid)) fail('KG_TOKEN_CLAIM_INVALID', undefined, 'at_kid')
     return {
       subject: p.sub,
+      principal,
       clientId: p.client_id as string | undefined,
       sessionId: p.sid as string | undefined,
       roles,

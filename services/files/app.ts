@@ -45,6 +45,7 @@ export function buildFiles(options: BuildFilesOptions): FastifyInstance {
   return buildService<FileTables>(
     {
       name: 'files',
+      audience: config.FILES_AUDIENCE,
       databaseUrl: storeUrl(config, config.FILES_DATABASE_URL, 'files'),
       migrations: fileMigrations,
       routes: async (app, { db, now }) => {

@@ -86,18 +86,21 @@ export async function fileRoutes(app: FastifyInstance, options: FileRoutesOption
         const content = request.body ?? Buffer.alloc(0)
         let stored: Awaited<ReturnType<FileStore['put']>>
         try {
-          stored = await store.put(identity.subject, request.params.name, contentType, content, now())
+          stored = await store.put(identity.principal, request.params.name, contentType, content, now())
         } catch (err) {
           if (!(err instanceof QuotaExceededError)) throw err
           const { quota, limit, used } = err
           request.log.info(
-            { sub: identity.subject, quota, limit, used, size: content.length },
+            { principal: identity.principal, quota, limit, used, size: content.length },
             'upload refused',
           )
           throw quotaExceeded(err)
         }
         const { created, file } = stored
-        request.log.info({ sub: identity.subject, file: file.name, size: file.size, created }, 'file stored')
+        request.log.info(
+          { principal: identity.principal, file: file.name, size: file.size, created },
+          'file stored',
+        )
         const { id: _id, ...info } = file
         return reply.code(created ? 201 : 200).send(info)
       },
@@ -113,7 +116,7 @@ export async function fileRoutes(app: FastifyInstance, options: FileRoutesOption
         },
       },
     },
-    async (request) => ({ files: await store.list(verifiedCaller(request).subject) }),
+    async (request) => ({ files: await store.list(verifiedCaller(request).principal) }),
   )
 
   // Its download links die with it: they name a version of a file that no longer exists.
@@ -123,10 +126,10 @@ export async function fileRoutes(app: FastifyInstance, options: FileRoutesOption
     async (request, reply) => {
       const identity = verifiedCaller(request)
       // Another user's file is simply not among the caller's: 404, as for a name nobody has.
-      if (!(await store.remove(identity.subject, request.params.name))) {
+      if (!(await store.remove(identity.principal, request.params.name))) {
         throw new KeygateError('KG_NOT_FOUND', { message: 'No such file' })
       }
-      request.log.info({ sub: identity.subject, file: request.params.name }, 'file deleted')
+      request.log.info({ principal: identity.principal, file: request.params.name }, 'file deleted')
       return reply.code(204).send()
     },
   )
@@ -147,11 +150,11 @@ export async function fileRoutes(app: FastifyInstance, options: FileRoutesOption
         })
       }
       const identity = verifiedCaller(request)
-      const file = await store.find(identity.subject, request.params.name)
+      const file = await store.find(identity.principal, request.params.name)
       if (!file) throw new KeygateError('KG_NOT_FOUND', { message: 'No such file' })
-      const { token, expiresIn } = links.issue(identity.subject, file)
+      const { token, expiresIn } = links.issue(identity.principal, file)
       request.log.info(
-        { sub: identity.subject, file: file.name, expires_in: expiresIn },
+        { principal: identity.principal, file: file.name, expires_in: expiresIn },
         'download link issued',
       )
       return { url: `${publicUrl}${GATEWAY_DOWNLOAD_PATH}${token}`, expires_in: expiresIn }

@@ -148,7 +148,14 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
 
     // The issuer's own Bearer routes verify with the shared plugin against the keys it holds in process.
     await instance.register(auth, {
-      issuers: [{ issuer: settings.issuer, audiences: [settings.audience], keySource: keySet.keySource() }],
+      issuers: [
+        {
+          issuer: settings.issuer,
+          audiences: [settings.audience],
+          keySource: keySet.keySource(),
+          own: true,
+        },
+      ],
       defaultAuth: { mode: 'none' },
       now,
     })

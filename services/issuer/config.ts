@@ -10,6 +10,7 @@ import {
   commaList,
   componentSchema,
   type Config,
+  DatabaseUrl,
   Duration,
   loadConfig,
   OneOf,
@@ -89,7 +90,7 @@ export const IssuerConfigSchema = componentSchema({
   }),
   KEYS_DIR: Type.String({ default: DEFAULT_KEYS_DIR, minLength: 1 }),
   /** A SQLite file path, or `postgres://…`. Default: `${DATA_DIR}/issuer.db`. */
-  DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  DATABASE_URL: DatabaseUrl(),
   SESSION_IDLE_TTL: Duration(DEFAULT_SESSION_IDLE_TTL, AT_LEAST_1S),
   SESSION_ABSOLUTE_TTL: Duration(DEFAULT_SESSION_ABSOLUTE_TTL, AT_LEAST_1S),
   REFRESH_REUSE_GRACE: Duration(DEFAULT_REFRESH_REUSE_GRACE),

@@ -23,6 +23,7 @@ export function buildOrders(options: BuildOrdersOptions): FastifyInstance {
   return buildService<OrderTables>(
     {
       name: 'orders',
+      audience: config.ORDERS_AUDIENCE,
       databaseUrl: storeUrl(config, config.ORDERS_DATABASE_URL, 'orders'),
       migrations: orderMigrations,
       routes: async (app, { db, now }) => {

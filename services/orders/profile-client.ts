@@ -87,7 +87,8 @@ export class ProfileClient {
     }
     this.#reached = true
     if (answer.status !== 200) throw fail('refused', undefined, answer.status)
-    const displayName = answer.text === undefined ? undefined : displayNameFrom(answer.text, identity.subject)
+    const displayName =
+      answer.text === undefined ? undefined : displayNameFrom(answer.text, identity.principal)
     if (displayName === undefined) throw fail('bad_answer', undefined, answer.status)
     return displayName
   }
@@ -114,16 +115,16 @@ export class ProfileClient {
   }
 }
 
-/** The display name in profile's `GET /me` answer, provided it speaks of `subject`; else undefined. */
-function displayNameFrom(text: string, subject: string): string | null | undefined {
+/** The display name in profile's `GET /me` answer, provided it speaks of `principal`; else undefined. */
+function displayNameFrom(text: string, principal: string): string | null | undefined {
   let body: unknown
   try {
     body = JSON.parse(text)
   } catch {
     return undefined
   }
-  const me = body as { sub?: unknown; profile?: { displayName?: unknown } } | null
-  if (typeof me !== 'object' || me === null || me.sub !== subject) return undefined
+  const me = body as { principal?: unknown; profile?: { displayName?: unknown } } | null
+  if (typeof me !== 'object' || me === null || me.principal !== principal) return undefined
   const name = me.profile?.displayName
   return typeof name === 'string' || name === null ? name : undefined
 }

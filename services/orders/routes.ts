@@ -69,13 +69,13 @@ export async function orderRoutes(app: FastifyInstance, options: OrderRoutesOpti
       const customerName = await profile.displayNameOf(identity, { requestId: request.id, log: request.log })
       const order = await store.create({
         id: randomUUID(),
-        owner: identity.subject,
+        owner: identity.principal,
         item: request.body.item,
         quantity: request.body.quantity,
         customer_name: customerName,
         created_at: now(),
       })
-      request.log.info({ sub: identity.subject, order: order.id }, 'order created')
+      request.log.info({ principal: identity.principal, order: order.id }, 'order created')
       return reply.code(201).send(order)
     },
   )
@@ -88,7 +88,7 @@ export async function orderRoutes(app: FastifyInstance, options: OrderRoutesOpti
       },
     },
     async (request): Promise<{ orders: Order[] }> => ({
-      orders: await store.listFor(verifiedCaller(request).subject),
+      orders: await store.listFor(verifiedCaller(request).principal),
     }),
   )
 
@@ -96,7 +96,7 @@ export async function orderRoutes(app: FastifyInstance, options: OrderRoutesOpti
     '/orders/:id',
     { schema: { params: OrderIdParamsSchema, response: { 200: OrderSchema } } },
     async (request) => {
-      const order = await store.findFor(verifiedCaller(request).subject, request.params.id)
+      const order = await store.findFor(verifiedCaller(request).principal, request.params.id)
       if (!order) throw new KeygateError('KG_NOT_FOUND', { message: 'No such order' })
       return order
     },

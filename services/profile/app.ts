@@ -22,6 +22,7 @@ export function buildProfile(options: BuildProfileOptions): FastifyInstance {
   return buildService<ProfileTables>(
     {
       name: 'profile',
+      audience: config.PROFILE_AUDIENCE,
       databaseUrl: storeUrl(config, config.PROFILE_DATABASE_URL, 'profile'),
       migrations: profileMigrations,
       routes: async (app, { db, now }) => {

@@ -1,6 +1,7 @@
 /**
  * `GET /me` and `PUT /me`: who the verified caller is (subject, roles, scopes) and their stored profile.
- * The subject is always the verified identity's, never anything the request says.
+ * Profiles are keyed by the verified identity's principal (issuer and subject), never anything the request
+ * says.
  */
 import type { FastifyInstance } from 'fastify'
 import type { Identity } from '../../lib/auth/index.js'
@@ -24,9 +25,10 @@ const ProfileSchema = {
 
 const MeSchema = {
   type: 'object',
-  required: ['sub', 'roles', 'scopes', 'profile'],
+  required: ['sub', 'principal', 'roles', 'scopes', 'profile'],
   properties: {
     sub: { type: 'string' },
+    principal: { type: 'string' },
     roles: { type: 'array', items: { type: 'string' } },
     scopes: { type: 'array', items: { type: 'string' } },
     profile: ProfileSchema,
@@ -43,13 +45,21 @@ const PutMeBodySchema = {
 /** The caller as `GET /me` shows it. */
 export interface Me {
   sub: string
+  /** Whom the profile belongs to: the subject qualified by its issuer (see lib/auth/principal.ts). */
+  principal: string
   roles: readonly string[]
   scopes: readonly string[]
   profile: StoredProfile
 }
 
 function me(identity: Identity, profile: StoredProfile): Me {
-  return { sub: identity.subject, roles: identity.roles, scopes: identity.scopes, profile }
+  return {
+    sub: identity.subject,
+    principal: identity.principal,
+    roles: identity.roles,
+    scopes: identity.scopes,
+    profile,
+  }
 }
 
 export async function profileRoutes(app: FastifyInstance, options: ProfileRoutesOptions): Promise<void> {
@@ -57,7 +67,7 @@ export async function profileRoutes(app: FastifyInstance, options: ProfileRoutes
 
   app.get('/me', { schema: { response: { 200: MeSchema } } }, async (request) => {
     const identity = verifiedCaller(request)
-    return me(identity, await store.get(identity.subject))
+    return me(identity, await store.get(identity.principal))
   })
 
   app.put<{ Body: { displayName: string } }>(
@@ -66,8 +76,8 @@ export async function profileRoutes(app: FastifyInstance, options: ProfileRoutes
     async (request) => {
       const identity = verifiedCaller(request)
       const displayName = displayNameFrom(request.body.displayName)
-      const profile = await store.setDisplayName(identity.subject, displayName, now())
-      request.log.info({ sub: identity.subject }, 'display name updated')
+      const profile = await store.setDisplayName(identity.principal, displayName, now())
+      request.log.info({ principal: identity.principal }, 'display name updated')
       return me(identity, profile)
     },
   )

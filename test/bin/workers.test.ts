@@ -39,6 +39,8 @@ async function startGateway(
         LOG_PRETTY: 'false',
         KEYS_DIR: t.testdir(),
         DATA_DIR: join(t.testdirName, 'data'),
+        ISSUER_URL: issuer.url,
+        REVOCATION_FEED: 'off',
         TRUSTED_ISSUERS: JSON.stringify([{ issuer: issuer.url, audiences: [issuer.audience] }]),
         ...env,
       },

@@ -73,6 +73,8 @@ async function outage(
   const config = loadGatewayConfig({
     KEYS_DIR: keysDir,
     LOG_LEVEL: 'silent',
+    ISSUER_URL: issuer.url,
+    REVOCATION_FEED: 'off',
     TRUSTED_ISSUERS: JSON.stringify([
       { issuer: issuer.url, jwksUri: `${proxy.url}/.well-known/jwks.json`, audiences: [issuer.audience] },
     ]),

@@ -13,6 +13,7 @@ const T0 = 1_800_000_000_000
 function identity(overrides: Partial<Identity> = {}): Identity {
   return {
     subject: 'user-1',
+    principal: 'user-1',
     issuer: 'http://issuer.test',
     clientId: 'keygate-web',
     sessionId: 'session-1',

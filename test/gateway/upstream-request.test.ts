@@ -27,6 +27,7 @@ const GATEWAY = 'http://gateway.test'
 
 const CALLER: Identity = {
   subject: 'user-1',
+  principal: 'user-1',
   issuer: 'http://issuer.test',
   clientId: 'keygate-web',
   sessionId: 'session-1',
@@ -48,7 +49,13 @@ const UNIT_ROUTES: RouteFile = {
       prefix: '/required',
       upstream: 'svc',
       auth: { mode: 'required' },
-      forward: { subject: true, roles: true, scopes: true, claims: ['email', 'org.id', 'absent'] },
+      forward: {
+        token: true,
+        subject: true,
+        roles: true,
+        scopes: true,
+        claims: ['email', 'org.id', 'absent'],
+      },
     },
     { prefix: '/optional', upstream: 'svc', auth: { mode: 'optional' } },
     {
@@ -94,30 +101,26 @@ async function unit(t: Test, identityHeaders: readonly string[] = DEFAULT_STRIP_
   }
 }
 
-t.test(
-  'forwardPolicy: the token by default where callers are authenticated, the assertion always',
-  async (t) => {
-    t.strictSame(forwardPolicy(undefined, true, 'r'), {
-      token: true,
-      assertion: true,
-      subject: false,
-      roles: false,
-      scopes: false,
-      claims: [],
-    })
-    t.match(forwardPolicy(undefined, false, 'r'), { token: false, assertion: true })
-    t.match(forwardPolicy({ token: true }, false, 'r'), { token: true }, 'a public route may relay the token')
-    t.match(forwardPolicy({ token: false, assertion: false }, true, 'r'), { token: false, assertion: false })
-    t.strictSame(forwardPolicy({ claims: ['Org.ID', 'email'] }, true, 'r').claims, [
-      { header: 'x-keygate-claim-org.id', path: ['Org', 'ID'] },
-      { header: 'x-keygate-claim-email', path: ['email'] },
-    ])
-    t.throws(
-      () => forwardPolicy({ claims: ['Org', 'org'] }, true, 'routes[2]'),
-      new RouteTableError('routes[2]: forward.claims names x-keygate-claim-org twice'),
-    )
-  },
-)
+t.test('forwardPolicy: the assertion by default, the raw token only where the route opts in', async (t) => {
+  t.strictSame(forwardPolicy(undefined, 'r'), {
+    token: false,
+    assertion: true,
+    subject: false,
+    roles: false,
+    scopes: false,
+    claims: [],
+  })
+  t.match(forwardPolicy({ token: true }, 'r'), { token: true }, 'a route may relay the token')
+  t.match(forwardPolicy({ token: false, assertion: false }, 'r'), { token: false, assertion: false })
+  t.strictSame(forwardPolicy({ claims: ['Org.ID', 'email'] }, 'r').claims, [
+    { header: 'x-keygate-claim-org.id', path: ['Org', 'ID'] },
+    { header: 'x-keygate-claim-email', path: ['email'] },
+  ])
+  t.throws(
+    () => forwardPolicy({ claims: ['Org', 'org'] }, 'routes[2]'),
+    new RouteTableError('routes[2]: forward.claims names x-keygate-claim-org twice'),
+  )
+})
 
 t.test('the strip set: a client header crosses only when no rule claims it', async (t) => {
   const { headersFor } = await unit(t)
@@ -145,7 +148,15 @@ t.test('the strip set: a client header crosses only when no rule claims it', asy
     'x-keygate-anything': 'x',
     'x-user-id': 'mallory',
     'x-consumer-username': 'mallory',
+    x_user_id: 'mallory',
+    x_keygate_subject: 'mallory',
+    'x-keygate_roles': 'admin',
+    x_request_id: 'trace-2',
+    x_forwarded_for: '203.0.113.1',
+    transfer_encoding: 'chunked',
+    x_private: 'hop only',
     'x-kept': 'end to end',
+    x_kept_too: 'no identity in its name',
     cookie: 'a=1',
     accept: 'application/json',
   }
@@ -162,20 +173,25 @@ t.test('the strip set: a client header crosses only when no rule claims it', asy
         'x-forwarded-proto',
         'x-kept',
         'x-request-id',
+        'x_kept_too',
       ],
-      `${path}, anonymous: only end-to-end headers and the gateway's own`,
+      `${path}, anonymous: only end-to-end headers and the gateway's own (names compared with _ as -)`,
     )
   }
 })
 
 t.test('the configured identity headers replace the default list; x-keygate-* always goes', async (t) => {
-  const { headersFor } = await unit(t, ['x-tenant-user'])
+  const { headersFor } = await unit(t, ['x-tenant-user', 'x_tenant_roles'])
   const headers = await headersFor('/none/x', {
     'x-tenant-user': 'mallory',
+    x_tenant_user: 'mallory',
+    'x-tenant-roles': 'admin',
     'x-user-id': 'no longer listed',
     'x-keygate-subject': 'mallory',
   })
   t.equal(headers['x-tenant-user'], undefined)
+  t.equal(headers.x_tenant_user, undefined, 'a listed name with _ for -')
+  t.equal(headers['x-tenant-roles'], undefined, 'a name configured with _ strips its - spelling too')
   t.equal(headers['x-user-id'], 'no longer listed')
   t.equal(headers['x-keygate-subject'], undefined)
 })
@@ -191,30 +207,38 @@ t.test('the forwarding chain and request id are the gateway’s', async (t) => {
   t.equal(headers['x-forwarded-for'], '203.0.113.9, 127.0.0.1', 'what trusted hops said, then the peer')
 })
 
-t.test('the token relayed: the verified one, or on a public route the client’s as sent', async (t) => {
-  const { headersFor } = await unit(t)
-  const client = { authorization: 'bearer client.sent.token' }
-  t.equal(
-    (await headersFor('/required/x', client, CALLER)).authorization,
-    'Bearer verified.token.value',
-    'an authenticated route relays the verified token, in canonical form',
-  )
-  t.equal((await headersFor('/bare/x', client, CALLER)).authorization, undefined, 'forward.token false')
-  t.equal(
-    (await headersFor('/required/x', client, { ...CALLER, token: undefined })).authorization,
-    undefined,
-    'an identity without a token (from an assertion) relays none',
-  )
-  t.equal((await headersFor('/optional/x', client)).authorization, undefined, 'an anonymous caller: none')
-  t.equal((await headersFor('/none/x', client)).authorization, undefined, 'a public route by default: none')
-  t.equal((await headersFor('/relay/x', client)).authorization, client.authorization, 'relayed as sent')
-  t.equal(
-    (await headersFor('/relay/x', { authorization: 'Basic dXNlcjpwYXNz' })).authorization,
-    'Basic dXNlcjpwYXNz',
-    'whatever its scheme: the public route never looked at it',
-  )
-  t.equal((await headersFor('/relay/x', {})).authorization, undefined, 'nothing sent, nothing relayed')
-})
+t.test(
+  'the token relayed where the route opts in: the verified one, or on a public route the client’s as sent',
+  async (t) => {
+    const { headersFor } = await unit(t)
+    const client = { authorization: 'bearer client.sent.token' }
+    t.equal(
+      (await headersFor('/required/x', client, CALLER)).authorization,
+      'Bearer verified.token.value',
+      'an authenticated route relays the verified token, in canonical form',
+    )
+    t.equal((await headersFor('/bare/x', client, CALLER)).authorization, undefined, 'forward.token false')
+    t.equal(
+      (await headersFor('/optional/x', client, CALLER)).authorization,
+      undefined,
+      'by default no raw token crosses, only the assertion addressed to the upstream',
+    )
+    t.equal(
+      (await headersFor('/required/x', client, { ...CALLER, token: undefined })).authorization,
+      undefined,
+      'an identity without a token (from an assertion) relays none',
+    )
+    t.equal((await headersFor('/optional/x', client)).authorization, undefined, 'an anonymous caller: none')
+    t.equal((await headersFor('/none/x', client)).authorization, undefined, 'a public route by default: none')
+    t.equal((await headersFor('/relay/x', client)).authorization, client.authorization, 'relayed as sent')
+    t.equal(
+      (await headersFor('/relay/x', { authorization: 'Basic dXNlcjpwYXNz' })).authorization,
+      'Basic dXNlcjpwYXNz',
+      'whatever its scheme: the public route never looked at it',
+    )
+    t.equal((await headersFor('/relay/x', {})).authorization, undefined, 'nothing sent, nothing relayed')
+  },
+)
 
 t.test('the assertion and convenience headers come from the verified caller only', async (t) => {
   const { headersFor, signer } = await unit(t)
@@ -273,6 +297,10 @@ const SPOOFED = {
   'x-auth-request-groups': 'admins',
   'x-jwt-payload': 'eyJzdWIiOiJhZG1pbiJ9',
   'x-consumer-username': 'admin',
+  x_user_id: 'admin',
+  x_keygate_subject: 'admin',
+  x_keygate_assertion: 'forged.assertion.value',
+  x_forwarded_user: 'admin',
 }
 
 /** A gateway with one route of each kind to the echo upstream `svc`. */
@@ -283,7 +311,13 @@ function setup(t: Test, env: Record<string, string> = {}) {
         prefix: '/required',
         upstream: 'svc',
         auth: { mode: 'required' },
-        forward: { subject: true, roles: true, scopes: true, claims: ['roles', 'org.id', 'org', 'missing'] },
+        forward: {
+          token: true,
+          subject: true,
+          roles: true,
+          scopes: true,
+          claims: ['roles', 'org.id', 'org', 'missing'],
+        },
       },
       { prefix: '/optional', upstream: 'svc', auth: { mode: 'optional' } },
       { prefix: '/none', upstream: 'svc', auth: { mode: 'none' } },
@@ -390,6 +424,7 @@ t.test('a valid token passes and the upstream sees who it is, in forms it can ve
   t.equal(anonymous.headers.authorization, undefined)
   const identified = await echoOf(`${gw.url}/optional/x`, { authorization: `Bearer ${token}` })
   t.ok(identified.headers[ASSERTION_HEADER], 'an optional route forwards the identity when there is one')
+  t.equal(identified.headers.authorization, undefined, 'but not the raw token unless the route opts in')
 })
 
 t.test('Authorization crosses a public route only when the route relays it', async (t) => {
@@ -497,7 +532,11 @@ t.test('a service using the shared plugin accepts the gateway’s assertion, and
   const token = await issuer.mint({ sub: 'user-9' })
   const res = await request(`${gw.url}/api/profile/me`, { headers: { authorization: `Bearer ${token}` } })
   t.equal(res.statusCode, 200)
-  t.same(await res.body.json(), { sub: 'user-9', source: 'token' }, 'token and assertion agree')
+  t.same(
+    await res.body.json(),
+    { sub: 'user-9', source: 'assertion' },
+    'the service knows the caller from the assertion addressed to it; no raw token travelled',
+  )
 
   const forged = await request(`${serviceUrl}/me`, {
     headers: {
@@ -566,4 +605,19 @@ t.test('the forwarding chain keeps only what trusted hops said', async (t) => {
   echo = (await res.body.json()) as Echo
   t.match(echo.headers['x-request-id'], /^[0-9a-f-]{36}$/, 'a request id is made when none is sent')
   t.equal(res.headers['x-request-id'], echo.headers['x-request-id'], 'and returned to the client')
+})
+
+t.test('a credential addressed to one service is refused at the gateway', async (t) => {
+  const { issuer, gw, upstream } = await setup(t)
+  const before = upstream.requests
+  const forProfile = await issuer.mint({ aud: 'keygate-profile' })
+  const res = await request(`${gw.url}/required/x`, { headers: { authorization: `Bearer ${forProfile}` } })
+  t.equal(res.statusCode, 401)
+  t.match(await res.body.json(), { code: 'KG_TOKEN_AUDIENCE_INVALID' })
+  const api = await issuer.mint()
+  const echo = await echoOf(`${gw.url}/optional/x`, { authorization: `Bearer ${api}` })
+  const assertion = echo.headers[ASSERTION_HEADER] as string
+  const replayed = await echoOf(`${gw.url}/optional/x`, { [ASSERTION_HEADER]: assertion })
+  t.not(replayed.headers[ASSERTION_HEADER], assertion, 'a captured assertion never crosses the gateway again')
+  t.equal(upstream.requests, before + 2, 'the refused token reached no upstream')
 })

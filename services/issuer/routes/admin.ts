@@ -136,8 +136,17 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
       },
     },
     async (request) => {
+      const before = await accounts.get(request.params.id)
       const user = await accounts.setRoles(request.params.id, request.body.roles)
-      request.log.info({ userId: user.id, roles: user.roles, by: request.identity!.subject }, 'roles changed')
+      // Access tokens carry roles: one minted before a role was taken away would keep it until it expires.
+      // A reduction revokes the user's tokens and sessions through the feed (recordUser); an addition only
+      // shows at the next refresh.
+      const reduced = before.roles.some((role) => !user.roles.includes(role))
+      const revoked = reduced ? await sessions.revokeAll(user.id, 'admin') : 0
+      request.log.info(
+        { userId: user.id, roles: user.roles, reduced, sessions: revoked, by: request.identity!.subject },
+        'roles changed',
+      )
       return userView(user)
     },
   )

@@ -99,6 +99,9 @@ export async function startGateway(t: Test, options: TestGatewayOptions): Promis
   const config = loadGatewayConfig({
     LOG_LEVEL: 'silent',
     KEYS_DIR: t.testdir(),
+    // The stand-in is keygate's own issuer here (its users' ids plain, every role granted); it has no feed.
+    ISSUER_URL: options.issuer.url,
+    REVOCATION_FEED: 'off',
     TRUSTED_ISSUERS: JSON.stringify([{ issuer: options.issuer.url, audiences: [options.issuer.audience] }]),
     ...options.env,
   })

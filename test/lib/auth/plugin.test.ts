@@ -16,7 +16,10 @@ async function build(t: Test, issuer: TokenIssuer, extra: Partial<AuthPluginOpti
   const app = Fastify(serverOptions({ logger: logs.logger }))
   registerErrorHandling(app)
   await app.register(operations, { component: 'test' })
-  await app.register(auth, { issuers: [{ issuer: issuer.url, audiences: ['keygate-api'] }], ...extra })
+  await app.register(auth, {
+    issuers: [{ issuer: issuer.url, audiences: ['keygate-api'], own: true }],
+    ...extra,
+  })
   app.get('/me', async (req) => ({ sub: req.identity?.subject, source: req.identity?.source }))
   app.post('/me', async (req) => ({ sub: req.identity?.subject }))
   app.get('/admin', { config: { auth: { mode: 'required', roles: ['admin'] } } }, async () => 'ok')

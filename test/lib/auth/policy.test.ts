@@ -7,6 +7,7 @@ import { KeygateError } from '../../../lib/errors.js'
 function caller(roles: string[], scopes: string[]): Identity {
   return {
     subject: 'user-1',
+    principal: 'user-1',
     issuer: 'http://issuer.test',
     clientId: undefined,
     sessionId: undefined,
@@ -80,4 +81,13 @@ t.test('a refusal names what was required, never what the caller holds', async (
     t.equal(e.statusCode, 403)
     t.notMatch(JSON.stringify(e.toJSON()), /secret/)
   }
+})
+
+t.test('a route naming its issuers refuses callers of any other, before roles are looked at', async (t) => {
+  const required: AuthRequirements = { mode: 'required', issuers: ['http://issuer.test'], roles: ['user'] }
+  t.equal(verdict(caller(['user'], []), required), 'ok')
+  t.throws(() => checkRequirements(caller(['user'], []), { ...required, issuers: ['https://idp.test/'] }), {
+    code: 'KG_TOKEN_ISSUER_NOT_ACCEPTED',
+    statusCode: 403,
+  })
 })

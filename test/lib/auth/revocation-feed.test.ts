@@ -6,6 +6,7 @@ import { startFeedServer } from '../../helpers/feed-server.js'
 
 const identity = (over: Partial<Identity> = {}): Identity => ({
   subject: 'u1',
+  principal: 'u1',
   issuer: 'iss',
   clientId: 'c',
   sessionId: 's1',

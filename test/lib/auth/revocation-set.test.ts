@@ -8,6 +8,7 @@ const T0 = 1_700_000_000_000
 
 const identity = (over: Partial<Identity> = {}): Identity => ({
   subject: 'u1',
+  principal: 'u1',
   issuer: ISS,
   clientId: 'web',
   sessionId: 's1',

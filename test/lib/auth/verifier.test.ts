@@ -54,6 +54,7 @@ async function setup(overrides: Partial<IssuerPolicy> = {}) {
     issuers: [
       {
         issuer: ISS,
+        own: true,
         audiences: [AUD],
         algorithms: ['RS256'],
         types: ['at+jwt'],
@@ -108,6 +109,7 @@ t.test('a valid access token yields the identity it carries', async (t) => {
   const jwt = token({ sub: 'u-42', roles: ['admin'], scope: 'a b' })
   const id = await verifier.verify(jwt)
   t.equal(id.subject, 'u-42')
+  t.equal(id.principal, 'u-42', 'the own issuer’s subjects are principals as they are')
   t.equal(id.issuer, ISS)
   t.same(id.roles, ['admin'])
   t.same(id.scopes, ['a', 'b'])
@@ -409,6 +411,7 @@ t.test('assertions and access tokens are never mistaken for each other', async (
       },
     ],
     profile: 'assertion',
+    subjectIssuers: [{ issuer: ISS, own: true }],
   })
   const now = Math.floor(Date.now() / 1000)
   const claims = {
@@ -438,6 +441,18 @@ t.test('assertions and access tokens are never mistaken for each other', async (
   t.equal(id.issuer, ISS)
   t.equal(id.keyId, 'rsa-kid')
   t.equal(id.token, undefined)
+  t.equal(id.principal, 'user-1', 'the principal is that of the access token’s issuer')
+  const stranger = signWith(
+    { alg: 'EdDSA', typ: 'kg-assertion+jwt', kid: 'gw' },
+    { ...claims, jti: randomUUID(), at_iss: 'https://untrusted.test' },
+    ed.privateKey,
+    'EdDSA',
+  )
+  t.equal(
+    await refusal(assertions, stranger),
+    'KG_TOKEN_CLAIM_INVALID',
+    'an assertion about a token of an issuer not trusted here is refused',
+  )
 
   t.equal(
     await refusal(verifier, assertion),

@@ -4,6 +4,7 @@ import { canRelay, relayHeaders } from '../../../lib/identity/relay.js'
 
 const base: Identity = {
   subject: 'alice',
+  principal: 'alice',
   issuer: 'http://issuer',
   clientId: 'web',
   sessionId: 's',

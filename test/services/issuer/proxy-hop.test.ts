@@ -43,7 +43,8 @@ async function gatewayInFrontOfIssuer(t: Test, issuerTrust: string) {
   const config = loadGatewayConfig({
     LOG_LEVEL: 'silent',
     KEYS_DIR: `${dir}/gateway-keys`,
-    ISSUER_URL: issuerUrl,
+    ISSUER_URL: issuer.issuer.settings.issuer,
+    REVOCATION_FEED: 'off',
     TRUSTED_ISSUERS: JSON.stringify([
       {
         issuer: issuer.issuer.settings.issuer,

@@ -7,6 +7,7 @@ import { listenOnFreePort } from '../../helpers/services.js'
 
 const identity = (overrides: Partial<Identity> = {}): Identity => ({
   subject: 'alice',
+  principal: 'alice',
   issuer: 'http://issuer',
   clientId: 'web',
   sessionId: 's',
@@ -43,7 +44,11 @@ async function client(t: Test, url: string, timeoutMs = 2_000) {
 const context = () => ({ requestId: 'req-1', log: captureLogs().logger })
 
 t.test('relays the caller’s token and the request id, and reads the display name', async (t) => {
-  const profile = await standIn(t, async () => ({ sub: 'alice', profile: { displayName: 'Alice' } }))
+  const profile = await standIn(t, async () => ({
+    sub: 'alice',
+    principal: 'alice',
+    profile: { displayName: 'Alice' },
+  }))
   const c = await client(t, profile.url)
   t.equal(await c.displayNameOf(identity(), context()), 'Alice')
   t.equal(profile.received[0]!.authorization, 'Bearer header.payload.signature')
@@ -55,7 +60,11 @@ t.test('relays the caller’s token and the request id, and reads the display na
 })
 
 t.test('an assertion-only caller: nothing relayable, profile is not called', async (t) => {
-  const profile = await standIn(t, async () => ({ sub: 'alice', profile: { displayName: 'Alice' } }))
+  const profile = await standIn(t, async () => ({
+    sub: 'alice',
+    principal: 'alice',
+    profile: { displayName: 'Alice' },
+  }))
   const c = await client(t, profile.url)
   await t.rejects(c.displayNameOf(identity({ source: 'assertion', token: undefined }), context()), {
     code: 'KG_PROFILE_UNAVAILABLE',
@@ -70,12 +79,20 @@ t.test('every failure is a 502 with its reason', async (t) => {
     ['profile refuses', async (_req, reply) => reply.code(401).send({ code: 'KG_TOKEN_MISSING' }), 'refused'],
     ['profile fails', async (_req, reply) => reply.code(500).send({}), 'refused'],
     ['not JSON', async (_req, reply) => reply.type('application/json').send('{nope'), 'bad_answer'],
-    ['about someone else', async () => ({ sub: 'mallory', profile: { displayName: 'M' } }), 'bad_answer'],
-    ['no profile object', async () => ({ sub: 'alice' }), 'bad_answer'],
-    ['a name of the wrong type', async () => ({ sub: 'alice', profile: { displayName: 7 } }), 'bad_answer'],
+    [
+      'about someone else',
+      async () => ({ sub: 'mallory', principal: 'mallory', profile: { displayName: 'M' } }),
+      'bad_answer',
+    ],
+    ['no profile object', async () => ({ sub: 'alice', principal: 'alice' }), 'bad_answer'],
+    [
+      'a name of the wrong type',
+      async () => ({ sub: 'alice', principal: 'alice', profile: { displayName: 7 } }),
+      'bad_answer',
+    ],
     [
       'too large',
-      async () => ({ sub: 'alice', profile: { displayName: 'x'.repeat(100_000) } }),
+      async () => ({ sub: 'alice', principal: 'alice', profile: { displayName: 'x'.repeat(100_000) } }),
       'bad_answer',
     ],
   ]

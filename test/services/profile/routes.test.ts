@@ -23,6 +23,7 @@ t.test('GET /me shows the verified caller and an empty profile at first', async 
   t.equal(r.statusCode, 200)
   t.same(r.json(), {
     sub: 'alice',
+    principal: 'alice',
     roles: ['user', 'admin'],
     scopes: ['profile', 'orders'],
     profile: { displayName: null, updatedAt: null },

@@ -121,12 +121,16 @@ t.test('users: create, list, roles, sessions, logout, session revoke', async (t)
     method: 'PUT',
     url: `/admin/users/${user.id}/roles`,
     headers: auth,
-    payload: { roles: ['user', 'editor'] },
+    payload: { roles: ['user', 'support', 'editor'] },
   })
   t.equal(roles.statusCode, 200)
-  t.same(roles.json().roles, ['user', 'editor'])
+  t.same(roles.json().roles, ['user', 'support', 'editor'])
   const refreshed = await refreshRequest(app, s1.refreshToken, s1.csrfToken)
-  t.same(claimsOf(refreshed.json().access_token).roles, ['user', 'editor'], 'new roles at the next refresh')
+  t.same(
+    claimsOf(refreshed.json().access_token).roles,
+    ['user', 'support', 'editor'],
+    'a role added shows at the next refresh; nothing is revoked',
+  )
   t.equal(
     (
       await app.inject({
@@ -191,3 +195,42 @@ t.test(
     })
   },
 )
+
+t.test('taking a role away revokes the user’s tokens at once: a demoted admin cannot act', async (t) => {
+  const { app, clock, auth } = await adminFixture(t)
+  const created = await app.inject({
+    method: 'POST',
+    url: '/admin/users',
+    headers: auth,
+    payload: { email: 'deputy@example.com', password: PASSWORD, roles: ['admin', 'user'] },
+  })
+  const deputy = created.json() as { id: string }
+  clock.advance(1000)
+  const session = await login(app, 'deputy@example.com')
+  const asDeputy = bearer(session.accessToken)
+  t.equal((await app.inject({ url: '/admin/users', headers: asDeputy })).statusCode, 200, 'an admin')
+
+  clock.advance(1000)
+  const demoted = await app.inject({
+    method: 'PUT',
+    url: `/admin/users/${deputy.id}/roles`,
+    headers: auth,
+    payload: { roles: ['user'] },
+  })
+  t.equal(demoted.statusCode, 200)
+  const denied = await app.inject({
+    method: 'POST',
+    url: '/admin/users',
+    headers: asDeputy,
+    payload: { email: 'sneaky@example.com', password: PASSWORD, roles: ['admin'] },
+  })
+  t.equal(denied.statusCode, 401, 'the token minted while an admin is revoked, not merely expired later')
+  t.equal(denied.json().code, 'KG_TOKEN_REVOKED')
+  t.equal(
+    (await refreshRequest(app, session.refreshToken, session.csrfToken)).statusCode,
+    401,
+    'and its sessions end (recordUser): the next login carries the reduced roles',
+  )
+  const events = await app.issuer.store.listRevocations(0, 10)
+  t.match(events.at(-1), { type: 'user', subject: deputy.id }, 'the revocation went out on the feed')
+})

@@ -74,6 +74,7 @@ function identityOf(token: string): Identity {
   const claims = claimsOf(token)
   return {
     subject: claims.sub as string,
+    principal: claims.sub as string,
     issuer: claims.iss as string,
     clientId: claims.client_id as string,
     sessionId: claims.sid as string,
