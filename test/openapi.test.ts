@@ -51,7 +51,9 @@ for (const component of COMPONENTS) {
       t.equal(served.statusCode, 200, `${OPENAPI_PATH} is served`)
       const document = served.json<Document>()
       t.equal(document.openapi, '3.1.0')
-      const result = await new Validator().validate(document as unknown as Parameters<Validator["validate"]>[0])
+      const result = await new Validator().validate(
+        document as unknown as Parameters<Validator['validate']>[0],
+      )
       t.ok(result.valid, `valid: ${JSON.stringify(result.errors ?? [])}`)
 
       const documented = Object.entries(document.paths).flatMap(([path, item]) =>
@@ -74,6 +76,18 @@ for (const component of COMPONENTS) {
             errors.some(([, answer]) => answer.content?.['application/json']?.schema !== undefined),
             `${method.toUpperCase()} ${path} documents its error body`,
           )
+        }
+      }
+      // Not every route declares its answer's schema yet (issue 17): listed as to-do, not hidden.
+      for (const [path, item] of Object.entries(document.paths)) {
+        for (const [method, operation] of Object.entries(item)) {
+          const answers = Object.entries(operation.responses ?? {}).filter(([status]) => /^[23]/.test(status))
+          const described =
+            answers.length > 0 &&
+            answers.every(([status, answer]) => status === '204' || /^3/.test(status) || answer.content)
+          t.ok(described, `${method.toUpperCase()} ${path} declares its answer's schema`, {
+            todo: described ? false : 'no response schema declared yet',
+          })
         }
       }
       t.equal(
