@@ -7,6 +7,8 @@
  *   keygate keys list               list the signing keys and their states
  *   keygate keys rotate             promote the next key, retire the active one
  *   keygate keys revoke <kid>       withdraw a key at once (emergency)
+ *   keygate clients create|list|rotate-secret <id>|disable <id>
+ *                                   registered OAuth clients (service identities)
  *
  * Settings come from the environment (and KEYGATE_CONFIG), as for the issuer itself; `keys` works on the
  * same key set as a running issuer (KEYS_DIR, or the PostgreSQL database of DATABASE_URL with
@@ -31,6 +33,15 @@ const USAGE = `Usage:
   keygate keys list               list the signing keys and their states
   keygate keys rotate             promote the next key and retire the active one
   keygate keys revoke <kid>       withdraw a key at once and promote the next one
+  keygate clients create --name <name> --audiences <a,b> [--scopes <s,t>]
+                         [--grant-types client_credentials,urn:ietf:params:oauth:grant-type:token-exchange]
+                         [--jwks-file <public JWKS file> | --jwks-uri <url>]
+                                  register a client; its secret (without keys) is printed once
+  keygate clients list            list the registered clients
+  keygate clients rotate-secret <client_id>
+                                  give a client a new secret (printed once); the old one stops working
+  keygate clients disable <client_id>
+                                  disable a client and revoke the tokens it holds for itself
 
 Settings are read from the environment (and the JSON file named by KEYGATE_CONFIG).`
 
@@ -39,7 +50,19 @@ const EXIT_USAGE = 2
 
 class UsageError extends Error {}
 
-const OPTIONS = { help: { type: 'boolean', short: 'h' }, workers: { type: 'string' } } as const
+const OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  workers: { type: 'string' },
+  name: { type: 'string' },
+  'grant-types': { type: 'string' },
+  scopes: { type: 'string' },
+  audiences: { type: 'string' },
+  'jwks-file': { type: 'string' },
+  'jwks-uri': { type: 'string' },
+} as const
+
+/** The options of `clients create` alone. */
+const CLIENT_OPTIONS = ['name', 'grant-types', 'scopes', 'audiences', 'jwks-file', 'jwks-uri'] as const
 
 /**
  * The arguments after `keys revoke`, taken as they are: a kid is base64url, so about one in 64 starts with
@@ -74,8 +97,14 @@ async function main(argv: string[]): Promise<number> {
   if (values.workers !== undefined && (command !== 'start' || rest[0] !== 'gateway')) {
     throw new UsageError('--workers applies to start gateway only')
   }
-  if (command === 'start' || command === 'keys') await knowEverySetting()
+  const clientOptions = CLIENT_OPTIONS.filter((o) => values[o] !== undefined)
+  if (clientOptions.length > 0 && (command !== 'clients' || rest[0] !== 'create')) {
+    throw new UsageError(`--${clientOptions[0]} applies to clients create only`)
+  }
+  if (command === 'start' || command === 'keys' || command === 'clients') await knowEverySetting()
   switch (command) {
+    case 'clients':
+      return clients(rest, values)
     case 'start':
       return start(rest, values.workers === undefined ? undefined : workerCount(values.workers))
     case 'keys':
@@ -267,6 +296,96 @@ async function withKeyAdministration<R>(
       now: Date.now,
     })
     return await fn(new KeyAdministration({ keys: keySet, revocations }), keySet)
+  } finally {
+    await store.close()
+  }
+}
+
+type ClientOptionValues = Partial<Record<(typeof CLIENT_OPTIONS)[number], string>>
+
+/** `keygate clients …` on the issuer's store; a running issuer sees the change at its next request. */
+async function clients(args: string[], options: ClientOptionValues): Promise<number> {
+  const [action, ...rest] = args
+  const needsId = action === 'rotate-secret' || action === 'disable'
+  if (
+    !['create', 'list', 'rotate-secret', 'disable'].includes(action ?? '') ||
+    rest.length !== (needsId ? 1 : 0)
+  ) {
+    throw new UsageError(
+      needsId
+        ? `clients ${action} needs exactly one client_id`
+        : 'clients needs create, list, rotate-secret or disable',
+    )
+  }
+  if (action === 'create' && (!options.name || !options.audiences)) {
+    throw new UsageError('clients create needs --name and --audiences')
+  }
+  const { loadIssuerConfig, issuerSettings, CLOCK_SKEW_MS } = await issuerConfig()
+  const { Clients, clientView, GRANT_CLIENT_CREDENTIALS } =
+    await import('../services/issuer/oauth/clients.js')
+  const { Revocations } = await import('../services/issuer/feed/revocations.js')
+  const { openIssuerStore } = await import('../services/issuer/store/issuer-store.js')
+  const settings = issuerSettings(loadIssuerConfig())
+  const store = await openIssuerStore(settings.databaseUrl)
+  try {
+    // No fan-out here: running instances pick a disabled client's revocation up through NOTIFY or their poll.
+    const revocations = new Revocations({
+      store,
+      keepMs: settings.accessTokenTtlMs + CLOCK_SKEW_MS,
+      now: Date.now,
+    })
+    const registry = new Clients({ store: store.clients, revocations, now: Date.now })
+    const print = (view: ReturnType<typeof clientView>, secret?: string) => {
+      console.log(`client_id: ${view.client_id}`)
+      if (secret !== undefined) console.log(`client_secret: ${secret}   (shown this once; keep it safe)`)
+      console.log(`name: ${view.name}`)
+      console.log(
+        `auth: ${view.token_endpoint_auth_method}${view.disabled_at ? `  DISABLED ${view.disabled_at}` : ''}`,
+      )
+      console.log(`grant types: ${view.grant_types.join(' ')}`)
+      console.log(`scopes: ${view.scopes.join(' ') || '-'}`)
+      console.log(`audiences: ${view.audiences.join(' ')}`)
+    }
+    switch (action) {
+      case 'create': {
+        const { commaList } = await import('../lib/config.js')
+        const { readFileSync } = await import('node:fs')
+        const { client, secret } = await registry.create({
+          name: options.name!,
+          grantTypes: commaList(options['grant-types'] ?? GRANT_CLIENT_CREDENTIALS),
+          scopes: commaList(options.scopes ?? ''),
+          audiences: commaList(options.audiences!),
+          ...(options['jwks-file'] === undefined
+            ? {}
+            : {
+                jwks: JSON.parse(readFileSync(options['jwks-file'], 'utf8')) as {
+                  keys: Record<string, unknown>[]
+                },
+              }),
+          ...(options['jwks-uri'] === undefined ? {} : { jwksUri: options['jwks-uri'] }),
+        })
+        print(clientView(client), secret)
+        return 0
+      }
+      case 'list': {
+        const all = await registry.list(10_000, 0)
+        if (all.length === 0) console.log('no clients registered')
+        for (const [i, client] of all.entries()) {
+          if (i > 0) console.log('')
+          print(clientView(client))
+        }
+        return 0
+      }
+      case 'rotate-secret': {
+        const { client, secret } = await registry.rotateSecret(rest[0]!)
+        print(clientView(client), secret)
+        return 0
+      }
+      default: {
+        print(clientView(await registry.disable(rest[0]!)))
+        return 0
+      }
+    }
   } finally {
     await store.close()
   }

@@ -216,6 +216,7 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
       minter: tokens,
       issuedTokens,
       tokenExchangeTtlMs: settings.tokenExchangeTtlMs,
+      now,
     })
     const tokenStatus = new TokenStatus({
       issuedTokens,

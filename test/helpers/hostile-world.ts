@@ -30,7 +30,7 @@ import { type EchoUpstream, startEchoUpstream } from '../gateway/helpers/servers
 
 /** One place a bearer token is checked: a component and a route of it that requires identity. */
 export interface EntryPoint {
-  name: 'gateway' | 'profile' | 'orders' | 'files'
+  name: 'gateway' | 'profile' | 'orders' | 'files' | 'issuer'
   url: string
   /** A GET route that requires a valid access token and answers 200 with one. */
   path: string
@@ -47,7 +47,7 @@ export interface HostileWorld {
   /** The gateway first, then the services reached directly. */
   entryPoints: EntryPoint[]
   /** Captured log lines per component. */
-  logs: Record<EntryPoint['name'], ReturnType<typeof captureLogs>>
+  logs: Record<Exclude<EntryPoint['name'], 'issuer'>, ReturnType<typeof captureLogs>>
   /** Signs assertions with the gateway's own key (what the gateway attaches for `audience`). */
   assertionFor(identity: Identity, audience: string): string
   /** The gateway's assertion key pair, read from its key file (to sign what only the gateway could). */

@@ -105,6 +105,15 @@ export class Clients {
     if (input.jwksUri !== undefined && !/^https?:\/\//.test(input.jwksUri)) {
       throw invalid('jwks_uri must be an http(s) URL')
     }
+    // The admin API's schema says the same; the command line reaches here with whatever was typed.
+    if (input.name.trim() === '' || input.name.length > 200) throw invalid('name must be 1 to 200 characters')
+    if (input.audiences.length === 0 || input.audiences.some((a) => !/^\S{1,256}$/.test(a))) {
+      throw invalid('audiences must name at least one resource server, without spaces')
+    }
+    if (input.scopes.some((s) => !/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/.test(s))) {
+      throw invalid('scopes must be scope tokens (RFC 6749 §3.3)')
+    }
+    if (input.grantTypes.length === 0) throw invalid('grant types must name at least one grant')
     for (const grant of input.grantTypes) {
       if (!(CLIENT_GRANT_TYPES as readonly string[]).includes(grant)) {
         throw invalid(`Unknown grant type ${grant.slice(0, 64)}; known: ${CLIENT_GRANT_TYPES.join(', ')}`)

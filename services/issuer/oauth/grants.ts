@@ -28,6 +28,8 @@ export interface GrantsOptions {
   issuedTokens: Pick<IssuedTokens, 'check'>
   /** Longest lifetime of an exchanged token, in milliseconds. */
   tokenExchangeTtlMs: number
+  /** Milliseconds since the epoch. */
+  now: () => number
 }
 
 /** The grants (see the file comment). */
@@ -87,6 +89,10 @@ export class Grants {
     const subject = await this.#o.issuedTokens.check(subjectToken)
     if (!subject)
       throw oauthError('KG_OAUTH_INVALID_GRANT', 'The subject token is invalid, expired or revoked')
+    // Within the clock tolerance but past its `exp`: nothing of its life is left to hand on.
+    if (subject.expiresAt * 1000 <= this.#o.now()) {
+      throw oauthError('KG_OAUTH_INVALID_GRANT', 'The subject token is invalid, expired or revoked')
+    }
     if (subject.sessionId === undefined) {
       throw oauthError('KG_OAUTH_INVALID_GRANT', "The subject token is not a user's session token")
     }

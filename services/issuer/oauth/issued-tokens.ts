@@ -3,12 +3,16 @@
  * exchange endpoints need (a resource server's verifier accepts its own audience alone; the issuer answers
  * for every audience it mints). The shared verifier does everything else: signature with the issuer's own
  * keys, `typ`, required claims, and the revocations this instance knows (the same set its Bearer routes
- * use). No clock tolerance: here "active" means not yet expired by the issuer's own clock.
+ * use). A small clock tolerance (ISSUED_TOKEN_CLOCK_TOLERANCE_S): instances sharing a database mint with
+ * their own clocks, and a token another instance minted a moment ago must not look issued in the future.
  */
 import { TokenVerifier } from '../../../lib/auth/index.js'
 import type { Identity, KeySource, RevocationSet } from '../../../lib/auth/index.js'
 import { ACCESS_TOKEN_TYPE } from '../../../lib/identity/constants.js'
 import { SIGNING_ALGORITHM } from '../keys/key-document.js'
+
+/** Clock skew allowed between issuer instances, in seconds (5 s): `exp`, `nbf` and `iat` are checked with it. */
+export const ISSUED_TOKEN_CLOCK_TOLERANCE_S = 5
 
 /**
  * An audience list that contains every audience. The shared verifier's policy checks `aud` with
@@ -39,7 +43,7 @@ export class IssuedTokens {
           audiences: new EveryAudience(),
           algorithms: [SIGNING_ALGORITHM],
           types: [ACCESS_TOKEN_TYPE],
-          clockToleranceS: 0,
+          clockToleranceS: ISSUED_TOKEN_CLOCK_TOLERANCE_S,
           keySource: options.keySource,
           revocations: options.revocations,
         },

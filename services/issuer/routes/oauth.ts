@@ -8,7 +8,7 @@ import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { KeygateError } from '../../../lib/errors.js'
 import type { ClientAuthentication } from '../oauth/client-authentication.js'
-import { acceptFormsOnly, type OAuthForm } from '../oauth/form.js'
+import { acceptFormsOnly, FORM_CONTENT_TYPE, type OAuthForm } from '../oauth/form.js'
 import type { Grants } from '../oauth/grants.js'
 import type { TokenStatus } from '../oauth/token-status.js'
 
@@ -99,7 +99,9 @@ export async function oauthRoutes(app: FastifyInstance, options: OAuthRoutesOpti
 
   app.post(
     TOKEN_PATH,
-    { schema: { body: FormBody, response: { 200: TokenResponse, ...Errors } } },
+    {
+      schema: { consumes: [FORM_CONTENT_TYPE], body: FormBody, response: { 200: TokenResponse, ...Errors } },
+    },
     async (request) => {
       const form = formOf(request)
       const client = await authentication.authenticate(request, form, endpoint(TOKEN_PATH))
@@ -111,7 +113,13 @@ export async function oauthRoutes(app: FastifyInstance, options: OAuthRoutesOpti
 
   app.post(
     REVOCATION_PATH,
-    { schema: { body: FormBody, response: { 200: { type: 'null' }, ...Errors } } },
+    {
+      schema: {
+        consumes: [FORM_CONTENT_TYPE],
+        body: FormBody,
+        response: { 200: { type: 'null' }, ...Errors },
+      },
+    },
     async (request, reply: FastifyReply) => {
       const form = formOf(request)
       const client = await authentication.authenticate(request, form, endpoint(REVOCATION_PATH))
@@ -123,7 +131,13 @@ export async function oauthRoutes(app: FastifyInstance, options: OAuthRoutesOpti
 
   app.post(
     INTROSPECTION_PATH,
-    { schema: { body: FormBody, response: { 200: IntrospectionResponse, ...Errors } } },
+    {
+      schema: {
+        consumes: [FORM_CONTENT_TYPE],
+        body: FormBody,
+        response: { 200: IntrospectionResponse, ...Errors },
+      },
+    },
     async (request) => {
       const form = formOf(request)
       const client = await authentication.authenticate(request, form, endpoint(INTROSPECTION_PATH))

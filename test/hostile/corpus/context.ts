@@ -40,7 +40,7 @@ export type Expectation =
   /** A positive control: the request must succeed (2xx). */
   | { kind: 'accepted' }
 
-export type EntryName = 'gateway' | 'profile' | 'orders' | 'files'
+export type EntryName = 'gateway' | 'profile' | 'orders' | 'files' | 'issuer'
 
 /** 401 `invalid_token` for one of `codes` (any code when none is given). */
 export const invalidToken = (...codes: ErrorCode[]): Expectation => ({

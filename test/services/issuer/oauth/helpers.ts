@@ -2,6 +2,8 @@
  * Shared setup for the OAuth tests: an issuer with an admin, clients registered through the admin API, and
  * form requests to the OAuth endpoints.
  */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { clientSecretHash } from '../../../../services/issuer/oauth/clients.js'
 import type { Test } from 'tap'
@@ -96,4 +98,25 @@ export async function storeClient(
     updatedAt: now,
     disabledAt: null,
   })
+}
+
+/**
+ * An issuer listening on loopback whose ISSUER_URL is its own address (standard clients check `issuer`
+ * against where they found it). The port is found first (a probe listens on 0 and lets go), since the
+ * issuer URL is fixed when the issuer is built. `client`: a secret client stored before anything runs.
+ */
+export async function listeningIssuer(
+  t: Test,
+  env: Record<string, string> = {},
+  client?: [id: string, secret: string],
+): Promise<OAuthFixture & { base: string }> {
+  const probe = createServer()
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+  const { port } = probe.address() as AddressInfo
+  await new Promise<void>((resolve) => probe.close(() => resolve()))
+  const base = `http://127.0.0.1:${port}`
+  const f = await oauthFixture(t, { ISSUER_URL: base, ...env })
+  await f.app.listen({ host: '127.0.0.1', port })
+  if (client) await storeClient(f.app, ...client)
+  return { ...f, base }
 }

@@ -8,31 +8,16 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { exportJWK, generateKeyPair } from 'jose'
 import * as client from 'openid-client'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { login, register } from '../fixtures.js'
-import { ACCESS_TOKEN_TYPE, EXCHANGE, oauthFixture, registerClient, storeClient } from './helpers.js'
+import { ACCESS_TOKEN_TYPE, EXCHANGE, listeningIssuer, registerClient } from './helpers.js'
 
 const GATEWAY = 'kgc_gateway'
 const GATEWAY_SECRET = 'a gateway secret of some length'
 const insecure = { execute: [client.allowInsecureRequests] }
 
-/** An issuer listening on loopback whose ISSUER_URL is its own address (openid-client checks `issuer`). */
-async function listeningIssuer(t: Test) {
-  // The port is only known once listening; the issuer URL must be known at build. A first listen finds a
-  // free port, which the real issuer then takes.
-  const probe = createServer()
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
-  const { port } = probe.address() as AddressInfo
-  await new Promise<void>((resolve) => probe.close(() => resolve()))
-  const base = `http://127.0.0.1:${port}`
-  const f = await oauthFixture(t, { ISSUER_URL: base, OAUTH_INTROSPECTION_CLIENTS: GATEWAY })
-  await f.app.listen({ host: '127.0.0.1', port })
-  await storeClient(f.app, GATEWAY, GATEWAY_SECRET)
-  return { ...f, base }
-}
-
 t.test('client secret: discovery, client credentials, exchange, introspection, revocation', async (t) => {
-  const f = await listeningIssuer(t)
+  const f = await listeningIssuer(t, { OAUTH_INTROSPECTION_CLIENTS: GATEWAY }, [GATEWAY, GATEWAY_SECRET])
   const server = new URL(f.base)
   const registered = await registerClient(f, {
     name: 'orders',
@@ -94,7 +79,7 @@ t.test('client secret: discovery, client credentials, exchange, introspection, r
 })
 
 t.test('private_key_jwt: inline JWKS and jwks_uri', async (t) => {
-  const f = await listeningIssuer(t)
+  const f = await listeningIssuer(t, { OAUTH_INTROSPECTION_CLIENTS: GATEWAY }, [GATEWAY, GATEWAY_SECRET])
   const server = new URL(f.base)
   const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true })
   const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' }
@@ -141,7 +126,7 @@ t.test('private_key_jwt: inline JWKS and jwks_uri', async (t) => {
 })
 
 t.test('an introspecting resource server (plain node:http) admits live tokens only', async (t) => {
-  const f = await listeningIssuer(t)
+  const f = await listeningIssuer(t, { OAUTH_INTROSPECTION_CLIENTS: GATEWAY }, [GATEWAY, GATEWAY_SECRET])
   const c = await registerClient(f, { name: 'job', scopes: ['reports'], audiences: ['reports-api'] })
   const introspectionEndpoint = (
     await (await fetch(`${f.base}/.well-known/oauth-authorization-server`)).json()

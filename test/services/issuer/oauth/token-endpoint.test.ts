@@ -242,3 +242,23 @@ t.test('token exchange: sub is the user, act the client, narrower scope and audi
   const revoked = await exchange({ subject_token: alice.accessToken })
   t.equal(revoked.json().error, 'invalid_grant', 'a revoked subject token')
 })
+
+t.test('OAUTH_RATE_LIMIT counts requests per address at each endpoint', async (t) => {
+  const f = await oauthFixture(t, { OAUTH_RATE_LIMIT: '2/1m' })
+  const c = await registerClient(f, { name: 'x', scopes: ['a'], audiences: ['orders'] })
+  const token = () =>
+    postForm(
+      f.app,
+      '/oauth/token',
+      { grant_type: 'client_credentials' },
+      basic(c.client_id, c.client_secret!),
+    )
+  t.equal((await token()).statusCode, 200)
+  t.equal((await token()).statusCode, 200)
+  const limited = await token()
+  t.equal(limited.statusCode, 429)
+  t.equal(limited.json().code, 'KG_RATE_LIMITED')
+  t.ok(Number(limited.headers['retry-after']) >= 1)
+  const revoke = await postForm(f.app, '/oauth/revoke', { token: 'x' }, basic(c.client_id, c.client_secret!))
+  t.equal(revoke.statusCode, 200, 'each endpoint counts on its own')
+})

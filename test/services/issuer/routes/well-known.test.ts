@@ -40,7 +40,7 @@ t.test('JWKS: next, active and retired public keys, cacheable for JWKS_MAX_AGE',
   )
 })
 
-t.test('discovery names what exists', async (t) => {
+t.test('discovery and RFC 8414 metadata name what exists, and mean what the RFCs say', async (t) => {
   const open = await issuerFixture(t)
   const doc = (await open.app.inject('/.well-known/openid-configuration')).json()
   // The OAuth endpoints are the oauth routes' (routes/oauth.ts); the keygate_* ones the browser's.
@@ -80,7 +80,13 @@ t.test('discovery names what exists', async (t) => {
     keygate_password_endpoint: 'http://issuer.test/auth/password',
     keygate_registration_endpoint: 'http://issuer.test/auth/register',
   })
-  t.notOk('response_types_supported' in doc, 'not an OpenID provider')
+  t.notOk(doc.token_endpoint_auth_signing_alg_values_supported.some((a: string) => /^(none|HS)/.test(a)))
+  t.notOk('registration_endpoint' in doc, 'user sign-up is not RFC 7591 client registration')
+  t.notOk('response_types_supported' in doc, 'not an OpenID provider: no ID tokens')
+  t.notOk('authorization_endpoint' in doc)
+  const rfc8414 = await open.app.inject('/.well-known/oauth-authorization-server')
+  t.equal(rfc8414.statusCode, 200)
+  t.same(rfc8414.json(), doc, 'the same document at the RFC 8414 address')
   const closed = await issuerFixture(t, { env: { REGISTRATION: 'closed' } })
   const closedDoc = (await closed.app.inject('/.well-known/openid-configuration')).json()
   t.notOk(
