@@ -1,12 +1,14 @@
 /**
- * keygate's benchmark against the alternatives (issue 6): one upstream, and in turn the upstream alone, a
- * bare Fastify + @fastify/reply-from proxy, keygate's gateway on an authenticated route, and the Express
- * stack, all trusting one issuer's tokens, under the same load, pinned to cores where taskset exists.
+ * keygate's benchmark against the alternatives (issues 6 and 18): one upstream, and in turn the upstream
+ * alone, a bare Fastify + @fastify/reply-from proxy, HAProxy with jwt_verify, keygate's gateway on an
+ * authenticated route, and the Express stack, all trusting one issuer's tokens, under the same load, pinned
+ * to cores where taskset exists; then the gateway in front of keygate's profile service, revocation under
+ * load, and the issuer.
  *
  *   npm run bench                                  every scenario (about 10 minutes)
  *   npm run bench -- --quick                       short runs, a small token pool (about 2 minutes)
- *   npm run bench -- --scenarios a,b,micro         some of: a b c d e micro workers
- *   npm run bench -- --duration 10 --connections 50 --runs 2 --tool wrk|autocannon --profile --no-pin
+ *   npm run bench -- --scenarios a,b,micro         some of: a b c d f revocation e micro workers
+ *   npm run bench -- --duration 10 --connections 50 --runs 2 --tool wrk|autocannon --profile --no-pin --no-memory
  *   npm run bench -- --markdown docs/bench-latest.md   also write the report to a file
  *
  * Figures on a shared machine swing; the ratios within one run are what count.
@@ -21,12 +23,22 @@ import { pinSelf, placement } from './machine.js'
 import { profileSummary } from './profile-summary.js'
 import { scenarioMarkdown, type ScenarioReport } from './report.js'
 import type { BenchContext } from './rounds.js'
-import { fewUsersTokens, scenarioA, scenarioB, scenarioC, scenarioD, scenarioWorkers } from './scenarios.js'
+import { haproxyAvailable } from './haproxy.js'
+import { scenarioRevocation } from './revocation-latency.js'
+import {
+  fewUsersTokens,
+  scenarioA,
+  scenarioB,
+  scenarioC,
+  scenarioD,
+  scenarioProfile,
+  scenarioWorkers,
+} from './scenarios.js'
 import { startUpstream } from './stacks.js'
 import { CACHE_DIR, tokenPool } from './token-pool.js'
 import { verifyMicroBenchmark } from './verify-micro.js'
 
-const SCENARIOS = ['a', 'b', 'c', 'd', 'e', 'micro', 'workers'] as const
+const SCENARIOS = ['a', 'b', 'c', 'd', 'f', 'revocation', 'e', 'micro', 'workers'] as const
 type Scenario = (typeof SCENARIOS)[number]
 
 /**
@@ -47,6 +59,8 @@ export interface BenchOptions {
   pin: boolean
   profile: boolean
   poolSize: number
+  /** Scenario (b)'s memory passes (three times 100,000 tokens through a fresh gateway); off with --quick. */
+  memory?: boolean
 }
 
 function parseOptions(argv: string[]): BenchOptions & { markdown?: string } {
@@ -62,6 +76,7 @@ function parseOptions(argv: string[]): BenchOptions & { markdown?: string } {
       runs: { type: 'string' },
       tool: { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
+      'no-memory': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
       pool: { type: 'string' },
       markdown: { type: 'string' },
@@ -91,6 +106,7 @@ function parseOptions(argv: string[]): BenchOptions & { markdown?: string } {
     runs: number(values.runs, 2, 'runs'),
     ...(values.tool ? { tool: values.tool as LoadTool } : {}),
     pin: !values['no-pin'],
+    memory: !values['no-memory'],
     profile: values.profile,
     poolSize: number(values.pool, quick ? QUICK_POOL : FULL_POOL, 'pool'),
     ...(values.markdown ? { markdown: values.markdown } : {}),
@@ -111,7 +127,7 @@ export async function runBench(
   pinSelf(machine.loadCpu)
   const { tool, note: toolNote } = chooseLoadTool(options.tool)
   const wants = (s: Scenario) => options.scenarios.includes(s)
-  const proxyScenarios = (['a', 'b', 'c', 'd', 'workers'] as const).some(wants)
+  const proxyScenarios = (['a', 'b', 'c', 'd', 'f', 'workers'] as const).some(wants)
 
   log(`bench: ${tool}, ${options.connections} connections, ${options.durationS} s runs × ${options.runs}`)
   const needsPool = wants('b') || wants('micro') || proxyScenarios
@@ -128,7 +144,10 @@ export async function runBench(
 
   if (proxyScenarios && pool) {
     const issuer = await startBenchIssuer([pool.key])
-    const upstream = await startUpstream(machine.serverCpu)
+    // The upstream on the load generator's core, as issue 18's figures were taken: the proxy has its core.
+    const upstream = await startUpstream(machine.loadCpu)
+    const haproxy =
+      wants('a') || wants('b') ? haproxyAvailable(log) : { ok: false as const, why: 'not needed' }
     const ctx: BenchContext = {
       machine,
       tool,
@@ -141,6 +160,7 @@ export async function runBench(
       fewUsersFile: fewUsersTokens(pool.key),
       upstream,
       profileDir,
+      haproxy,
       log,
     }
     try {
@@ -150,7 +170,7 @@ export async function runBench(
       }
       if (wants('b')) {
         log('bench: scenario (b)')
-        reports.push(await scenarioB(ctx, !options.quick))
+        reports.push(await scenarioB(ctx, !options.quick && options.memory !== false))
       }
       if (wants('c')) {
         log('bench: scenario (c)')
@@ -160,6 +180,10 @@ export async function runBench(
         log('bench: scenario (d)')
         reports.push(await scenarioD(ctx))
       }
+      if (wants('f')) {
+        log('bench: scenario (f), gateway → profile')
+        reports.push(await scenarioProfile(ctx))
+      }
       if (wants('workers')) {
         log('bench: gateway processes 1 → 2')
         reports.push(await scenarioWorkers(ctx))
@@ -168,6 +192,19 @@ export async function runBench(
       await upstream.stop()
       await issuer.close()
     }
+  }
+  if (wants('revocation')) {
+    log('bench: revocation under load')
+    reports.push(
+      await scenarioRevocation({
+        tool,
+        machine,
+        connections: options.connections,
+        durationS: options.durationS,
+        quick: options.quick,
+        log,
+      }),
+    )
   }
   if (wants('micro') && pool) {
     log('bench: verify micro-benchmark')
@@ -191,7 +228,7 @@ export async function runBench(
     `- machine: ${machine.cores} cores (${machine.cpuModel}), Node ${process.version}, ${process.platform}`,
     `- pinning: ${
       machine.pinning
-        ? `taskset — servers (proxy and upstream) on CPU ${machine.serverCpu}, load generator on CPU ${machine.loadCpu}`
+        ? `taskset — the stack under test on CPU ${machine.serverCpu}, the bench upstream and the load generator on CPU ${machine.loadCpu}`
         : 'none (no taskset, one core, or --no-pin)'
     }`,
     `- load: ${toolNote}, ${options.connections} connections, ${options.durationS} s per run after ${options.warmupS} s warm-up, ${options.runs} runs per stack in rounds`,

@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { pinned } from './machine.js'
 
@@ -85,4 +86,13 @@ export async function startServer(spec: ServerSpec): Promise<ServerProcess> {
       clearTimeout(killer)
     },
   }
+}
+
+/** A port free on loopback now (for servers that must know an address before another starts). */
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
 }

@@ -1,90 +1,237 @@
 /**
- * How long a logout takes to reach the verifiers: the issuer, gateway and services run as separate
- * processes; each round logs a user in, lets the gateway and profile verify (and cache) the token, sends
- * the logout, and polls both verifiers until they refuse the token. The delay counts from sending the
- * logout request to the first refusal.
+ * How long a logout takes to reach the verifiers: the issuer, gateway and profile run as separate
+ * processes (the revocation feed on); each round logs a user out and polls the gateway and the profile
+ * (reached directly) until they refuse the token, each of which had verified (and cached) it before. The
+ * delay counts from sending the logout to the first refusal. Idle, or (the bench's scenario `revocation`)
+ * with the gateway serving `GET /api/profile/me` at a share of its measured capacity meanwhile.
  *
- *   npx tsx bench/revocation-latency.ts [--rounds 200]
+ *   npx tsx bench/revocation-latency.ts [--rounds 200]          idle
+ *   npm run bench -- --scenarios revocation                    under load (issue 18)
  */
 import { parseArgs } from 'node:util'
 import { Agent, request } from 'undici'
 import { startProcesses } from '../test/helpers/processes.js'
+import { type LoadResult, type LoadTool, runLoad } from './load/index.js'
+import type { Placement } from './machine.js'
+import type { ScenarioReport } from './report.js'
+import { writeTokenFile } from './token-pool.js'
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '200' } } })
-const rounds = Number(values.rounds)
 const POLL_INTERVAL_MS = 1
 const GIVE_UP_MS = 5_000
+/** Users of the background load (tokens reused), apart from the one logging out. */
+const LOAD_USERS = 10
+const PASSWORD = 'correct horse battery'
+/** The load starts this long before the first logout, in milliseconds (connections open, caches warm). */
+const LOAD_LEAD_MS = 1_000
+/** Logouts timed by the bench scenario (full and quick). */
+const FULL_ROUNDS = 100
+const QUICK_ROUNDS = 20
+/** The load while logging out, as a share of the measured capacity. */
+const LOAD_SHARE = 0.8
 
-const dispatcher = new Agent({ connections: 8 })
-async function call(
-  url: string,
-  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
-) {
-  const res = await request(url, {
-    dispatcher,
-    method: (init.method ?? 'GET') as 'GET',
-    headers: init.headers,
-    body: init.body,
-  })
-  const text = await res.body.text()
-  return { status: res.statusCode, headers: res.headers, text }
+export interface RevocationLoad {
+  tool: LoadTool
+  /** Core of the load generator. */
+  cpu: number | undefined
+  connections: number
+  /** Seconds to measure capacity, and the longest the loaded phase may take. */
+  capacityS: number
+  loadedS: number
+  /** Share of the measured capacity sent while logging out (0.8). */
+  share: number
 }
 
-async function refusedAfter(url: string, token: string, since: number): Promise<number> {
-  for (;;) {
-    const r = await call(url, { headers: { authorization: `Bearer ${token}` } })
-    const elapsed = performance.now() - since
-    if (r.status === 401) return elapsed
-    if (elapsed > GIVE_UP_MS) return Number.POSITIVE_INFINITY
-    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS))
+export interface RevocationResult {
+  /** Milliseconds from sending each logout to the first 401 (Infinity: never within GIVE_UP_MS). */
+  atGateway: number[]
+  atProfile: number[]
+  /** What the gateway served at full load, and during the logouts. */
+  capacity?: LoadResult
+  during?: LoadResult
+}
+
+interface Session {
+  token: string
+  cookie: string
+  csrf: string
+}
+
+/**
+ * Logs a user in `rounds` times, then logs each session out in turn, timing how long the gateway and the
+ * profile take to refuse its token; with `load`, while the gateway serves at `load.share` of its capacity.
+ * @example
+ * const r = await measureRevocation(50, { tool: 'wrk', cpu: 1, connections: 50, capacityS: 5, loadedS: 20, share: 0.8 })
+ */
+export async function measureRevocation(
+  rounds: number,
+  load?: RevocationLoad,
+  log: (line: string) => void = () => {},
+): Promise<RevocationResult> {
+  const dispatcher = new Agent({ connections: 8 })
+  const call = async (
+    url: string,
+    init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+  ) => {
+    const res = await request(url, {
+      dispatcher,
+      method: (init.method ?? 'GET') as 'GET',
+      headers: init.headers,
+      body: init.body,
+    })
+    const text = await res.body.text()
+    return { status: res.statusCode, headers: res.headers, text }
+  }
+  const refusedAfter = async (url: string, token: string, since: number): Promise<number> => {
+    for (;;) {
+      const r = await call(url, { headers: { authorization: `Bearer ${token}` } })
+      const elapsed = performance.now() - since
+      if (r.status === 401) return elapsed
+      if (elapsed > GIVE_UP_MS) return Number.POSITIVE_INFINITY
+      await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS))
+    }
+  }
+  const system = await startProcesses({
+    env: {
+      REVOCATION_FEED: 'on',
+      LOG_LEVEL: 'warn',
+      // The load comes from one address far faster than any client would.
+      GATEWAY_RATE_LIMIT: '1000000000/1m',
+    },
+    components: ['issuer', 'gateway', 'profile'],
+  })
+  try {
+    const gateway = system.urls.gateway
+    const profile = system.urls.profile
+    const json = { 'content-type': 'application/json' }
+    const user = (name: string) => JSON.stringify({ email: `${name}@example.com`, password: PASSWORD })
+    const login = async (name: string): Promise<Session> => {
+      const r = await call(`${gateway}/auth/login`, { method: 'POST', headers: json, body: user(name) })
+      if (r.status !== 200) throw new Error(`bench: login answered ${r.status}`)
+      const { access_token: token, csrf_token: csrf } = JSON.parse(r.text) as Record<string, string>
+      const cookie = ([] as string[])
+        .concat(r.headers['set-cookie'] ?? [])
+        .map((c) => c.split(';')[0])
+        .join('; ')
+      return { token: token!, cookie, csrf: csrf! }
+    }
+    const names = ['latency', ...(load ? Array.from({ length: LOAD_USERS }, (_, i) => `load-${i}`) : [])]
+    for (const name of names) {
+      await call(`${gateway}/auth/register`, { method: 'POST', headers: json, body: user(name) })
+    }
+    // Every session first, so the timed phase holds nothing but logouts (a login is an argon2id hash).
+    const sessions: Session[] = []
+    for (let i = 0; i < rounds; i++) sessions.push(await login('latency'))
+
+    let loaded: Promise<LoadResult> | undefined
+    let capacity: LoadResult | undefined
+    if (load) {
+      const tokens = await Promise.all(names.slice(1).map(async (n) => (await login(n)).token))
+      const tokenFile = writeTokenFile('revocation-load.txt', tokens)
+      const spec = { url: `${gateway}/api/profile/me`, connections: load.connections, tokenFile }
+      capacity = await runLoad(load.tool, { ...spec, durationS: load.capacityS }, load.cpu)
+      const rate = Math.max(1, Math.round(capacity.rps * load.share))
+      log(`  capacity ${Math.round(capacity.rps)} req/s; logging out under ${rate} req/s`)
+      loaded = runLoad('autocannon', { ...spec, durationS: load.loadedS, rate }, load.cpu)
+      await new Promise((resolve) => setTimeout(resolve, LOAD_LEAD_MS))
+    }
+
+    const atGateway: number[] = []
+    const atProfile: number[] = []
+    for (const session of sessions) {
+      // Verified once at each place, so each holds the token in its verified-token cache.
+      const auth = { authorization: `Bearer ${session.token}` }
+      await call(`${gateway}/api/profile/me`, { headers: auth })
+      await call(`${profile}/me`, { headers: auth })
+      const sent = performance.now()
+      const logout = call(`${gateway}/auth/logout`, {
+        method: 'POST',
+        headers: { cookie: session.cookie, 'x-csrf-token': session.csrf },
+      })
+      const [g, p] = await Promise.all([
+        refusedAfter(`${gateway}/api/profile/me`, session.token, sent),
+        refusedAfter(`${profile}/me`, session.token, sent),
+        logout,
+      ])
+      atGateway.push(g)
+      atProfile.push(p)
+    }
+    const during = loaded ? await loaded : undefined
+    return { atGateway, atProfile, ...(capacity ? { capacity } : {}), ...(during ? { during } : {}) }
+  } finally {
+    await system.stop()
+    await dispatcher.close()
   }
 }
 
-function quantiles(samples: number[]): string {
+/** p99 of the delay until a logout is refused, at the gateway and at a service directly, in milliseconds. */
+const P99_TARGET_MS = 50
+
+export interface RevocationScenarioOptions {
+  tool: LoadTool
+  machine: Placement
+  connections: number
+  durationS: number
+  quick: boolean
+  log: (line: string) => void
+}
+
+/**
+ * Scenario (revocation): logouts while the gateway serves `GET /api/profile/me` at 80 % of the capacity
+ * just measured. The processes are not pinned (issuer, gateway and profile share the server core… and the
+ * other one: startProcesses spawns them unpinned); the load generator is.
+ */
+export async function scenarioRevocation(options: RevocationScenarioOptions): Promise<ScenarioReport> {
+  const rounds = options.quick ? QUICK_ROUNDS : FULL_ROUNDS
+  const r = await measureRevocation(
+    rounds,
+    {
+      tool: options.tool,
+      cpu: options.machine.loadCpu,
+      connections: options.connections,
+      capacityS: Math.max(2, Math.round(options.durationS / 2)),
+      loadedS: Math.max(5, options.durationS),
+      share: LOAD_SHARE,
+    },
+    options.log,
+  )
+  const verdict = (samples: number[]) => {
+    const p99 = quantile(samples, 0.99)
+    return `p99 ${p99.toFixed(1)} ms (≤ ${P99_TARGET_MS} ${p99 <= P99_TARGET_MS ? 'met' : 'MISSED'})`
+  }
+  const int = (n: number) => Math.round(n).toLocaleString('en-US')
+  const load = (l: LoadResult | undefined) =>
+    l ? `${int(l.rps)} req/s, p99 ${l.p99Ms.toFixed(1)} ms, errors ${l.errors}, non-2xx ${l.non2xx}` : '–'
+  return {
+    id: 'revocation',
+    title: `revocation under load: ${rounds} logouts with the gateway at ${LOAD_SHARE * 100} % of its capacity`,
+    runs: [],
+    ratios: [],
+    notes: [
+      `at the gateway: ${verdict(r.atGateway)} — ${quantiles(r.atGateway)}`,
+      `at the profile, reached directly: ${verdict(r.atProfile)} — ${quantiles(r.atProfile)}`,
+      `capacity (\`GET /api/profile/me\` through the gateway, ${options.tool}, ${options.connections} connections): ${load(r.capacity)}`,
+      `during the logouts (autocannon at ${LOAD_SHARE * 100} % of it): ${load(r.during)}`,
+      'issuer, gateway and profile are separate processes (the revocation feed on), not pinned; the load generator is',
+    ],
+  }
+}
+
+/** The `q` quantile of `samples` (nearest rank). */
+export function quantile(samples: readonly number[], q: number): number {
   const sorted = [...samples].sort((a, b) => a - b)
-  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!.toFixed(1)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
+}
+
+export function quantiles(samples: readonly number[]): string {
+  const q = (p: number) => quantile(samples, p).toFixed(1)
   return `p50 ${q(0.5)} ms · p90 ${q(0.9)} ms · p99 ${q(0.99)} ms · max ${q(1)} ms`
 }
 
-const system = await startProcesses({
-  env: { REVOCATION_FEED: 'on', LOG_LEVEL: 'warn' },
-  components: ['issuer', 'gateway', 'profile'],
-})
-try {
-  const gateway = system.urls.gateway
-  const profile = system.urls.profile
-  const json = { 'content-type': 'application/json' }
-  const user = JSON.stringify({ email: 'latency@example.com', password: 'correct horse battery' })
-  await call(`${gateway}/auth/register`, { method: 'POST', headers: json, body: user })
-  const atGateway: number[] = []
-  const atProfile: number[] = []
-  for (let i = 0; i < rounds; i++) {
-    const login = await call(`${gateway}/auth/login`, { method: 'POST', headers: json, body: user })
-    const { access_token: token, csrf_token: csrf } = JSON.parse(login.text) as Record<string, string>
-    const cookie = ([] as string[])
-      .concat(login.headers['set-cookie'] ?? [])
-      .map((c) => c.split(';')[0])
-      .join('; ')
-    // Verified once at each place, so each holds the token in its verified-token cache.
-    await call(`${gateway}/api/profile/me`, { headers: { authorization: `Bearer ${token}` } })
-    await call(`${profile}/me`, { headers: { authorization: `Bearer ${token}` } })
-    const sent = performance.now()
-    const logout = call(`${gateway}/auth/logout`, {
-      method: 'POST',
-      headers: { cookie, 'x-csrf-token': csrf! },
-    })
-    const [g, p] = await Promise.all([
-      refusedAfter(`${gateway}/api/profile/me`, token!, sent),
-      refusedAfter(`${profile}/me`, token!, sent),
-      logout,
-    ])
-    atGateway.push(g)
-    atProfile.push(p)
-  }
+if (process.argv[1] === import.meta.filename) {
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '200' } } })
+  const rounds = Number(values.rounds)
+  const { atGateway, atProfile } = await measureRevocation(rounds)
   console.log(`revocation propagation over ${rounds} logouts (from sending the logout to the first 401):`)
   console.log(`  gateway: ${quantiles(atGateway)}`)
   console.log(`  profile (reached directly): ${quantiles(atProfile)}`)
-} finally {
-  await system.stop()
-  await dispatcher.close()
 }

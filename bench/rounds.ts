@@ -24,6 +24,8 @@ export interface BenchContext {
   upstream: ServerProcess
   /** Where gateway CPU profiles go (`--profile`), if anywhere. */
   profileDir: string | undefined
+  /** Whether HAProxy with jwt_verify can run here, and why not. */
+  haproxy: { ok: true } | { ok: false; why: string }
   log: (line: string) => void
 }
 
@@ -50,16 +52,19 @@ export async function measure(
   run: number,
   path: string,
   spec: Spec,
+  alsoCounted: ServerProcess[] = [],
 ): Promise<CaseRun> {
-  const before = cpuMicros(server.pid)
+  const counted = [server, ...alsoCounted]
+  const cpuNow = () => counted.reduce((sum, s) => sum + cpuMicros(s.pid), 0)
+  const before = cpuNow()
   const result = await load(ctx, server, path, spec)
-  const cpu = cpuMicros(server.pid) - before
+  const cpu = cpuNow() - before
   const entry: CaseRun = {
     stack,
     run,
     load: result,
     cpuUsPerRequest: cpu > 0 && result.requests > 0 ? cpu / result.requests : undefined,
-    rssBytes: rssBytes(server.pid) || undefined,
+    rssBytes: counted.reduce((sum, s) => sum + rssBytes(s.pid), 0) || undefined,
   }
   ctx.log(
     `  ${stack.padEnd(28)} run ${run}: ${Math.round(result.rps)} req/s, p99 ${result.p99Ms.toFixed(2)} ms, ` +
@@ -88,6 +93,8 @@ export interface Stack {
   path: string
   /** The load of run `run` (0: warm-up). */
   spec: (run: number) => Spec
+  /** Other processes the stack's CPU time and memory include (a service behind the gateway). */
+  alsoCounted?: ServerProcess[]
 }
 
 /** Warms every stack, then measures them in rounds. */
@@ -97,7 +104,8 @@ export async function rounds(ctx: BenchContext, stacks: Stack[]): Promise<CaseRu
   }
   const runs: CaseRun[] = []
   for (let run = 1; run <= ctx.runs; run++) {
-    for (const s of stacks) runs.push(await measure(ctx, s.server, s.name, run, s.path, s.spec(run)))
+    for (const s of stacks)
+      runs.push(await measure(ctx, s.server, s.name, run, s.path, s.spec(run), s.alsoCounted))
   }
   return runs
 }

@@ -31,6 +31,11 @@ export interface GatewayOptions {
    */
   forward?: 'default' | 'token only'
   workers?: number
+  /**
+   * A profile service behind `/api/profile` (rewritten to `/`), and the port the gateway listens on (the
+   * profile verifies the gateway's assertions, so it is told the gateway's address before the gateway starts).
+   */
+  profile?: { url: string; gatewayPort: number }
   /** Write a V8 CPU profile of the gateway (its main process) into this directory on exit. */
   cpuProfileDir?: string
 }
@@ -83,7 +88,14 @@ export function gatewayRouteFile(
     upstream: 'bench',
     auth: { mode: 'none' },
   }
-  if (routes === 'few') return { upstreams: { bench: upstreamUrl }, routes: [secure, open] }
+  // As keygate's default table has it; its upstream is PROFILE_URL (unused unless a profile runs).
+  const profileRoute = {
+    prefix: '/api/profile',
+    upstream: 'profile',
+    rewrite: '/',
+    auth: { mode: 'required' },
+  }
+  if (routes === 'few') return { upstreams: { bench: upstreamUrl }, routes: [secure, open, profileRoute] }
   const filler = (i: number) => ({
     prefix: `/api/service-${String(i).padStart(4, '0')}/v1`,
     upstream: 'bench',
@@ -114,8 +126,14 @@ export function startGateway(options: GatewayOptions): Promise<ServerProcess> {
     args: ['start', 'gateway', ...(options.workers ? ['--workers', String(options.workers)] : [])],
     env: {
       HOST: '127.0.0.1',
-      GATEWAY_PORT: '0',
+      GATEWAY_PORT: String(options.profile?.gatewayPort ?? 0),
       GATEWAY_OPS_PORT: '0',
+      ...(options.profile
+        ? {
+            PROFILE_URL: options.profile.url,
+            GATEWAY_URL: `http://127.0.0.1:${options.profile.gatewayPort}`,
+          }
+        : {}),
       TRUSTED_ISSUERS: trustedIssuersSetting(options.jwksUri),
       GATEWAY_ROUTES_FILE: routesFile,
       GATEWAY_RATE_LIMIT: UNREACHABLE_RATE_LIMIT,
@@ -126,5 +144,34 @@ export function startGateway(options: GatewayOptions): Promise<ServerProcess> {
     ...(options.cpuProfileDir
       ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] }
       : {}),
+  })
+}
+
+/**
+ * keygate's profile service (`keygate start profile`, SQLite, default settings) trusting the bench issuer and
+ * the assertions of the gateway that will listen on `gatewayPort`.
+ */
+export function startProfile(
+  jwksUri: string,
+  gatewayPort: number,
+  cpu: number | undefined,
+  cpuProfileDir?: string,
+): Promise<ServerProcess> {
+  const work = mkdtempSync(join(tmpdir(), 'kg-bench-profile-'))
+  return startServer({
+    name: 'profile',
+    script: 'bin/keygate.ts',
+    args: ['start', 'profile'],
+    env: {
+      HOST: '127.0.0.1',
+      PROFILE_PORT: '0',
+      PROFILE_OPS_PORT: '0',
+      TRUSTED_ISSUERS: trustedIssuersSetting(jwksUri),
+      GATEWAY_URL: `http://127.0.0.1:${gatewayPort}`,
+      KEYS_DIR: join(work, 'keys'),
+      DATA_DIR: join(work, 'data'),
+    },
+    cpu,
+    ...(cpuProfileDir ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] } : {}),
   })
 }

@@ -74,6 +74,7 @@ async function main(argv: string[]): Promise<number> {
   if (values.workers !== undefined && (command !== 'start' || rest[0] !== 'gateway')) {
     throw new UsageError('--workers applies to start gateway only')
   }
+  if (command === 'start' || command === 'keys') await knowEverySetting()
   switch (command) {
     case 'start':
       return start(rest, values.workers === undefined ? undefined : workerCount(values.workers))
@@ -82,6 +83,22 @@ async function main(argv: string[]): Promise<number> {
     default:
       throw new UsageError(command ? `unknown command: ${command}` : 'no command given')
   }
+}
+
+/**
+ * One KEYGATE_CONFIG file serves every component, so each checks the file's keys against every component's
+ * settings, not only its own: their schemas are loaded (which makes their names known to lib/config.ts)
+ * before any config is read. Skipped without a file, where nothing is checked.
+ */
+async function knowEverySetting(): Promise<void> {
+  if (process.env.KEYGATE_CONFIG === undefined) return
+  await Promise.all([
+    issuerConfig(),
+    import('../gateway/config.js'),
+    import('../services/profile/config.js'),
+    import('../services/orders/config.js'),
+    import('../services/files/config.js'),
+  ])
 }
 
 /** `--workers`: a whole number of processes, at least 1. */
@@ -152,20 +169,26 @@ async function startAll(): Promise<number> {
   const config = loadConfig(componentSchema({}))
   const admin = process.env.KEYGATE_ADMIN_EMAIL
   const gw = config.GATEWAY_URL
+  const { demoBuilt } = await import('../gateway/static-app.js')
+  const demo = demoBuilt()
   const banner = (ops: Partial<Record<Component, string>>) =>
     [
       '',
       `keygate is up. The gateway is the one door: ${gw}`,
+      demo
+        ? `  Demo app: open ${gw}/ in a browser (register, log in, call the services)`
+        : '  Demo app: not built (npm run build:client, or start with npm start), then at / on the gateway',
+      admin
+        ? `  Admin: log in as ${admin} with KEYGATE_ADMIN_PASSWORD`
+        : '  No admin account: set KEYGATE_ADMIN_EMAIL and KEYGATE_ADMIN_PASSWORD to create one',
+      '  Stop everything with Ctrl-C.',
+      '',
       `  issuer ${config.ISSUER_URL} · profile ${config.PROFILE_URL} · orders ${config.ORDERS_URL} · files ${config.FILES_URL}`,
       `  ops listeners (/readyz, /metrics): ${COMPONENTS.map((c) => `${c} ${ops[c]}`).join(' · ')}`,
       '',
-      'Register and log in through the gateway:',
+      'Or with curl, through the gateway (the README walks through the rest):',
       `  curl -X POST ${gw}/auth/register -H 'content-type: application/json' -d '{"email":"you@example.com","password":"a long passphrase"}'`,
       `  curl -X POST ${gw}/auth/login -H 'content-type: application/json' -d '{"email":"you@example.com","password":"a long passphrase"}'`,
-      admin
-        ? `Admin account: ${admin} (from KEYGATE_ADMIN_EMAIL)`
-        : 'No admin account: set KEYGATE_ADMIN_EMAIL and KEYGATE_ADMIN_PASSWORD to create one.',
-      'The README walks through the rest. Stop everything with Ctrl-C.',
       '',
     ].join('\n')
   // The gateway in front of everyone on loopback: the others believe its X-Forwarded-For.

@@ -143,7 +143,10 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   await app.register(proxyRoute, {
     table,
     proxy,
-    limits: await RouteRateLimits.register(app, table.routes),
+    limits: await RouteRateLimits.register(app, table.routes, {
+      redisUrl: config.REDIS_URL,
+      keyPrefix: config.REDIS_KEY_PREFIX,
+    }),
     upstreamHeaders: new UpstreamRequestHeaders({
       identityHeaders: commaList(config.GATEWAY_STRIP_HEADERS, true),
       signer,

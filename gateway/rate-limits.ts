@@ -1,10 +1,12 @@
 /**
  * Per-route rate limits on @fastify/rate-limit's store: a route's requests are counted per subject when the
  * caller is authenticated (wherever they come from), else per client address. Limits are checked after
- * authentication, which is what makes the subject known.
+ * authentication, which is what makes the subject known. With a Redis URL the counters live in Redis, so
+ * that every gateway sharing it enforces one limit; without, each process counts in memory.
  */
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { Redis } from 'ioredis'
 import type { Identity } from '../lib/auth/types.js'
 import { KeygateError } from '../lib/errors.js'
 import type { GatewayRoute, RateLimit } from './route-table.js'
@@ -22,6 +24,16 @@ declare module 'fastify' {
 
 type Limiter = (request: FastifyRequest) => Promise<{ isExceeded?: boolean; ttlInSeconds?: number }>
 
+/** Time to connect to Redis, in milliseconds; a command fails at once while it is unreachable. */
+export const REDIS_CONNECT_TIMEOUT_MS = 5000
+
+export interface RateLimitStoreOptions {
+  /** Redis shared by the gateways (REDIS_URL); counters in memory without it. */
+  redisUrl?: string | undefined
+  /** Prefix of the keys in Redis (REDIS_KEY_PREFIX). */
+  keyPrefix?: string
+}
+
 /** The limiters of a route table: one store per distinct limit, keys prefixed by the route. */
 export class RouteRateLimits {
   readonly #byRoute = new Map<GatewayRoute, Limiter>()
@@ -29,8 +41,20 @@ export class RouteRateLimits {
   private constructor() {}
 
   /** Registers @fastify/rate-limit on `app` (no global limit) and makes the limiters of `routes`. */
-  static async register(app: FastifyInstance, routes: readonly GatewayRoute[]): Promise<RouteRateLimits> {
-    await app.register(rateLimit, { global: false, cache: RATE_LIMIT_KEYS })
+  static async register(
+    app: FastifyInstance,
+    routes: readonly GatewayRoute[],
+    store: RateLimitStoreOptions = {},
+  ): Promise<RouteRateLimits> {
+    const redis = store.redisUrl === undefined ? undefined : await connectRedis(app, store.redisUrl)
+    await app.register(rateLimit, {
+      global: false,
+      cache: RATE_LIMIT_KEYS,
+      // Redis unreachable: requests pass uncounted (said in the log) rather than every gateway failing.
+      ...(redis
+        ? { redis, nameSpace: `${store.keyPrefix ?? 'keygate:'}rate-limit:`, skipOnError: true }
+        : {}),
+    })
     app.decorateRequest(kRateLimitKey, '')
     const limits = new RouteRateLimits()
     const byLimit = new Map<string, Limiter>()
@@ -63,6 +87,35 @@ export class RouteRateLimits {
       })
     }
   }
+}
+
+/**
+ * A Redis client for the counters, closed with `app`. Commands fail at once rather than queue while Redis
+ * is unreachable; losing it is a warning once, finding it again an info line.
+ */
+async function connectRedis(app: FastifyInstance, url: string): Promise<Redis> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
+  })
+  let reachable = true
+  redis.on('error', (err: Error) => {
+    if (!reachable) return
+    reachable = false
+    app.log.warn({ reason: err.message }, 'Redis unreachable: rate limits are not counted until it answers')
+  })
+  redis.on('ready', () => {
+    if (!reachable) app.log.info('Redis reached: rate limits are counted again')
+    reachable = true
+  })
+  app.addHook('onClose', async () => {
+    redis.disconnect()
+  })
+  // A first connection that fails is reported by the error handler above; the client keeps retrying.
+  await redis.connect().catch(() => {})
+  return redis
 }
 
 /** The client's address: the peer's, unless a trusted proxy says otherwise (request.ip parses the chain). */

@@ -116,6 +116,11 @@ async function loadAssets(dir: string): Promise<Map<string, Asset>> {
 }
 
 /** client/dist of the package this file belongs to (run from source or from dist/), if it can be found. */
+/** Whether the demo page is built, so a gateway with the default route table serves it at `/`. */
+export function demoBuilt(dir = clientDistDir()): boolean {
+  return dir !== undefined && existsSync(join(dir, PAGE_FILE))
+}
+
 function clientDistDir(): string | undefined {
   let dir = dirname(fileURLToPath(import.meta.url))
   for (;;) {

@@ -3,9 +3,12 @@
  * property names are the environment variables; values come from an optional JSON file (`KEYGATE_CONFIG`)
  * overridden by the environment. Validation fails fast with a message naming the bad setting and showing
  * what a valid value looks like; settings with a transform (`Duration`) are decoded here, once, so components
- * get milliseconds, never a string to parse.
+ * get milliseconds, never a string to parse. A file is strict: a key no component knows is refused with its
+ * name and the nearest known one. Every secret setting (see `isSecretSetting`) can also be read from a file
+ * named by `<SETTING>_FILE` (Docker and Kubernetes secrets).
  */
 import { readFileSync } from 'node:fs'
+import { closest, distance } from 'fastest-levenshtein'
 import {
   type Static,
   type StaticDecode,
@@ -100,6 +103,13 @@ export const Duration = (fallback: string, bounds: DurationBounds = {}) => {
 }
 
 const Port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback })
+/** A bind address: a host name or an IP address, IPv6 without brackets. */
+const Host = (fallback: string) =>
+  Type.String({
+    default: fallback,
+    pattern: '^[A-Za-z0-9._%:-]+$',
+    description: 'a host name or IP address like 127.0.0.1, 0.0.0.0, :: or localhost',
+  })
 const Url = () =>
   Type.Optional(
     Type.String({
@@ -110,7 +120,7 @@ const Url = () =>
 
 /** Settings every component shares: where it binds, how it logs, and where its neighbours are. */
 export const CommonSchema = {
-  HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
+  HOST: Host('127.0.0.1'),
   LOG_LEVEL: OneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
   /** Pretty logs: `auto` means only when stdout is a terminal. */
   LOG_PRETTY: OneOf(['auto', 'true', 'false'], 'auto'),
@@ -122,7 +132,7 @@ export const CommonSchema = {
   ORDERS_PORT: Port(DEFAULT_PORTS.orders),
   FILES_PORT: Port(DEFAULT_PORTS.files),
   /** Where the ops listeners (`/readyz`, `/metrics`) bind: loopback unless an operator opens them. */
-  OPS_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
+  OPS_HOST: Host('127.0.0.1'),
   ISSUER_OPS_PORT: Port(DEFAULT_OPS_PORTS.issuer),
   GATEWAY_OPS_PORT: Port(DEFAULT_OPS_PORTS.gateway),
   PROFILE_OPS_PORT: Port(DEFAULT_OPS_PORTS.profile),
@@ -161,9 +171,52 @@ type CommonConfig = Static<TObject<typeof CommonSchema>>
 export type Config<S extends TObject> = StaticDecode<S> &
   Required<Pick<CommonConfig, `${Uppercase<Component>}_URL` | 'PUBLIC_URL'>>
 
-/** Builds a component schema from its own properties plus the common ones. */
+/**
+ * A database setting: a SQLite file (`data/profile.db`, `sqlite:path`, `:memory:`) or a PostgreSQL URL. Any
+ * other scheme (`mysql://…`) is refused rather than taken for a file name, and a PostgreSQL URL must parse.
+ */
+export const DatabaseUrl = () =>
+  Type.Optional(
+    Type.Transform(
+      Type.String({
+        minLength: 1,
+        // A scheme other than sqlite: or postgres(ql):// is a mistake, not a directory name.
+        pattern: '^(postgres(ql)?://\\S+|sqlite:.+|:memory:|(?![A-Za-z][A-Za-z0-9+.-]*:).+)$',
+        description:
+          'a SQLite file path (data/app.db, sqlite:data/app.db) or a PostgreSQL URL like postgres://user:password@host:5432/keygate',
+      }),
+    )
+      .Decode((value): string => {
+        if (/^postgres(ql)?:\/\//.test(value) && !URL.canParse(value)) {
+          throw new Error('must be a valid PostgreSQL URL like postgres://user:password@host:5432/keygate')
+        }
+        return value
+      })
+      .Encode((value) => value),
+  )
+
+/** Every setting name some component declares: what a KEYGATE_CONFIG file may hold (it is shared by all). */
+const knownSettings = new Set<string>()
+
+/**
+ * Whether a setting holds a secret (a password, a key, a URL that may carry credentials): such a setting
+ * may be given as `<SETTING>_FILE`, the path of a file holding the value.
+ */
+export function isSecretSetting(name: string): boolean {
+  return /(_SECRET|_PASSWORD|_ENCRYPTION_KEY|DATABASE_URL|REDIS_URL)$/.test(name)
+}
+
+/**
+ * Builds a component schema from its own properties plus the common ones. Its setting names become known
+ * to every KEYGATE_CONFIG file check in this process (`keygate start` loads every component's schema).
+ */
 export function componentSchema<P extends TProperties>(properties: P) {
-  return Type.Object({ ...CommonSchema, ...properties })
+  const schema = Type.Object({ ...CommonSchema, ...properties })
+  for (const name of Object.keys(schema.properties)) {
+    knownSettings.add(name)
+    if (isSecretSetting(name)) knownSettings.add(`${name}_FILE`)
+  }
+  return schema
 }
 
 export interface LoadConfigOptions {
@@ -188,6 +241,7 @@ export function loadConfig<S extends TObject>(schema: S, options: LoadConfigOpti
       .filter((k) => env[k] !== undefined)
       .map((k) => [k, env[k]]),
   )
+  readSecretFiles(schema, fromFile, fromEnv, env)
   let config: Record<string, unknown>
   try {
     config = envSchema({ schema, data: [fromFile, fromEnv], env: false })
@@ -205,7 +259,56 @@ export function loadConfig<S extends TObject>(schema: S, options: LoadConfigOpti
     /\/+$/,
     '',
   )
+  checkUrls(config)
   return config as Config<S>
+}
+
+/**
+ * Every neighbour URL must parse: one given with a bad host names itself, one derived from HOST names HOST
+ * and the port it was built with (the schema's pattern lets through a few strings `URL` refuses).
+ */
+function checkUrls(config: Record<string, unknown>): void {
+  for (const key of [...COMPONENTS.map((c) => `${c.toUpperCase()}_URL`), 'PUBLIC_URL']) {
+    if (URL.canParse(config[key] as string)) continue
+    const derived =
+      key !== 'PUBLIC_URL' &&
+      config[key] ===
+        `http://${urlHost(config.HOST as string)}:${config[key.replace(/_URL$/, '_PORT')] as number}`
+    throw new Error(
+      derived
+        ? `keygate: invalid configuration: HOST must be a host name or IP address (${key} would be ${config[key] as string})`
+        : `keygate: invalid configuration: ${key} must be an http(s) URL like https://keygate.example`,
+    )
+  }
+}
+
+/**
+ * `<SETTING>_FILE` (from the environment or the file) is read into `<SETTING>` for each secret setting of the
+ * schema, trailing newline dropped; giving both is refused, since which one wins would be a guess.
+ */
+function readSecretFiles(
+  schema: TObject,
+  fromFile: Record<string, unknown>,
+  fromEnv: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+): void {
+  for (const name of Object.keys(schema.properties).filter(isSecretSetting)) {
+    const path = env[`${name}_FILE`] ?? fromFile[`${name}_FILE`]
+    if (path === undefined) continue
+    if (typeof path !== 'string' || path === '') {
+      throw new Error(`keygate: invalid configuration: ${name}_FILE must be the path of a file`)
+    }
+    if (fromEnv[name] !== undefined || fromFile[name] !== undefined) {
+      throw new Error(`keygate: invalid configuration: set ${name} or ${name}_FILE, not both`)
+    }
+    try {
+      fromEnv[name] = readFileSync(path, 'utf8').replace(/\r?\n$/, '')
+    } catch (err) {
+      throw new Error(
+        `keygate: invalid configuration: ${name}_FILE: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      )
+    }
+  }
 }
 
 /**
@@ -259,7 +362,26 @@ function readConfigFile(file: string): Record<string, unknown> {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new Error(`keygate: KEYGATE_CONFIG file ${file} must hold a JSON object of settings`)
   }
+  const unknown = Object.keys(parsed).filter((key) => !knownSettings.has(key))
+  if (unknown.length > 0) {
+    const described = unknown.map((key) => {
+      const near = nearestSetting(key)
+      return near === undefined ? key : `${key} (did you mean ${near}?)`
+    })
+    throw new Error(
+      `keygate: invalid configuration: KEYGATE_CONFIG file ${file} has unknown setting${unknown.length > 1 ? 's' : ''} ${described.join(', ')}`,
+    )
+  }
   return parsed as Record<string, unknown>
+}
+
+/** The known setting a mistyped key most likely meant, if one is close enough to be worth saying. */
+function nearestSetting(key: string): string | undefined {
+  if (knownSettings.size === 0) return undefined
+  const upper = key.toUpperCase()
+  const near = closest(upper, [...knownSettings])
+  // A third of the name (at least two edits) wrong still reads as a typo; more is another name altogether.
+  return distance(upper, near) <= Math.max(2, Math.floor(key.length / 3)) ? near : undefined
 }
 
 /** The host to put in a URL for a bind address: a wildcard bind is reached on loopback. */

@@ -2,6 +2,9 @@
  * SQL access for every component through Kysely: an embedded SQLite file by default, PostgreSQL when the
  * URL says `postgres://`. Migrations are plain Kysely migrations, run at open; a component writes them once
  * and they run on both dialects (`dialectOf(db)` lets a migration pick a column type where the two differ).
+ * On PostgreSQL a component may keep to a schema of its own (`schema`), so that several share one database:
+ * Kysely records migrations in one table per schema, and a component finding another's records there
+ * would refuse to start ("corrupted migrations").
  */
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
@@ -36,7 +39,21 @@ export interface OpenDatabaseOptions {
   migrations: Record<string, Migration>
   /** Size of the PostgreSQL pool. */
   poolSize?: number
+  /**
+   * PostgreSQL only: the schema the component's tables (and its migration records) live in, created if
+   * missing and made the connections' `search_path`, so that several components share one database without
+   * seeing each other's tables or migrations. Unset: the database's default schema (`public`).
+   */
+  schema?: string
+  /** The setting the URL came from, named in errors (`PROFILE_DATABASE_URL`). */
+  setting?: string
 }
+
+/** A schema name keygate creates: lower-case letters, digits and `_`, so it never needs quoting. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
+/** PostgreSQL's error code for a schema that already exists (two instances creating it at once). */
+const DUPLICATE_SCHEMA = '42P06'
+const UNIQUE_VIOLATION = '23505'
 
 /** True when the URL names a PostgreSQL database. */
 export function isPostgresUrl(url: string): boolean {
@@ -50,10 +67,15 @@ export function isPostgresUrl(url: string): boolean {
  */
 export async function openDatabase<T>(options: OpenDatabaseOptions): Promise<Kysely<T>> {
   let db: Kysely<T>
-  if (isPostgresUrl(options.url)) {
+  const { schema } = options
+  const postgres = isPostgresUrl(options.url)
+  if (schema !== undefined && !SCHEMA_NAME.test(schema))
+    throw new Error(`keygate: invalid schema name ${schema}`)
+  if (postgres) {
     const pool = new pg.Pool({
       connectionString: options.url,
       max: options.poolSize ?? 10,
+      ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
       // int8 (counts, cursors, ms timestamps) as numbers: every value we store fits in 2^53.
       types: { getTypeParser: (oid, format) => (oid === 20 ? Number : pg.types.getTypeParser(oid, format)) },
     })
@@ -72,15 +94,30 @@ export async function openDatabase<T>(options: OpenDatabaseOptions): Promise<Kys
     sqlite.pragma('foreign_keys = ON')
     db = new Kysely<T>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) })
   }
+  const setting = options.setting ? `${options.setting}: ` : ''
+  if (postgres && schema !== undefined) {
+    try {
+      await sql`create schema if not exists ${sql.id(schema)}`.execute(db)
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      if (code !== DUPLICATE_SCHEMA && code !== UNIQUE_VIOLATION) {
+        await db.destroy()
+        throw new Error(`keygate: ${setting}cannot open the database: ${(err as Error).message}`)
+      }
+    }
+  }
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => options.migrations },
+    ...(postgres && schema !== undefined ? { migrationTableSchema: schema } : {}),
   })
   const { error, results } = await migrator.migrateToLatest()
   if (error) {
     await db.destroy()
     const failed = results?.find((r) => r.status === 'Error')?.migrationName
-    throw new Error(`keygate: database migration ${failed ?? ''} failed: ${(error as Error).message}`)
+    throw new Error(
+      `keygate: ${setting}database migration ${failed ? `${failed} ` : ''}failed: ${(error as Error).message}`,
+    )
   }
   return db
 }

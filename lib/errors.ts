@@ -3,6 +3,9 @@
  * `error` is the RFC 6749/6750 error name where one exists, otherwise a short snake-case class.
  * Every code here is documented in docs/errors.md (a test checks it).
  */
+import { randomUUID } from 'node:crypto'
+import { type ServerResponse, STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 export interface ErrorSpec {
@@ -26,6 +29,16 @@ export const ERRORS = {
     status: 414,
     error: 'invalid_request',
     message: 'A segment of the request URL is too long',
+  },
+  KG_MALFORMED_REQUEST: {
+    status: 400,
+    error: 'invalid_request',
+    message: 'The request is not well-formed HTTP',
+  },
+  KG_HEADERS_TOO_LARGE: {
+    status: 431,
+    error: 'invalid_request',
+    message: 'The request headers are too large',
   },
   KG_HOST_INVALID: {
     status: 400,
@@ -179,6 +192,50 @@ export const ERRORS = {
     message: 'The revocation feed is serving as many streams as it can; retry later or use another instance',
   },
 
+  // Issuer: OAuth endpoints (RFC 6749 §5.2, RFC 7009, RFC 7662, RFC 8693, RFC 8707)
+  KG_OAUTH_INVALID_REQUEST: {
+    status: 400,
+    error: 'invalid_request',
+    message: 'The OAuth request is malformed or misses a parameter',
+  },
+  KG_OAUTH_INVALID_CLIENT: { status: 401, error: 'invalid_client', message: 'Client authentication failed' },
+  KG_OAUTH_CLIENT_THROTTLED: {
+    status: 429,
+    error: 'rate_limited',
+    message: 'Too many failed client authentications; try again later',
+  },
+  KG_OAUTH_UNAUTHORIZED_CLIENT: {
+    status: 400,
+    error: 'unauthorized_client',
+    message: 'The client may not use this grant type',
+  },
+  KG_OAUTH_UNSUPPORTED_GRANT_TYPE: {
+    status: 400,
+    error: 'unsupported_grant_type',
+    message: 'The grant type is not supported',
+  },
+  KG_OAUTH_INVALID_GRANT: {
+    status: 400,
+    error: 'invalid_grant',
+    message: 'The grant is invalid, expired or revoked',
+  },
+  KG_OAUTH_INVALID_SCOPE: {
+    status: 400,
+    error: 'invalid_scope',
+    message: 'The requested scope exceeds what the client (and subject) may have',
+  },
+  KG_OAUTH_INVALID_TARGET: {
+    status: 400,
+    error: 'invalid_target',
+    message: 'The requested resource or audience is unknown or not allowed for this client',
+  },
+  KG_OAUTH_INTROSPECTION_FORBIDDEN: {
+    status: 403,
+    error: 'unauthorized_client',
+    message: 'The client may not introspect tokens',
+  },
+  KG_CLIENT_NOT_FOUND: { status: 404, error: 'not_found', message: 'No such client' },
+
   // Gateway
   KG_ROUTE_NOT_FOUND: { status: 404, error: 'not_found', message: 'No route matches this path' },
   KG_UPSTREAM_UNAVAILABLE: {
@@ -329,6 +386,43 @@ export function answerError(err: unknown, request: FastifyRequest, reply: Fastif
     request.log.info({ code: kgErr.code, status: kgErr.statusCode }, 'request refused')
   }
   return sendError(reply, kgErr)
+}
+
+/** What a listener answers for each error of Node's HTTP parser (see answerClientError). */
+function parserErrorCode(code: string | undefined): ErrorCode {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'KG_REQUEST_TIMEOUT'
+  if (code === 'HPE_HEADER_OVERFLOW') return 'KG_HEADERS_TOO_LARGE'
+  return 'KG_MALFORMED_REQUEST'
+}
+
+/**
+ * Fastify's `clientErrorHandler` for every listener: what is written on a connection whose request Node's
+ * parser gave up on (no request object exists, so there is no reply to send it with). When no answer has
+ * started on that connection, keygate's JSON error (`KG_REQUEST_TIMEOUT` 408, `KG_HEADERS_TOO_LARGE` 431,
+ * otherwise `KG_MALFORMED_REQUEST` 400) with the headers of every error answer and the request id of the
+ * answer in progress, or a new one. The connection is closed either way.
+ */
+export function answerClientError(
+  this: FastifyInstance,
+  err: Error & { code?: string },
+  socket: Socket,
+): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const inFlight = (socket as { _httpMessage?: ServerResponse | null })._httpMessage
+  if (socket.writable && !inFlight?.headersSent) {
+    const error = new KeygateError(parserErrorCode(err.code))
+    const given = inFlight?.getHeader('x-request-id')
+    const id = typeof given === 'string' ? given : randomUUID()
+    const body = JSON.stringify(error.toJSON())
+    socket.write(
+      `HTTP/1.1 ${error.statusCode} ${STATUS_CODES[error.statusCode]}\r\nx-request-id: ${id}\r\n` +
+        'cache-control: no-store\r\nx-content-type-options: nosniff\r\n' +
+        `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `connection: close\r\n\r\n${body}`,
+    )
+  }
+  this.log.debug({ code: err.code }, 'client error')
+  socket.destroy(err)
 }
 
 /** Installs the error and not-found handlers every component uses (see answerError). */

@@ -8,9 +8,10 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type {} from './auth/plugin.js'
-import { registerErrorHandling } from './errors.js'
+import { answerClientError, registerErrorHandling } from './errors.js'
 import { collectDefaultMetrics, type Metric, Registry } from 'prom-client'
 import { REQUEST_DURATION_BUCKETS_S, RequestDurations } from './metric-cells.js'
+import { openApiDocument } from './openapi.js'
 /** A readiness check answers `true` when ready, or a short reason why not. */
 export type ReadinessCheck = () => true | string | Promise<true | string>
 
@@ -67,6 +68,8 @@ export interface OperationsOptions {
  */
 export const operations = fp<OperationsOptions>(
   async (app, options) => {
+    // First, so that the document sees every route registered after it.
+    await app.register(openApiDocument, { component: options.component })
     const registry = new Registry()
     registry.setDefaultLabels({ component: options.component })
     collectDefaultMetrics({ register: registry })
@@ -88,12 +91,25 @@ export const operations = fp<OperationsOptions>(
 
     // Public on every component, whatever the auth plugin's default: it says only that the process answers.
     const config = { auth: { mode: 'none' as const } }
-    app.get('/healthz', { logLevel: 'warn', config }, healthz)
+    app.get('/healthz', { logLevel: 'warn', config, schema: { response: { 200: HealthzSchema } } }, healthz)
   },
   { name: 'keygate-operations', fastify: '5.x' },
 )
 
 const healthz = async () => ({ status: 'ok' })
+const HealthzSchema = {
+  type: 'object',
+  required: ['status'],
+  properties: { status: { type: 'string', const: 'ok' } },
+} as const
+
+/** How long the ops listener waits on a client, in milliseconds (see ListenerTimeouts in lib/server.ts). */
+export const OPS_TIMEOUTS = {
+  headersMs: 5_000,
+  requestMs: 10_000,
+  keepAliveMs: 5_000,
+  idleMs: 30_000,
+} as const
 
 /**
  * The ops listener's instance for `app`: its routes read `app`'s readiness checks and metrics registry, and
@@ -101,7 +117,21 @@ const healthz = async () => ({ status: 'ok' })
  * moment `app` starts closing, so a balancer stops sending before the drain ends.
  */
 function buildOperations(app: FastifyInstance, registry: Registry): FastifyInstance {
-  const ops = Fastify({ loggerInstance: app.log.child({ listener: 'ops' }), return503OnClosing: true })
+  const ops = Fastify({
+    loggerInstance: app.log.child({ listener: 'ops' }),
+    return503OnClosing: true,
+    // Its requests have no bodies and its clients are probes and scrapers: short, fixed timeouts, so a
+    // stuck or slow local client cannot hold its connections.
+    http: {
+      headersTimeout: OPS_TIMEOUTS.headersMs,
+      requestTimeout: OPS_TIMEOUTS.requestMs,
+      connectionsCheckingInterval: 1_000,
+    },
+    requestTimeout: OPS_TIMEOUTS.requestMs,
+    keepAliveTimeout: OPS_TIMEOUTS.keepAliveMs,
+    connectionTimeout: OPS_TIMEOUTS.idleMs,
+    clientErrorHandler: answerClientError,
+  })
   registerErrorHandling(ops)
   let loaded = false
   let closing = false

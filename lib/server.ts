@@ -4,8 +4,8 @@
  */
 import cluster from 'node:cluster'
 import { randomUUID } from 'node:crypto'
-import type { IncomingMessage, Server, ServerResponse } from 'node:http'
-import { isIP, type Socket } from 'node:net'
+import type { IncomingMessage, Server } from 'node:http'
+import { isIP } from 'node:net'
 import closeWithGrace from 'close-with-grace'
 import {
   type FastifyBaseLogger,
@@ -16,7 +16,7 @@ import {
   LogController,
 } from 'fastify'
 import pino, { type DestinationStream, type Logger } from 'pino'
-import { answerError, type ErrorCode, KeygateError } from './errors.js'
+import { answerClientError, answerError, type ErrorCode, KeygateError } from './errors.js'
 import type {} from './operations.js'
 
 /** Grace period for in-flight requests on SIGTERM/SIGINT, in milliseconds. */
@@ -245,41 +245,6 @@ export function listenerTimeouts(config: {
   return timeouts
 }
 
-/** The 408 a listener writes itself when a client was too slow (Node's parser has no reply to send it with). */
-const REQUEST_TIMEOUT_BODY = JSON.stringify(new KeygateError('KG_REQUEST_TIMEOUT').toJSON())
-
-/**
- * Fastify's `clientErrorHandler`: what is written on a connection whose request Node's parser gave up on.
- * A request timeout gets keygate's 408 JSON when no answer has started on that connection (with the request
- * id when one was already set on the answer in progress); other parse errors get Fastify's defaults, 400
- * or 431. The connection is closed either way.
- */
-function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return
-  const inFlight = (socket as { _httpMessage?: ServerResponse | null })._httpMessage
-  if (socket.writable && !inFlight?.headersSent) {
-    let head: string
-    let body: string
-    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-      const id = inFlight?.getHeader('x-request-id')
-      head = `HTTP/1.1 408 Request Timeout\r\n${typeof id === 'string' ? `x-request-id: ${id}\r\n` : ''}`
-      body = REQUEST_TIMEOUT_BODY
-    } else if (err.code === 'HPE_HEADER_OVERFLOW') {
-      head = 'HTTP/1.1 431 Request Header Fields Too Large\r\n'
-      body =
-        '{"error":"Request Header Fields Too Large","message":"Exceeded maximum allowed HTTP header size","statusCode":431}'
-    } else {
-      head = 'HTTP/1.1 400 Bad Request\r\n'
-      body = '{"error":"Bad Request","message":"Client Error","statusCode":400}'
-    }
-    socket.write(
-      `${head}content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    )
-  }
-  this.log.debug({ code: err.code }, 'client error')
-  socket.destroy(err)
-}
-
 export interface ServerOptions {
   logger: FastifyBaseLogger
   bodyLimit?: number
@@ -319,7 +284,7 @@ export function serverOptions(
     requestTimeout: timeouts.requestMs,
     keepAliveTimeout: timeouts.keepAliveMs,
     connectionTimeout: timeouts.idleMs,
-    clientErrorHandler,
+    clientErrorHandler: answerClientError,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // Always a list (never false), so `request.ips` is defined even when it trusts no one.
     trustProxy: [...(options.trustProxy ?? [])],

@@ -118,7 +118,13 @@ export function buildService<DB>(
     now,
   })
   app.register(async function service(instance) {
-    const db = await openDatabase<DB>({ url: definition.databaseUrl, migrations: definition.migrations })
+    // On PostgreSQL each service keeps to its own schema (named after it): one database serves them all.
+    const db = await openDatabase<DB>({
+      url: definition.databaseUrl,
+      migrations: definition.migrations,
+      schema: definition.name,
+      setting: `${definition.name.toUpperCase()}_DATABASE_URL`,
+    })
     instance.addHook('onClose', () => db.destroy())
     app.readiness.add('store', async (): Promise<true> => {
       await sql`select 1`.execute(db)

@@ -3,8 +3,11 @@
  * component's environment passes that component's own config validation, ports and URLs agree, the
  * secrets are shared and required, every service has a health check, and the Dockerfile copies what exists.
  */
+import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { BlockList } from 'node:net'
+import { createRequire } from 'node:module'
+import type createIgnore from '@balena/dockerignore'
 import t from 'tap'
 import { parse } from 'yaml'
 import { loadGatewayConfig } from '../gateway/config.js'
@@ -14,6 +17,9 @@ import { loadFilesConfig } from '../services/files/config.js'
 import { issuerSettings, loadIssuerConfig } from '../services/issuer/config.js'
 import { loadOrdersConfig } from '../services/orders/config.js'
 import { loadProfileConfig } from '../services/profile/config.js'
+
+// A CommonJS module whose types declare an ES default export: required, typed by its declaration.
+const dockerignore = createRequire(import.meta.url)('@balena/dockerignore') as typeof createIgnore.default
 
 const ROOT = new URL('../', import.meta.url).pathname
 const composeText = readFileSync(`${ROOT}docker-compose.yml`, 'utf8')
@@ -87,6 +93,13 @@ t.test('the operator must supply the secrets; nothing secret is defaulted', asyn
       `compose refuses to start without ${name}`,
     )
   }
+})
+
+t.test('the header names every value the operator must export', async (t) => {
+  const header = composeText.slice(0, composeText.indexOf('\nname:'))
+  const required = [...composeText.matchAll(/\$\{([A-Z0-9_]+):\?/g)].map((m) => m[1]!)
+  t.same([...new Set(required)].sort(), Object.keys(OPERATOR_ENV).sort())
+  for (const name of required) t.match(header, `export ${name}=`, `the header shows how to set ${name}`)
 })
 
 t.test('ports, URLs and shared values agree', async (t) => {
@@ -179,4 +192,44 @@ t.test('the Dockerfile copies only what exists and starts keygate', async (t) =>
   const built = [...dockerfile.matchAll(/^COPY --from=build \/app\/(dist\/\S+)/gm)].map((m) => m[1]!)
   for (const dir of built)
     t.ok(existsSync(`${ROOT}${dir.replace(/^dist\//, '')}`), `${dir} is built from source`)
+})
+
+t.test('the image context holds the sources the Dockerfile copies, and no secret', async (t) => {
+  const rules = readFileSync(`${ROOT}.dockerignore`, 'utf8')
+  const inContext = dockerignore({ ignorecase: false }).add(rules).createFilter()
+  const dockerfile = readFileSync(`${ROOT}Dockerfile`, 'utf8')
+  const copies = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(/\s+/))
+  const tracked = execFileSync('git', ['ls-files'], { cwd: ROOT, encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean)
+  for (const source of copies) {
+    const files = tracked.filter((f) => f === source || f.startsWith(`${source}/`))
+    t.ok(files.length > 0, `${source} has files`)
+    const left = files.filter((f) => !inContext(f) && !/(^|\/)(keys|data)\/|\.(pem|key|secret|db)$/.test(f))
+    t.same(left, [], `${source}: every source file reaches the build`)
+  }
+  t.ok(
+    inContext('services/issuer/keys/key-set.ts'),
+    "the issuer's keys/ source folder is code, not key material",
+  )
+  // What a developer's checkout holds after `npm start` and a test run: none of it may reach the image.
+  const secrets = [
+    'keys/keyset.json',
+    'keys/gateway-assertion-key.json',
+    'data/issuer.db',
+    'data/issuer.db-wal',
+    'data/revocation-feed.secret',
+    'data/files-link.secret',
+    'lib/data/profile.db',
+    'services/issuer/keys/keyset.json',
+    'test/fixtures/private.pem',
+    '.env',
+    'client/.env.local',
+    '.git/config',
+    'node_modules/pg/package.json',
+    'client/node_modules/x/index.js',
+    'dist/bin/keygate.js',
+    'docker-compose.override.yml',
+  ]
+  for (const path of secrets) t.notOk(inContext(path), `${path} stays out of the build context`)
 })

@@ -31,6 +31,7 @@ const result = await autocannon({
   url: settings.url,
   connections: settings.connections,
   ...(settings.amount ? { amount: settings.amount } : { duration: settings.durationS }),
+  ...(settings.rate ? { overallRate: settings.rate } : {}),
   requests: [
     {
       setupRequest(request: { headers?: Record<string, string> }) {

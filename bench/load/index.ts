@@ -23,6 +23,8 @@ export interface LoadSpec {
   durationS: number
   /** Send exactly this many requests instead of running for `durationS` (autocannon only). */
   amount?: number
+  /** Send at most this many requests per second in all (autocannon only: wrk has no rate). */
+  rate?: number
   /** One token a line (or `<phase> <token>` with `phaseS`); absent: no Authorization header. */
   tokenFile?: string
   /** First line of the file to use, and how many from there (0: to the end). */
@@ -38,6 +40,8 @@ export interface AutocannonSettings {
   connections: number
   durationS: number
   amount: number
+  /** Requests per second in all; 0: as fast as it can. */
+  rate: number
   tokenFile: string
   offset: number
   span: number
@@ -86,7 +90,7 @@ export function chooseLoadTool(prefer?: LoadTool): { tool: LoadTool; note: strin
 
 /** Runs one load, pinned to `cpu` when given. */
 export async function runLoad(tool: LoadTool, spec: LoadSpec, cpu: number | undefined): Promise<LoadResult> {
-  if (tool === 'wrk' && spec.amount === undefined) return runWrk(spec, cpu)
+  if (tool === 'wrk' && spec.amount === undefined && spec.rate === undefined) return runWrk(spec, cpu)
   return runAutocannon(spec, cpu)
 }
 
@@ -129,6 +133,7 @@ async function runAutocannon(spec: LoadSpec, cpu: number | undefined): Promise<L
     connections: spec.connections,
     durationS: spec.durationS,
     amount: spec.amount ?? 0,
+    rate: spec.rate ?? 0,
     tokenFile: spec.tokenFile ?? '',
     offset: spec.offset ?? 0,
     span: spec.span ?? 0,

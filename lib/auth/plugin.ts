@@ -16,6 +16,7 @@ import { DEFAULT_REALM, withChallenge } from './challenge.js'
 import { extractCredentials } from './credentials.js'
 import { JwksCache, type JwksCacheOptions } from './jwks-cache.js'
 import { AuthMetrics } from './metrics.js'
+import { ReachabilityLog } from './reachability-log.js'
 import { checkRequirements } from './policy.js'
 import { type FeedState, RevocationFeed } from './revocation-feed.js'
 import { REVOCATION_PRUNE_INTERVAL_MS, RevocationSet } from './revocation-set.js'
@@ -142,6 +143,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   const metrics = new AuthMetrics(app.metrics)
   const caches: JwksCache[] = []
   const makeSource = (issuer: string, jwksUri: string | undefined, algorithms: string[]): KeySource => {
+    const reachability = new ReachabilityLog(app.log, `the JWKS of ${issuer}`, { issuer })
     const cache = new JwksCache({
       ...options.jwks,
       issuer,
@@ -151,7 +153,8 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
       ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
       onFetch: (outcome, error) => {
         metrics.jwksFetches.labels(issuer, outcome).inc()
-        if (error) app.log.warn({ issuer, reason: error.message }, 'JWKS fetch failed')
+        if (error) reachability.failed(error.message, 'JWKS fetch failed')
+        else reachability.reached()
       },
       onUnknownKid: () => metrics.unknownKid.labels(issuer).inc(),
       onKeySkipped: (kid, reason) =>
@@ -232,6 +235,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     for (const { trusted, policy } of trustedIssuers) {
       if (!trusted.revocationFeed) continue
       const issuer = trusted.issuer
+      const reachability = new ReachabilityLog(app.log, `the revocation feed of ${issuer}`, { issuer })
       const feed = new RevocationFeed({
         issuer,
         url: trusted.revocationFeed,
@@ -245,8 +249,9 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
           for (const e of events) metrics.feedEvents.labels(issuer, e.type).inc()
         },
         onStateChange: (state: FeedState, reason?: string) => {
-          const log = state === 'down' ? app.log.warn.bind(app.log) : app.log.info.bind(app.log)
-          log({ issuer, state, reason }, 'revocation feed state')
+          if (state === 'down') reachability.failed(reason, 'revocation feed down')
+          else if (state === 'live') reachability.reached()
+          app.log.debug({ issuer, state, reason }, 'revocation feed state')
         },
       })
       metrics.watchFeed(issuer, feed)

@@ -3,7 +3,7 @@
  * per-user quota and the one-time download links (lifetime and signing secret).
  */
 import { Type } from '@sinclair/typebox'
-import { type Config, Duration, loadConfig } from '../../lib/config.js'
+import { type Config, DatabaseUrl, Duration, loadConfig } from '../../lib/config.js'
 import { serviceSchema } from '../../lib/service.js'
 
 /** Largest file accepted, in bytes (10 MiB). */
@@ -24,7 +24,7 @@ export const MIN_LINK_SECRET_CHARS = 32
 
 export const FilesConfigSchema = serviceSchema({
   /** A SQLite file path, or `postgres://…`. Default: `${DATA_DIR}/files.db`. */
-  FILES_DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  FILES_DATABASE_URL: DatabaseUrl(),
   FILES_MAX_BYTES: Type.Integer({
     minimum: 0,
     maximum: FILES_MAX_BYTES_LIMIT,

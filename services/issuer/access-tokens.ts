@@ -35,6 +35,26 @@ export interface MintedAccessToken {
   expiresIn: number
 }
 
+/**
+ * A token for a registered client (oauth/): its own (client credentials) or a user's on its behalf (token
+ * exchange, with `act` naming the client and `sid` the user's session, so the session's revocation covers it).
+ */
+export interface ClientTokenClaims {
+  subject: string
+  clientId: string
+  /** The resource server(s) the token is for (RFC 8707). */
+  audience: string | string[]
+  scope: string
+  sessionId?: string
+  roles?: readonly string[]
+  /** RFC 8693 §4.1: the acting party, nested when it acts for another actor. */
+  act?: Record<string, unknown>
+  /** Lifetime in milliseconds; default the access-token lifetime. */
+  ttlMs?: number
+  /** The latest `exp` allowed, in seconds (an exchanged token never outlives its subject token). */
+  notAfterS?: number
+}
+
 /** Mints access tokens. */
 export class AccessTokenMinter {
   readonly #options: AccessTokenOptions
@@ -45,28 +65,61 @@ export class AccessTokenMinter {
 
   /** Signs a token for `subject` with the active key. */
   async mint(subject: TokenSubject): Promise<MintedAccessToken> {
-    const { keys, issuer, audience, ttlMs, now } = this.#options
+    return this.#sign(
+      {
+        client_id: subject.clientId,
+        sid: subject.sessionId,
+        roles: [...subject.roles],
+        scope: subject.scope ?? DEFAULT_USER_SCOPE,
+      },
+      subject.userId,
+      this.#options.audience,
+      this.#options.ttlMs,
+    )
+  }
+
+  /** Signs a token for a registered client (see ClientTokenClaims) with the active key. */
+  async mintForClient(claims: ClientTokenClaims): Promise<MintedAccessToken> {
+    return this.#sign(
+      {
+        client_id: claims.clientId,
+        ...(claims.sessionId === undefined ? {} : { sid: claims.sessionId }),
+        ...(claims.roles === undefined ? {} : { roles: [...claims.roles] }),
+        scope: claims.scope,
+        ...(claims.act === undefined ? {} : { act: claims.act }),
+      },
+      claims.subject,
+      claims.audience,
+      claims.ttlMs ?? this.#options.ttlMs,
+      claims.notAfterS,
+    )
+  }
+
+  async #sign(
+    payload: Record<string, unknown>,
+    subject: string,
+    audience: string | string[],
+    ttlMs: number,
+    notAfterS?: number,
+  ): Promise<MintedAccessToken> {
+    const { keys, issuer, now } = this.#options
     const signer = keys.signingKey()
     // Millisecond precision (NumericDate may be fractional): verifiers can then tell a token minted just
     // after a user-wide revocation from one minted just before it, within the same second.
     const issuedAtMs = now()
     const iat = issuedAtMs / 1000
-    const expiresIn = Math.floor(ttlMs / 1000)
+    const issuedAtS = Math.floor(iat)
+    const exp = Math.min(issuedAtS + Math.floor(ttlMs / 1000), notAfterS ?? Infinity)
     const jti = randomUUID()
-    const token = await new SignJWT({
-      client_id: subject.clientId,
-      sid: subject.sessionId,
-      roles: [...subject.roles],
-      scope: subject.scope ?? DEFAULT_USER_SCOPE,
-    })
+    const token = await new SignJWT(payload)
       .setProtectedHeader({ alg: SIGNING_ALGORITHM, typ: ACCESS_TOKEN_TYPE, kid: signer.kid })
       .setIssuer(issuer)
-      .setSubject(subject.userId)
+      .setSubject(subject)
       .setAudience(audience)
       .setIssuedAt(iat)
-      .setExpirationTime(Math.floor(iat) + expiresIn)
+      .setExpirationTime(exp)
       .setJti(jti)
       .sign(signer.key)
-    return { token, jti, expiresIn }
+    return { token, jti, expiresIn: exp - issuedAtS }
   }
 }

@@ -22,9 +22,16 @@ import { LoginThrottle } from './login-throttle.js'
 import { createIssuerMetrics, watchIssuerFeed } from './metrics.js'
 import { PasswordHashing } from './password-hashing.js'
 import { RegistrationThrottle } from './registration-throttle.js'
+import { ClientAuthentication } from './oauth/client-authentication.js'
+import { Clients } from './oauth/clients.js'
+import { Grants } from './oauth/grants.js'
+import { IssuedTokens } from './oauth/issued-tokens.js'
+import { TokenStatus } from './oauth/token-status.js'
 import { adminRoutes } from './routes/admin.js'
+import { adminClientRoutes } from './routes/admin-clients.js'
 import { authRoutes } from './routes/auth.js'
 import { feedRoutes } from './routes/feed.js'
+import { oauthRoutes, TOKEN_PATH } from './routes/oauth.js'
 import { wellKnownRoutes } from './routes/well-known.js'
 import { MaintenanceScheduler } from './scheduler.js'
 import { Sessions } from './sessions.js'
@@ -154,8 +161,34 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
     })
     // This process's verifier follows the fan-out like any subscriber: each event (made here, by another
     // instance or by the command line) is applied to it once.
-    const ownRevocations = instance.auth.revocations.get(settings.issuer)
-    revocationFeed.fanout.subscribe((recorded) => ownRevocations?.apply(recorded))
+    const ownRevocations = instance.auth.revocations.get(settings.issuer)!
+    revocationFeed.fanout.subscribe((recorded) => ownRevocations.apply(recorded))
+
+    // OAuth: registered clients, their grants, introspection and revocation (oauth/).
+    const clients = new Clients({ store: store.clients, revocations, now })
+    const issuedTokens = new IssuedTokens({
+      issuer: settings.issuer,
+      keySource: keySet.keySource(),
+      revocations: ownRevocations,
+      now,
+    })
+    const clientAuthentication = new ClientAuthentication({
+      store: store.clients,
+      throttle,
+      issuer: settings.issuer,
+      tokenEndpoint: `${settings.issuer}${TOKEN_PATH}`,
+      now,
+    })
+    const grants = new Grants({
+      minter: tokens,
+      issuedTokens,
+      tokenExchangeTtlMs: settings.tokenExchangeTtlMs,
+    })
+    const tokenStatus = new TokenStatus({
+      issuedTokens,
+      revocations,
+      introspectionClients: settings.introspectionClients,
+    })
 
     const scheduler = new MaintenanceScheduler({
       keys: keySet,
@@ -188,6 +221,14 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
     await instance.register(wellKnownRoutes, { keys: keySet, settings })
     await instance.register(authRoutes, { settings, accounts, sessions, tokens, metrics, now })
     await instance.register(adminRoutes, { accounts, sessions, keyAdmin })
+    await instance.register(adminClientRoutes, { clients })
+    await instance.register(oauthRoutes, {
+      issuer: settings.issuer,
+      authentication: clientAuthentication,
+      grants,
+      tokenStatus,
+      rateLimit: settings.oauthRateLimit,
+    })
     await instance.register(feedRoutes, {
       store,
       secrets: revocationFeed.secrets,

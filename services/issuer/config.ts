@@ -10,6 +10,7 @@ import {
   commaList,
   componentSchema,
   type Config,
+  DatabaseUrl,
   Duration,
   loadConfig,
   OneOf,
@@ -51,6 +52,11 @@ export const DEFAULT_LOGIN_THROTTLE_WINDOW = '15m'
 export const DEFAULT_LOGIN_SLOWDOWN_MAX = '5s'
 /** Registrations per client address: `<max>/<window>`. */
 export const DEFAULT_REGISTRATION_RATE_LIMIT = '20/1m'
+/** Longest lifetime of a token obtained by token exchange (RFC 8693); never past the subject token's. */
+export const DEFAULT_TOKEN_EXCHANGE_TTL = '5m'
+/** Requests per client address to each OAuth endpoint (token, revocation, introspection), per instance. */
+export const DEFAULT_OAUTH_RATE_LIMIT = '300/1m'
+
 /** Clock skew allowed between the issuer and verifiers, in milliseconds. */
 export const CLOCK_SKEW_MS = 60_000
 /** Interval between heartbeats on each revocation stream (the protocol's default, 5 s). */
@@ -84,7 +90,7 @@ export const IssuerConfigSchema = componentSchema({
   }),
   KEYS_DIR: Type.String({ default: DEFAULT_KEYS_DIR, minLength: 1 }),
   /** A SQLite file path, or `postgres://…`. Default: `${DATA_DIR}/issuer.db`. */
-  DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  DATABASE_URL: DatabaseUrl(),
   SESSION_IDLE_TTL: Duration(DEFAULT_SESSION_IDLE_TTL, AT_LEAST_1S),
   SESSION_ABSOLUTE_TTL: Duration(DEFAULT_SESSION_ABSOLUTE_TTL, AT_LEAST_1S),
   REFRESH_REUSE_GRACE: Duration(DEFAULT_REFRESH_REUSE_GRACE),
@@ -124,6 +130,12 @@ export const IssuerConfigSchema = componentSchema({
   FEED_HEARTBEAT: Duration(DEFAULT_FEED_HEARTBEAT),
   FEED_POLL_INTERVAL: Duration(DEFAULT_FEED_POLL_INTERVAL, { min: '100ms' }),
   FEED_MAX_STREAMS: Type.Integer({ minimum: 1, default: DEFAULT_FEED_MAX_STREAMS }),
+  /** Longest lifetime of an exchanged token; at most ACCESS_TOKEN_TTL. */
+  TOKEN_EXCHANGE_TTL: Duration(DEFAULT_TOKEN_EXCHANGE_TTL, AT_LEAST_1S),
+  /** Registered clients (comma-separated `client_id`s) that may call the introspection endpoint. */
+  OAUTH_INTROSPECTION_CLIENTS: Type.String({ default: '' }),
+  /** Requests per client address to each OAuth endpoint, `<max>/<window>` (e.g. `300/1m`). */
+  OAUTH_RATE_LIMIT: RateLimitSetting(DEFAULT_OAUTH_RATE_LIMIT, '1s'),
   /** 32 bytes (base64 or hex) sealing the private keys stored in PostgreSQL; required with PostgreSQL. */
   KEY_ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 1 })),
 })
@@ -165,6 +177,12 @@ export interface IssuerSettings extends KeySchedule, KeyStorageSettings {
   feedHeartbeatMs: number
   feedPollIntervalMs: number
   feedMaxStreams: number
+  /** Longest lifetime of an exchanged token, in milliseconds. */
+  tokenExchangeTtlMs: number
+  /** Clients that may introspect (OAUTH_INTROSPECTION_CLIENTS). */
+  introspectionClients: ReadonlySet<string>
+  /** Requests per client address to each OAuth endpoint within `windowMs`. */
+  oauthRateLimit: { max: number; windowMs: number }
 }
 
 /** Settings by the config they come from: derived once, however many parts of a process ask. */
@@ -216,6 +234,10 @@ function deriveSettings(config: IssuerConfig): IssuerSettings {
       `FEED_HEARTBEAT must be at least 100ms and under ${DEFAULT_FEED_SILENCE_MS / 1000}s, the silence after which verifiers reconnect`,
     )
   }
+  if (config.TOKEN_EXCHANGE_TTL > accessTokenTtlMs) {
+    // Revocation events are kept for an access token's lifetime: a longer-lived token would outlive them.
+    throw invalid('TOKEN_EXCHANGE_TTL must not exceed ACCESS_TOKEN_TTL')
+  }
   const databaseUrl = config.DATABASE_URL ?? join(config.DATA_DIR, 'issuer.db')
   // Instances sharing PostgreSQL share the key set there, sealed: a database dump alone must not sign.
   const keyStorage = isPostgresUrl(databaseUrl) ? 'database' : 'file'
@@ -256,6 +278,9 @@ function deriveSettings(config: IssuerConfig): IssuerSettings {
     feedHeartbeatMs,
     feedPollIntervalMs: config.FEED_POLL_INTERVAL,
     feedMaxStreams: config.FEED_MAX_STREAMS,
+    tokenExchangeTtlMs: config.TOKEN_EXCHANGE_TTL,
+    introspectionClients: new Set(commaList(config.OAUTH_INTROSPECTION_CLIENTS)),
+    oauthRateLimit: config.OAUTH_RATE_LIMIT,
     keyStorage,
     keyEncryptionKey:
       config.KEY_ENCRYPTION_KEY === undefined ? undefined : parseKeyEncryptionKey(config.KEY_ENCRYPTION_KEY),

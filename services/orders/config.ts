@@ -2,8 +2,7 @@
  * The orders service's configuration: the shared service settings, its store, and how long it waits for
  * profile when it calls it on a user's behalf.
  */
-import { Type } from '@sinclair/typebox'
-import { type Config, Duration, loadConfig } from '../../lib/config.js'
+import { type Config, DatabaseUrl, Duration, loadConfig } from '../../lib/config.js'
 import { serviceSchema } from '../../lib/service.js'
 
 /** Time limit of one call to profile (connect, headers and body). */
@@ -11,7 +10,7 @@ export const DEFAULT_PROFILE_TIMEOUT = '3s'
 
 export const OrdersConfigSchema = serviceSchema({
   /** A SQLite file path, or `postgres://…`. Default: `${DATA_DIR}/orders.db`. */
-  ORDERS_DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  ORDERS_DATABASE_URL: DatabaseUrl(),
   ORDERS_PROFILE_TIMEOUT: Duration(DEFAULT_PROFILE_TIMEOUT),
 })
 

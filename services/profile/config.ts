@@ -1,13 +1,12 @@
 /**
  * The profile service's configuration: the shared service settings plus where its store lives.
  */
-import { Type } from '@sinclair/typebox'
-import { type Config, loadConfig } from '../../lib/config.js'
+import { type Config, DatabaseUrl, loadConfig } from '../../lib/config.js'
 import { serviceSchema } from '../../lib/service.js'
 
 export const ProfileConfigSchema = serviceSchema({
   /** A SQLite file path, or `postgres://…`. Default: `${DATA_DIR}/profile.db`. */
-  PROFILE_DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  PROFILE_DATABASE_URL: DatabaseUrl(),
 })
 
 export type ProfileConfig = Config<typeof ProfileConfigSchema>

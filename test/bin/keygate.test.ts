@@ -64,3 +64,25 @@ t.test('keys revoke takes a kid that starts with "-", with or without "--"', asy
   t.equal(two.code, 2, 'still exactly one kid')
   t.match(two.stderr, /keys revoke needs exactly one kid/)
 })
+
+t.test(
+  'one KEYGATE_CONFIG file serves every component; a key none of them knows stops the command',
+  async (t) => {
+    const dir = tempDir(t)
+    const file = join(dir, 'keygate.json')
+    const env = {
+      KEYS_DIR: join(dir, 'keys'),
+      DATA_DIR: join(dir, 'data'),
+      LOG_LEVEL: 'silent',
+      KEYGATE_CONFIG: file,
+    }
+    // The gateway's and files' settings in a file the issuer's command line reads: known, so accepted.
+    writeFileSync(file, JSON.stringify({ GATEWAY_RATE_LIMIT: '100/1m', FILES_LINK_TTL: '30s' }))
+    const listed = await keygate(['keys', 'list'], env)
+    t.equal(listed.code, 0, listed.stderr)
+    writeFileSync(file, JSON.stringify({ GATEWAY_RATE_LIMIT: '100/1m', ISSUER_PROT: 4001 }))
+    const refused = await keygate(['keys', 'list'], env)
+    t.equal(refused.code, 1)
+    t.match(refused.stderr, /unknown setting ISSUER_PROT \(did you mean ISSUER_PORT\?\)/)
+  },
+)

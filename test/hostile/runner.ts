@@ -47,7 +47,9 @@ export function judge(c: HostileCase, r: RawResponse): string | undefined {
     case 'accepted':
       return r.status >= 200 && r.status < 300 ? undefined : `expected 2xx, got ${got}`
     case 'bad_http':
-      return r.status === 400 ? undefined : `expected the HTTP parser's 400, got ${got}`
+      return r.status === 400 && r.json?.code === 'KG_MALFORMED_REQUEST'
+        ? undefined
+        : `expected the HTTP parser's 400 KG_MALFORMED_REQUEST, got ${got}`
     case 'missing':
       return r.status === 401 &&
         r.json?.code === 'KG_TOKEN_MISSING' &&
@@ -55,7 +57,11 @@ export function judge(c: HostileCase, r: RawResponse): string | undefined {
         ? undefined
         : `expected 401 KG_TOKEN_MISSING with a bare challenge, got ${got}`
     case 'too_large':
-      if (r.status === 431) return undefined
+      if (r.status === 431) {
+        return r.json?.code === 'KG_HEADERS_TOO_LARGE'
+          ? undefined
+          : `expected 431 KG_HEADERS_TOO_LARGE, got ${got}`
+      }
       return r.status === 401 &&
         r.json?.code === 'KG_TOKEN_TOO_LARGE' &&
         challengeFor('invalid_token').test(r.headers['www-authenticate'] ?? '')

@@ -6,6 +6,7 @@ import t from 'tap'
 import {
   commaList,
   componentSchema,
+  DatabaseUrl,
   Duration,
   durationMs,
   loadConfig,
@@ -144,5 +145,101 @@ t.test('a rate-limit setting loads as a count per window in milliseconds', async
   })
   t.throws(() => loadConfig(Limited, { env: { SLOW: '5/500ms' } }), {
     message: /SLOW must allow at least 1 request per window of at least 1s$/,
+  })
+})
+
+t.test(
+  'a KEYGATE_CONFIG file is strict: an unknown key is refused with its name and the nearest one',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kg-config-'))
+    const file = join(dir, 'config.json')
+    // Settings of another component (declared by another schema in this process) are fine: one file serves all.
+    componentSchema({ OTHER_COMPONENT_SETTING: Type.String({ default: 'x' }) })
+    writeFileSync(file, JSON.stringify({ WIDGETS: 4, OTHER_COMPONENT_SETTING: 'y' }))
+    t.equal(loadConfig(Schema, { env: { KEYGATE_CONFIG: file } }).WIDGETS, 4)
+
+    writeFileSync(file, JSON.stringify({ ISSUER_PROT: 4001 }))
+    t.throws(() => loadConfig(Schema, { env: { KEYGATE_CONFIG: file } }), {
+      message: `keygate: invalid configuration: KEYGATE_CONFIG file ${file} has unknown setting ISSUER_PROT (did you mean ISSUER_PORT?)`,
+    })
+    writeFileSync(file, JSON.stringify({ widgets: 4, SOMETHING_ELSE_ENTIRELY: 1 }))
+    t.throws(() => loadConfig(Schema, { env: { KEYGATE_CONFIG: file } }), {
+      message: /unknown settings widgets \(did you mean WIDGETS\?\), SOMETHING_ELSE_ENTIRELY$/,
+    })
+  },
+)
+
+t.test('a database setting takes a SQLite path or a PostgreSQL URL, nothing else', async (t) => {
+  const Stored = componentSchema({ STORE_DATABASE_URL: DatabaseUrl() })
+  for (const good of [
+    'data/app.db',
+    'sqlite:data/app.db',
+    ':memory:',
+    'postgres://u:p@db:5432/kg',
+    'postgresql://db/kg',
+  ]) {
+    t.equal(loadConfig(Stored, { env: { STORE_DATABASE_URL: good } }).STORE_DATABASE_URL, good, good)
+  }
+  t.equal(
+    loadConfig(Stored, { env: {} }).STORE_DATABASE_URL,
+    undefined,
+    'unset: the component picks its file',
+  )
+  for (const bad of ['mysql://db/kg', 'redis://cache', 'postgres://db host/kg', 'file:///x.db']) {
+    t.throws(
+      () => loadConfig(Stored, { env: { STORE_DATABASE_URL: bad } }),
+      {
+        message:
+          /^keygate: invalid configuration: STORE_DATABASE_URL must be a SQLite file path .* or a PostgreSQL URL/,
+      },
+      bad,
+    )
+  }
+})
+
+t.test('HOST and every neighbour URL are checked, and the message names the setting', async (t) => {
+  t.throws(() => loadConfig(Schema, { env: { HOST: 'bad host' } }), {
+    message: /^keygate: invalid configuration: HOST must be a host name or IP address/,
+  })
+  t.throws(() => loadConfig(Schema, { env: { OPS_HOST: 'a/b' } }), {
+    message: /OPS_HOST must be a host name/,
+  })
+  t.equal(loadConfig(Schema, { env: { HOST: '::1' } }).ISSUER_URL, 'http://[::1]:4000')
+  t.throws(() => loadConfig(Schema, { env: { PUBLIC_URL: 'http://[::1' } }), {
+    message: /^keygate: invalid configuration: PUBLIC_URL must be an http\(s\) URL/,
+  })
+})
+
+t.test('a secret setting can be read from <SETTING>_FILE', async (t) => {
+  const Secretive = componentSchema({
+    SOME_SECRET: Type.Optional(Type.String({ minLength: 16 })),
+    STORE_DATABASE_URL: DatabaseUrl(),
+  })
+  const dir = mkdtempSync(join(tmpdir(), 'kg-config-'))
+  const secret = join(dir, 'secret')
+  writeFileSync(secret, 'a-secret-of-enough-length\n')
+  t.equal(
+    loadConfig(Secretive, { env: { SOME_SECRET_FILE: secret } }).SOME_SECRET,
+    'a-secret-of-enough-length',
+    'the trailing newline is dropped',
+  )
+  const file = join(dir, 'config.json')
+  writeFileSync(file, JSON.stringify({ SOME_SECRET_FILE: secret }))
+  t.equal(loadConfig(Secretive, { env: { KEYGATE_CONFIG: file } }).SOME_SECRET, 'a-secret-of-enough-length')
+  t.throws(() => loadConfig(Secretive, { env: { SOME_SECRET_FILE: secret, SOME_SECRET: 'x'.repeat(16) } }), {
+    message: 'keygate: invalid configuration: set SOME_SECRET or SOME_SECRET_FILE, not both',
+  })
+  t.throws(() => loadConfig(Secretive, { env: { SOME_SECRET_FILE: join(dir, 'missing') } }), {
+    message: /^keygate: invalid configuration: SOME_SECRET_FILE: cannot read .*missing \(ENOENT\)$/,
+  })
+  writeFileSync(secret, 'short\n')
+  const failure = t.throws(() =>
+    loadConfig(Secretive, { env: { SOME_SECRET_FILE: secret } }),
+  ) as unknown as Error
+  t.match(String(failure), /SOME_SECRET/, 'the value is checked like any other')
+  t.notMatch(String(failure), /short/, 'without showing it')
+  writeFileSync(secret, 'mysql://u:p@db/kg\n')
+  t.throws(() => loadConfig(Secretive, { env: { STORE_DATABASE_URL_FILE: secret } }), {
+    message: /STORE_DATABASE_URL must be/,
   })
 })

@@ -4,7 +4,7 @@ import Fastify from 'fastify'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { registerErrorHandling } from '../../lib/errors.js'
-import { operations } from '../../lib/operations.js'
+import { OPS_TIMEOUTS, operations } from '../../lib/operations.js'
 import { createLogger, listen, registerHttpHygiene, serverOptions } from '../../lib/server.js'
 import { captureLogs } from '../helpers/logs.js'
 import { rawRequest } from '../helpers/raw-http.js'
@@ -201,6 +201,52 @@ t.test(
   },
 )
 
+t.test(
+  'what Node’s parser refuses gets keygate’s JSON, a request id and no-store; one answer per connection',
+  async (t) => {
+    const { origin, handled } = await hygienicApp(t, true)
+    const cases: Array<[string, string, number, string]> = [
+      ['garbage', 'GARBAGE\r\n\r\n', 400, 'KG_MALFORMED_REQUEST'],
+      [
+        'chunked twice',
+        'POST /echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked, chunked\r\n\r\n0\r\n\r\n',
+        400,
+        'KG_MALFORMED_REQUEST',
+      ],
+      [
+        'Transfer-Encoding and Content-Length',
+        'POST /echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n0\r\n\r\n',
+        400,
+        'KG_MALFORMED_REQUEST',
+      ],
+      [
+        'a head over 16 KiB',
+        `GET /files/a HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`,
+        431,
+        'KG_HEADERS_TOO_LARGE',
+      ],
+      // Refused by keygate (501) before the body; the unframeable bytes after it get no second answer.
+      [
+        'gzip, then bytes the parser cannot frame',
+        'POST /echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip\r\n\r\n5\r\nhello\r\nzz garbage\r\n\r\n',
+        501,
+        'KG_TRANSFER_CODING_UNSUPPORTED',
+      ],
+    ]
+    for (const [name, bytes, status, code] of cases) {
+      const answer = await rawExchange(origin, bytes)
+      t.equal(answer.match(/^HTTP\/1\.1 /gm)?.length, 1, `${name}: one answer`)
+      t.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), `${name}: ${status}`)
+      t.match(answer, /\r\nx-request-id: [\w-]+\r\n/i, `${name}: a request id`)
+      t.match(answer, /\r\ncache-control: no-store\r\n/i)
+      t.match(answer, /\r\nconnection: close\r\n/i)
+      t.match(answer, `"code":"${code}"`)
+      t.notMatch(answer, /statusCode|Client Error/, `${name}: not Fastify's own body`)
+    }
+    t.same(handled, [], 'no handler ran')
+  },
+)
+
 t.test('apiAnswers: JSON answers are no-store and nosniff; a route’s own Cache-Control stays', async (t) => {
   const { origin } = await hygienicApp(t, true)
   let r = await rawRequest(origin, { target: '/files/a' })
@@ -261,6 +307,20 @@ t.test(
       t.equal(res.statusCode, 200, `${path} on the ops listener`)
       await res.body.dump()
     }
+    const server = app.operations.server
+    t.same(
+      {
+        headersMs: server.headersTimeout,
+        requestMs: server.requestTimeout,
+        keepAliveMs: server.keepAliveTimeout,
+        idleMs: server.timeout,
+      },
+      OPS_TIMEOUTS,
+      'the ops listener has its own timeouts',
+    )
+    const answer = await rawExchange(ops, 'GARBAGE\r\n\r\n')
+    t.match(answer, /^HTTP\/1\.1 400 /, 'a malformed request on the ops listener')
+    t.match(answer, '"code":"KG_MALFORMED_REQUEST"')
   },
 )
 

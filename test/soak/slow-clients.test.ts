@@ -4,7 +4,8 @@
  * authenticated `PUT /api/files/…`, reconnecting whenever the gateway closes one. Users on 127.0.0.1 log in,
  * read their profile and upload files all along: every one of their requests must succeed. No slow request
  * may get through; the gateway answers them 408 (the body did not arrive in time) or 429 (over the
- * per-client cap). Timings are only held to a bound a loaded machine meets.
+ * per-client cap). Timings are not asserted (bench/slow-clients.ts measures them); a legitimate request that
+ * stalls past the bench's own timeout (20 s) counts as a failure.
  */
 import t from 'tap'
 import { runSlowClientAttack } from '../../bench/slow-clients.js'
@@ -13,8 +14,6 @@ import { startProcesses } from '../helpers/processes.js'
 const SOCKETS = 200
 const DURATION_MS = 15_000
 const USERS = 3
-/** Far above what the run takes on a loaded 2-core machine, far below a stalled request (20 s). */
-const GENEROUS_P99_MS = 10_000
 
 t.test(
   '200 slow-body sockets from one address: everyone else keeps logging in and calling the API',
@@ -42,8 +41,6 @@ t.test(
     t.same(report.api.failures, {}, 'no API call failed')
     t.ok(report.login.ok >= USERS * 2, `logins kept succeeding (${report.login.ok})`)
     t.ok(report.api.ok >= USERS * 4, `API calls kept succeeding (${report.api.ok})`)
-    t.ok(report.login.p99Ms < GENEROUS_P99_MS, `login p99 ${report.login.p99Ms} ms`)
-    t.ok(report.api.p99Ms < GENEROUS_P99_MS, `API p99 ${report.api.p99Ms} ms`)
 
     t.equal(report.attackSucceeded, 0, 'no slow request got through')
     t.ok(report.attackConnections > SOCKETS, 'the gateway closed slow connections and the attacker came back')

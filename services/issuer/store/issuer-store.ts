@@ -8,6 +8,7 @@
  */
 import type { RecordedRevocationEvent, RevocationEvent } from '../../../lib/auth/feed-protocol.js'
 import { openDatabase, writeTransaction } from '../../../lib/db.js'
+import { ClientRepository } from './clients.js'
 import { KeySetRepository } from './key-set.js'
 import { ExclusiveTaskLocks } from './locks.js'
 import { issuerMigrations } from './migrations.js'
@@ -47,6 +48,7 @@ export class KyselyIssuerStore implements IssuerStore {
   readonly #keySet: KeySetRepository
   readonly #locks: ExclusiveTaskLocks
   readonly throttleCounters: KyselyThrottleCounters
+  readonly clients: ClientRepository
 
   constructor(db: IssuerDb) {
     this.#db = db
@@ -56,6 +58,7 @@ export class KyselyIssuerStore implements IssuerStore {
     this.#keySet = new KeySetRepository(db)
     this.#locks = new ExclusiveTaskLocks(db)
     this.throttleCounters = new KyselyThrottleCounters(db)
+    this.clients = new ClientRepository(db)
   }
 
   // Users (store/users.ts)

@@ -114,4 +114,40 @@ export const issuerMigrations: Record<string, Migration> = {
         .execute()
     },
   },
+  '0004-oauth-clients': {
+    // Registered OAuth clients (service identities, store/clients.ts): their secret only as a SHA-256
+    // hash, their public keys for private_key_jwt, and the `jti`s of client assertions already used (kept
+    // until the assertion expires, so a replay is refused on every instance sharing the database).
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('oauth_clients')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('auth_method', 'text', (c) =>
+          c.notNull().check(sql`auth_method in ('client_secret', 'private_key_jwt')`),
+        )
+        .addColumn('secret_hash', 'text')
+        .addColumn('jwks', 'text')
+        .addColumn('jwks_uri', 'text')
+        .addColumn('grant_types', 'text', (c) => c.notNull())
+        .addColumn('scopes', 'text', (c) => c.notNull())
+        .addColumn('audiences', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addColumn('disabled_at', 'bigint')
+        .execute()
+      await db.schema
+        .createTable('client_assertion_jtis')
+        .addColumn('client_id', 'text', (c) => c.notNull())
+        .addColumn('jti', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('client_assertion_jtis_pk', ['client_id', 'jti'])
+        .execute()
+      await db.schema
+        .createIndex('client_assertion_jtis_expires_at')
+        .on('client_assertion_jtis')
+        .column('expires_at')
+        .execute()
+    },
+  },
 }

@@ -73,6 +73,29 @@ export interface ThrottleCountersTable {
   expires_at: number
 }
 
+/** A registered OAuth client (store/clients.ts); lists are JSON text, times milliseconds. */
+export interface OAuthClientsTable {
+  id: string
+  name: string
+  auth_method: string
+  secret_hash: string | null
+  jwks: string | null
+  jwks_uri: string | null
+  grant_types: string
+  scopes: string
+  audiences: string
+  created_at: number
+  updated_at: number
+  disabled_at: number | null
+}
+
+/** A client assertion's `jti`, kept until the assertion expires (RFC 7523 §3: single use). */
+export interface ClientAssertionJtisTable {
+  client_id: string
+  jti: string
+  expires_at: number
+}
+
 export interface IssuerTables {
   users: UsersTable
   sessions: SessionsTable
@@ -81,6 +104,8 @@ export interface IssuerTables {
   signing_keys: SigningKeysTable
   key_set_revision: KeySetRevisionTable
   throttle_counters: ThrottleCountersTable
+  oauth_clients: OAuthClientsTable
+  client_assertion_jtis: ClientAssertionJtisTable
 }
 
 /** The one database handle every repository of the issuer shares (or a transaction on it). */

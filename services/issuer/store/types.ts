@@ -137,6 +137,47 @@ export interface ThrottleCounters {
   prune(now: number): Promise<number>
 }
 
+/** How a registered client proves who it is at the token, revocation and introspection endpoints. */
+export type ClientAuthMethod = 'client_secret' | 'private_key_jwt'
+
+/** A registered OAuth client: a service identity (oauth/clients.ts). */
+export interface ClientRecord {
+  /** `client_id`, also the `sub` of the tokens it gets for itself. */
+  id: string
+  name: string
+  authMethod: ClientAuthMethod
+  /** SHA-256 (base64url) of the secret; null for private_key_jwt clients. The secret is never stored. */
+  secretHash: string | null
+  /** The client's public keys (a JWKS as JSON) or where to fetch them, for private_key_jwt. */
+  jwks: { keys: Record<string, unknown>[] } | null
+  jwksUri: string | null
+  grantTypes: string[]
+  scopes: string[]
+  /** The resource servers (token audiences) the client may ask tokens for. */
+  audiences: string[]
+  createdAt: number
+  updatedAt: number
+  /** When it was disabled; null while it may authenticate. */
+  disabledAt: number | null
+}
+
+/** Registered clients and the client assertions they used (store/clients.ts). */
+export interface ClientStore {
+  createClient(client: ClientRecord): Promise<void>
+  findClient(id: string): Promise<ClientRecord | undefined>
+  /** Clients ordered by creation time. */
+  listClients(page: { limit: number; offset: number }): Promise<ClientRecord[]>
+  /** Replaces the secret hash; false when there is no such client. */
+  setClientSecretHash(id: string, secretHash: string, now: number): Promise<boolean>
+  /** Marks the client disabled (once); false when there is no such client. */
+  disableClient(id: string, now: number): Promise<boolean>
+  /**
+   * Records a client assertion's `jti` until `expiresAt`; false when the client already used it (a
+   * replay). Deletes expired entries as it goes.
+   */
+  useAssertionId(clientId: string, jti: string, expiresAt: number, now: number): Promise<boolean>
+}
+
 /** Users: accounts, their e-mails, password hashes and roles (store/users.ts). */
 export interface UserStore {
   /** Creates a user; throws EmailTakenError when the e-mail is taken. */
@@ -236,6 +277,8 @@ export interface IssuerStore extends UserStore, SessionStore, RevocationStore, K
   prune(now: number, revokedSessionKeepMs: number): Promise<{ sessions: number; events: number }>
   /** The login and registration throttles' counters (store/throttle-counters.ts). */
   readonly throttleCounters: ThrottleCounters
+  /** Registered OAuth clients (store/clients.ts). */
+  readonly clients: ClientStore
   /** True when the database answers. */
   ping(): Promise<boolean>
   close(): Promise<void>

@@ -94,7 +94,8 @@ export class UserRepository implements UserStore {
   }
 }
 
-function isUniqueViolation(err: unknown): boolean {
+/** Whether a write failed on a unique or primary key (PostgreSQL and SQLite codes). */
+export function isUniqueViolation(err: unknown): boolean {
   const code = (err as { code?: string }).code
   // PostgreSQL unique_violation, SQLite's extended constraint code.
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY'

@@ -1,0 +1,60 @@
+/**
+ * Checks a token this issuer signed, whatever its audience: what the introspection, revocation and token
+ * exchange endpoints need (a resource server's verifier accepts its own audience alone; the issuer answers
+ * for every audience it mints). The shared verifier does everything else: signature with the issuer's own
+ * keys, `typ`, required claims, and the revocations this instance knows (the same set its Bearer routes
+ * use). No clock tolerance: here "active" means not yet expired by the issuer's own clock.
+ */
+import { TokenVerifier } from '../../../lib/auth/index.js'
+import type { Identity, KeySource, RevocationSet } from '../../../lib/auth/index.js'
+import { ACCESS_TOKEN_TYPE } from '../../../lib/identity/constants.js'
+import { SIGNING_ALGORITHM } from '../keys/key-document.js'
+
+/**
+ * An audience list that contains every audience. The shared verifier's policy checks `aud` with
+ * `audiences.includes`; this issuer vouches for tokens of any audience it minted, so here it always does.
+ */
+class EveryAudience extends Array<string> {
+  override includes(): boolean {
+    return true
+  }
+}
+
+export interface IssuedTokensOptions {
+  issuer: string
+  keySource: KeySource
+  revocations: RevocationSet
+  now: () => number
+}
+
+/** The issuer's own tokens, any audience (see the file comment). */
+export class IssuedTokens {
+  readonly #verifier: TokenVerifier
+
+  constructor(options: IssuedTokensOptions) {
+    this.#verifier = new TokenVerifier({
+      issuers: [
+        {
+          issuer: options.issuer,
+          audiences: new EveryAudience(),
+          algorithms: [SIGNING_ALGORITHM],
+          types: [ACCESS_TOKEN_TYPE],
+          clockToleranceS: 0,
+          keySource: options.keySource,
+          revocations: options.revocations,
+        },
+      ],
+      profile: 'access_token',
+      now: options.now,
+    })
+  }
+
+  /** The identity of a live token of this issuer, or undefined (invalid, expired, revoked, foreign). */
+  async check(token: string): Promise<Identity | undefined> {
+    try {
+      return await this.#verifier.verify(token)
+    } catch {
+      return undefined
+    }
+  }
+}

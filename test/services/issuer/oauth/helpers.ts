@@ -1,0 +1,99 @@
+/**
+ * Shared setup for the OAuth tests: an issuer with an admin, clients registered through the admin API, and
+ * form requests to the OAuth endpoints.
+ */
+import type { FastifyInstance } from 'fastify'
+import { clientSecretHash } from '../../../../services/issuer/oauth/clients.js'
+import type { Test } from 'tap'
+import { type IssuerFixture, issuerFixture, login, bearer } from '../fixtures.js'
+
+export const ADMIN_EMAIL = 'admin@example.com'
+export const ADMIN_PASSWORD = 'an admin passphrase'
+export const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
+export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
+
+export interface OAuthFixture extends IssuerFixture {
+  adminToken: string
+}
+
+/** An issuer with an admin account (and whatever `env` adds), ready. */
+export async function oauthFixture(t: Test, env: Record<string, string> = {}): Promise<OAuthFixture> {
+  const fixture = await issuerFixture(t, {
+    env: { KEYGATE_ADMIN_EMAIL: ADMIN_EMAIL, KEYGATE_ADMIN_PASSWORD: ADMIN_PASSWORD, ...env },
+  })
+  const { accessToken } = await login(fixture.app, ADMIN_EMAIL, ADMIN_PASSWORD)
+  return { ...fixture, adminToken: accessToken }
+}
+
+export interface RegisteredClient {
+  client_id: string
+  client_secret?: string
+  [name: string]: unknown
+}
+
+/** Registers a client through the admin API (throws unless 201). */
+export async function registerClient(
+  f: OAuthFixture,
+  body: Record<string, unknown>,
+): Promise<RegisteredClient> {
+  const res = await f.app.inject({
+    method: 'POST',
+    url: '/admin/clients',
+    headers: bearer(f.adminToken),
+    payload: { grant_types: ['client_credentials'], ...body },
+  })
+  if (res.statusCode !== 201) throw new Error(`client registration failed: ${res.statusCode} ${res.body}`)
+  return res.json()
+}
+
+/** POSTs a form to an OAuth endpoint. */
+export function postForm(
+  app: FastifyInstance,
+  url: string,
+  form: Record<string, string | string[]>,
+  headers: Record<string, string> = {},
+) {
+  const params = new URLSearchParams()
+  for (const [name, value] of Object.entries(form)) {
+    for (const v of Array.isArray(value) ? value : [value]) params.append(name, v)
+  }
+  return app.inject({
+    method: 'POST',
+    url,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    payload: params.toString(),
+  })
+}
+
+/** HTTP Basic client credentials (RFC 6749 §2.3.1: each part form-urlencoded first). */
+export function basic(id: string, secret: string): Record<string, string> {
+  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+')
+  return { authorization: `Basic ${Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64')}` }
+}
+
+/**
+ * Puts a secret client with a chosen id straight into the store: settings that list client ids
+ * (OAUTH_INTROSPECTION_CLIENTS) are read at start, before the admin API could generate one.
+ */
+export async function storeClient(
+  app: FastifyInstance,
+  id: string,
+  secret: string,
+  fields: { scopes?: string[]; audiences?: string[]; grantTypes?: string[] } = {},
+): Promise<void> {
+  const now = Date.now()
+  await app.issuer.store.clients.createClient({
+    id,
+    name: id,
+    authMethod: 'client_secret',
+    secretHash: clientSecretHash(secret),
+    jwks: null,
+    jwksUri: null,
+    grantTypes: fields.grantTypes ?? ['client_credentials'],
+    scopes: fields.scopes ?? ['introspect'],
+    audiences: fields.audiences ?? ['keygate-api'],
+    createdAt: now,
+    updatedAt: now,
+    disabledAt: null,
+  })
+}
