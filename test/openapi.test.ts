@@ -51,7 +51,9 @@ for (const component of COMPONENTS) {
       t.equal(served.statusCode, 200, `${OPENAPI_PATH} is served`)
       const document = served.json<Document>()
       t.equal(document.openapi, '3.1.0')
-      const result = await new Validator().validate(document as unknown as Parameters<Validator["validate"]>[0])
+      const result = await new Validator().validate(
+        document as unknown as Parameters<Validator['validate']>[0],
+      )
       t.ok(result.valid, `valid: ${JSON.stringify(result.errors ?? [])}`)
 
       const documented = Object.entries(document.paths).flatMap(([path, item]) =>

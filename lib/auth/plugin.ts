@@ -224,7 +224,6 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
       ? [{ issuer: gatewayPolicy.issuer, source: gatewayPolicy.keySource, required: true }]
       : []),
   ]
-  const sources = named.map((n) => n.source)
   const requiredSources = named.filter((n) => n.required)
   for (const { issuer, source, required } of named) metrics.watchIssuer(issuer, source, required)
   for (const cache of caches) cache.start()
