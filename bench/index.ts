@@ -232,7 +232,7 @@ export async function runBench(
         : 'none (no taskset, one core, or --no-pin)'
     }`,
     `- load: ${toolNote}, ${options.connections} connections, ${options.durationS} s per run after ${options.warmupS} s warm-up, ${options.runs} runs per stack in rounds`,
-    `- command: \`npm run bench --${options.quick ? ' --quick' : ''} --scenarios ${options.scenarios.join(',')}\`; took ${Math.round((Date.now() - started) / 1000)} s`,
+    `- command: \`npm run bench --${options.quick ? ' --quick' : ''}${options.memory === false ? ' --no-memory' : ''} --scenarios ${options.scenarios.join(',')}\`; took ${Math.round((Date.now() - started) / 1000)} s`,
     "- CPU µs/req: CPU time of the stack's own process(es) per request (the upstream and the load generator run apart)",
     '',
   ]

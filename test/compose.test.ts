@@ -183,6 +183,27 @@ t.test('the issuer runs on the compose PostgreSQL', async (t) => {
   t.ok(compose.services.postgres!.healthcheck, 'PostgreSQL has a health check')
 })
 
+t.test(
+  'every service runs on the same PostgreSQL, each in its own schema; the gateway counts in Redis',
+  async (t) => {
+    const issuerUrl = compose.services.issuer!.environment!.DATABASE_URL
+    for (const name of ['profile', 'orders', 'files'] as const) {
+      const service = compose.services[name]!
+      t.equal(
+        service.environment?.[`${name.toUpperCase()}_DATABASE_URL`],
+        issuerUrl,
+        `${name} on the shared database`,
+      )
+      t.equal(service.depends_on?.postgres?.condition, 'service_healthy', `${name} waits for PostgreSQL`)
+    }
+    const gateway = compose.services.gateway!
+    t.equal(new URL(gateway.environment!.REDIS_URL!).hostname, 'redis')
+    t.equal(gateway.depends_on?.redis?.condition, 'service_healthy', 'the gateway waits for Redis')
+    t.ok(compose.services.redis?.healthcheck, 'Redis has a health check')
+    t.equal(loadGatewayConfig(gateway.environment!).REDIS_URL, 'redis://redis:6379')
+  },
+)
+
 t.test('the Dockerfile copies only what exists and starts keygate', async (t) => {
   const dockerfile = readFileSync(`${ROOT}Dockerfile`, 'utf8')
   const copies = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(/\s+/))

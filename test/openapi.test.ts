@@ -78,6 +78,18 @@ for (const component of COMPONENTS) {
           )
         }
       }
+      // Not every route declares its answer's schema yet (issue 17): listed as to-do, not hidden.
+      for (const [path, item] of Object.entries(document.paths)) {
+        for (const [method, operation] of Object.entries(item)) {
+          const answers = Object.entries(operation.responses ?? {}).filter(([status]) => /^[23]/.test(status))
+          const described =
+            answers.length > 0 &&
+            answers.every(([status, answer]) => status === '204' || /^3/.test(status) || answer.content)
+          t.ok(described, `${method.toUpperCase()} ${path} declares its answer's schema`, {
+            todo: described ? false : 'no response schema declared yet',
+          })
+        }
+      }
       t.equal(
         readFileSync(`${ROOT}docs/openapi/${component}.json`, 'utf8'),
         documentText(document),
