@@ -54,19 +54,25 @@ const ForwardSchema = Type.Object(
     /** Claims as `x-keygate-claim-<path>`, or `{ claim, header }` to name the header (`x-keygate-claim-<header>`). */
     claims: Type.Optional(
       Type.Array(
-        Type.Union([
-          ClaimPathSchema,
-          Type.Object(
-            {
-              claim: ClaimPathSchema,
-              header: Type.String({
-                pattern: HEADER_SUFFIX_PATTERN,
-                description: 'a header suffix must be letters, digits, dots and dashes',
-              }),
-            },
-            { additionalProperties: false },
-          ),
-        ]),
+        Type.Union(
+          [
+            ClaimPathSchema,
+            Type.Object(
+              {
+                claim: ClaimPathSchema,
+                header: Type.String({
+                  pattern: HEADER_SUFFIX_PATTERN,
+                  description: 'a header suffix must be letters, digits, dots and dashes',
+                }),
+              },
+              { additionalProperties: false },
+            ),
+          ],
+          {
+            description:
+              'a claim must be a dot path like org.id, a URL-named claim, or { "claim": …, "header": … }',
+          },
+        ),
       ),
     ),
   },
@@ -175,6 +181,11 @@ export function validateRouteFile(input: unknown, source: string): RouteFile {
 function describe(schema: TSchema, message: string): string {
   const choices = (schema.anyOf as TSchema[] | undefined)?.map((s) => s.const as unknown)
   if (choices?.every((c) => typeof c === 'string')) return `must be one of ${choices.join(', ')}`
-  if (typeof schema.description === 'string' && schema.pattern !== undefined) return schema.description
+  if (
+    typeof schema.description === 'string' &&
+    (schema.pattern !== undefined || schema.anyOf !== undefined)
+  ) {
+    return schema.description
+  }
   return message.charAt(0).toLowerCase() + message.slice(1)
 }

@@ -8,7 +8,7 @@ export {
 export { AuthConfigSchema, authOptionsFromConfig, feedSecret } from './config.js'
 export { TokenVerifier, type TokenProfile } from './verifier.js'
 export { JwksCache } from './jwks-cache.js'
-export { RevocationSet } from './revocation-set.js'
+export { type RevocableIdentity, RevocationSet } from './revocation-set.js'
 export { RevocationFeed, type FeedState } from './revocation-feed.js'
 export * from './feed-protocol.js'
 export { importVerificationKey } from './jwk.js'

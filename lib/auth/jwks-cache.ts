@@ -28,6 +28,12 @@ export const DEFAULT_JWKS_MAX_BYTES = 256 * 1024
 /** First retry delay after a failed background fetch, in milliseconds (doubles up to the cooldown). */
 const FIRST_RETRY_MS = 1_000
 
+/** A key of a JWKS that cannot be used (no usable kid, an algorithm not allowed, too short, …). */
+export interface RefusedKey {
+  readonly kid: string
+  readonly reason: string
+}
+
 export interface JwksCacheOptions {
   issuer: string
   /** The JWKS URL; when absent it is read from the issuer's `/.well-known/openid-configuration`. */
@@ -65,6 +71,8 @@ export class JwksCache implements KeySource, KeySourceStatus {
   #jwksUri: string | undefined
   #keys = new Map<string, VerificationKey>()
   #loaded = false
+  /** The keys the last installed set held and could not be used, with the reason (metrics, readiness detail). */
+  #refused: readonly RefusedKey[] = []
   #fetchedAt = 0
   #expiresAt = 0
   #lastUnknownKidFetch = Number.NEGATIVE_INFINITY
@@ -108,6 +116,11 @@ export class JwksCache implements KeySource, KeySourceStatus {
 
   usable(): boolean {
     return this.#loaded && this.#options.now() <= this.#expiresAt + this.#options.maxStaleMs
+  }
+
+  /** The keys of the current set that could not be used, and why. */
+  refusedKeys(): readonly RefusedKey[] {
+    return this.#refused
   }
 
   ageSeconds(): number {
@@ -191,14 +204,19 @@ export class JwksCache implements KeySource, KeySourceStatus {
       throw new Error('JWKS response is not a JSON object with a "keys" array')
     }
     const next = new Map<string, VerificationKey>()
+    const refused: RefusedKey[] = []
+    const refuse = (kid: unknown, reason: string) => {
+      refused.push({ kid: typeof kid === 'string' ? kid.slice(0, 64) : '(none)', reason })
+      this.#options.onKeySkipped(kid, reason)
+    }
     for (const jwk of list) {
       const key = importVerificationKey(jwk, this.#options.algorithms)
       if (typeof key === 'string') {
-        this.#options.onKeySkipped((jwk as { kid?: unknown } | null)?.kid, key)
+        refuse((jwk as { kid?: unknown } | null)?.kid, key)
       } else if (next.has(key.kid)) {
         // Two keys under one kid: neither can be chosen safely.
         next.delete(key.kid)
-        this.#options.onKeySkipped(key.kid, 'duplicate kid')
+        refuse(key.kid, 'duplicate kid')
       } else {
         next.set(key.kid, key)
       }
@@ -210,6 +228,7 @@ export class JwksCache implements KeySource, KeySourceStatus {
     if (next.size === 0) throw new Error('JWKS response holds no usable key')
     const removed = [...this.#keys.keys()].filter((kid) => !next.has(kid))
     this.#keys = next
+    this.#refused = refused
     this.#loaded = true
     if (removed.length > 0) for (const listener of this.#removedListeners) listener(removed)
   }

@@ -11,6 +11,8 @@ export interface KeySourceStatus {
   ageSeconds(): number
   /** True while serving keys past their cache lifetime because refreshing failed. */
   servingStale(): boolean
+  /** Keys of the current set that cannot be used. */
+  refusedKeys(): readonly unknown[]
 }
 
 export class AuthMetrics {
@@ -111,6 +113,15 @@ export class AuthMetrics {
       registers,
       collect() {
         for (const [issuer, s] of sources) this.set({ issuer }, s.servingStale() ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'keygate_jwks_keys_refused',
+      help: "Keys of an issuer's current JWKS that cannot be used (readiness detail names them and why)",
+      labelNames: ['issuer'],
+      registers,
+      collect() {
+        for (const [issuer, s] of sources) this.set({ issuer }, s.refusedKeys().length)
       },
     })
     const issuers = this.#issuers

@@ -224,7 +224,6 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
       ? [{ issuer: gatewayPolicy.issuer, source: gatewayPolicy.keySource, required: true }]
       : []),
   ]
-  const sources = named.map((n) => n.source)
   const requiredSources = named.filter((n) => n.required)
   for (const { issuer, source, required } of named) metrics.watchIssuer(issuer, source, required)
   for (const cache of caches) cache.start()
@@ -325,6 +324,15 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
 
   app.decorateRequest('identity', null)
   app.decorate('auth', context)
+  // Refused keys never make a component unready (the usable ones serve), but they are named, with why.
+  app.readiness.add(
+    'refused-keys',
+    () => {
+      const refused = caches.flatMap((c) => c.refusedKeys().map((k) => `${c.issuer}: ${k.kid} (${k.reason})`))
+      return refused.length === 0 ? true : refused.join('; ')
+    },
+    { required: false },
+  )
   app.readiness.add('keys', () => {
     const missing = requiredSources.filter((n) => !n.source.usable()).map((n) => n.issuer)
     return missing.length === 0 ? true : `signing keys not loaded: ${missing.join(', ')}`

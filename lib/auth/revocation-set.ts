@@ -1,3 +1,9 @@
+/** What a revocation can name of an identity (a download link carries these of the identity it was issued to). */
+export type RevocableIdentity = Pick<
+  Identity,
+  'issuer' | 'subject' | 'sessionId' | 'tokenId' | 'keyId' | 'issuedAt'
+>
+
 /**
  * The revocations a verifier knows of for one issuer, kept only until the tokens they affect have expired:
  * by session (`sid`), by user and time (`sub`, tokens issued before an instant), by token (`jti`) and by
@@ -53,7 +59,7 @@ export class RevocationSet {
    * (NumericDate allows fractions), so a user-wide revocation and a login in the same second are told apart;
    * a whole-second `iat` from another issuer counts as issued before a revocation in that second.
    */
-  isRevoked(identity: Identity): boolean {
+  isRevoked(identity: RevocableIdentity): boolean {
     if (this.size === 0 || identity.issuer !== this.issuer) return false
     if (identity.sessionId !== undefined && this.#sessions.has(identity.sessionId)) return true
     if (this.#tokens.has(identity.tokenId) || this.#keys.has(identity.keyId)) return true

@@ -8,6 +8,8 @@
 import { randomUUID } from 'node:crypto'
 import fastifyJwt, { type JWT } from '@fastify/jwt'
 import type { FastifyInstance } from 'fastify'
+import type { Identity } from '../../lib/auth/index.js'
+import type { RevocableIdentity } from '../../lib/auth/index.js'
 import { KeygateError } from '../../lib/errors.js'
 
 /** JOSE `typ` of a download link. */
@@ -23,6 +25,8 @@ export const MAX_LINK_TOKEN_CHARS = 2048
 /** What a verified link grants. */
 export interface DownloadGrant {
   owner: string
+  /** The identity the link was issued to: the link dies with its revocation (logout, role change, …). */
+  issuedTo: RevocableIdentity
   file: string
   /** The file version the link was issued for. */
   fileId: string
@@ -58,12 +62,22 @@ export class DownloadLinks {
     this.#options = options
   }
 
-  /** A link token for the current version of one of `owner`'s files, and its lifetime in seconds. */
-  issue(owner: string, file: { name: string; id: string }): { token: string; expiresIn: number } {
+  /**
+   * A link token for the current version of one of `identity`'s files (owned by its principal), and its
+   * lifetime in seconds. It names the access token it was issued on (`at_*`, as a gateway assertion does), so
+   * a revocation of that token, its session or its user reaches the link too.
+   */
+  issue(identity: Identity, file: { name: string; id: string }): { token: string; expiresIn: number } {
     const nowS = Math.floor(this.#options.now() / 1000)
     const expiresIn = Math.floor(this.#options.ttlMs / 1000)
     const token = this.#jwt.sign({
-      sub: owner,
+      sub: identity.principal,
+      at_iss: identity.issuer,
+      at_sub: identity.subject,
+      at_jti: identity.tokenId,
+      at_kid: identity.keyId,
+      at_iat: identity.issuedAt,
+      ...(identity.sessionId === undefined ? {} : { at_sid: identity.sessionId }),
       file: file.name,
       fid: file.id,
       jti: randomUUID(),
@@ -85,17 +99,36 @@ export class DownloadLinks {
     } catch (err) {
       throw linkError(err)
     }
-    const { sub, file, fid, jti, exp } = claims
+    const { sub, file, fid, jti, exp, at_iss, at_sub, at_jti, at_kid, at_iat, at_sid } = claims
     if (
       !isNonEmptyString(sub) ||
       !isNonEmptyString(file) ||
       !isNonEmptyString(fid) ||
-      !isNonEmptyString(jti)
+      !isNonEmptyString(jti) ||
+      !isNonEmptyString(at_iss) ||
+      !isNonEmptyString(at_sub) ||
+      !isNonEmptyString(at_jti) ||
+      !isNonEmptyString(at_kid) ||
+      (at_sid !== undefined && !isNonEmptyString(at_sid))
     ) {
       throw invalid()
     }
-    if (typeof exp !== 'number') throw invalid()
-    return { owner: sub, file, fileId: fid, jti, expiresAt: exp * 1000 }
+    if (typeof exp !== 'number' || typeof at_iat !== 'number') throw invalid()
+    return {
+      owner: sub,
+      issuedTo: {
+        issuer: at_iss,
+        subject: at_sub,
+        tokenId: at_jti,
+        keyId: at_kid,
+        issuedAt: at_iat,
+        sessionId: at_sid,
+      },
+      file,
+      fileId: fid,
+      jti,
+      expiresAt: exp * 1000,
+    }
   }
 }
 

@@ -51,6 +51,10 @@ export async function downloadRoute(app: FastifyInstance, options: DownloadRoute
     async (request, reply) => {
       reply.headers(DOWNLOAD_HEADERS)
       const grant = links.verify(request.params.token)
+      // An unspent link dies with the access of whom it was issued to (logout, password or role change).
+      if (app.auth.revocations.get(grant.issuedTo.issuer)?.isRevoked(grant.issuedTo)) {
+        throw new KeygateError('KG_LINK_GONE')
+      }
       const file = await store.find(grant.owner, grant.file)
       if (!file)
         throw new KeygateError('KG_LINK_INVALID', { message: 'The download link is not for a stored file' })
@@ -62,7 +66,7 @@ export async function downloadRoute(app: FastifyInstance, options: DownloadRoute
       const content = await store.content(grant.owner, grant.file, grant.fileId)
       if (!content) throw new KeygateError('KG_LINK_GONE')
       request.log.info(
-        { sub: grant.owner, file: grant.file, size: content.content.length },
+        { principal: grant.owner, file: grant.file, size: content.content.length },
         'download link used',
       )
       return reply

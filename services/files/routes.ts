@@ -152,7 +152,7 @@ export async function fileRoutes(app: FastifyInstance, options: FileRoutesOption
       const identity = verifiedCaller(request)
       const file = await store.find(identity.principal, request.params.name)
       if (!file) throw new KeygateError('KG_NOT_FOUND', { message: 'No such file' })
-      const { token, expiresIn } = links.issue(identity.principal, file)
+      const { token, expiresIn } = links.issue(identity, file)
       request.log.info(
         { principal: identity.principal, file: file.name, expires_in: expiresIn },
         'download link issued',

@@ -170,3 +170,21 @@ t.test('another issuer down at start: keygate’s users served, every component 
   t.equal(held.statusCode, 503, 'an issuer marked required holds readiness back')
   t.match(held.json(), { checks: { keys: new RegExp(`not loaded: .*${idp.keycloak.issuer}`) } })
 })
+
+t.test('a refused JWKS key is named in readiness detail and counted in metrics', async (t) => {
+  const own = await startIssuer(t)
+  own.keys.push({
+    ...own.keys[0]!,
+    kid: 'weak',
+    publicJwk: { kty: 'RSA', kid: 'weak', n: 'AQAB', e: 'AQAB' },
+  })
+  const { gw } = await startEchoGateway(t, {
+    issuer: own,
+    routes: [{ prefix: '/any', upstream: 'svc', auth: { mode: 'required' } }],
+  })
+  const ready = await gw.app.operations.inject('/readyz')
+  t.equal(ready.statusCode, 200, 'the usable keys serve: still ready')
+  t.match(ready.json().checks['refused-keys'], new RegExp(`${own.url}: weak \\(`))
+  const metrics = await gw.app.operations.inject('/metrics')
+  t.match(metrics.body, `keygate_jwks_keys_refused{issuer="${own.url}",component="gateway"} 1`)
+})

@@ -38,7 +38,11 @@ t.test('the default table routes and rewrites as documented', async (t) => {
   const auth = table.match('/auth/logout-all')!
   t.match(auth.forward, { token: true }, '/auth relays Authorization (logout-all takes a Bearer token)')
   t.match(table.match('/.well-known/x')!.forward, { token: false })
-  t.match(table.match('/api/orders')!.forward, { token: true }, 'orders relays it to profile (until exchange)')
+  t.match(
+    table.match('/api/orders')!.forward,
+    { token: true },
+    'orders relays it to profile (until exchange)',
+  )
   for (const path of ['/api/profile', '/api/files', '/api/files/download']) {
     t.match(table.match(path)!.forward, { token: false, assertion: true }, `${path}: no raw token crosses`)
   }

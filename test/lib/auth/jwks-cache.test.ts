@@ -230,6 +230,9 @@ t.test('only usable public signing keys are imported, each bound to one algorith
   t.equal(skipped.length, 8)
   t.match(skipped.join('\n'), /weak: RSA key too short/)
   t.match(skipped.join('\n'), /dup: duplicate kid/)
+  t.equal(c.refusedKeys().length, 8, 'every refused key is kept for metrics and readiness detail')
+  t.match(c.refusedKeys(), [{ kid: String, reason: String }])
+  t.ok(c.refusedKeys().some((k) => k.kid === 'weak' && k.reason === 'RSA key too short'))
 })
 
 t.test('discovery supplies the JWKS URI when none is configured', async (t) => {

@@ -127,7 +127,7 @@ t.test('operations and the entry point', async (t) => {
   const { app } = await startFiles(t)
   const ready = await app.operations.inject('/readyz')
   t.equal(ready.statusCode, 200)
-  t.same(ready.json().checks, { keys: true, store: true })
+  t.same(ready.json().checks, { keys: true, 'refused-keys': true, store: true })
 
   const world = await startServiceWorld(t)
   const server = await startFilesServer(

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto'
 import Fastify from 'fastify'
 import t, { type Test } from 'tap'
-import { TokenVerifier } from '../../../lib/auth/index.js'
+import { type Identity, TokenVerifier } from '../../../lib/auth/index.js'
 import {
   DOWNLOAD_LINK_AUDIENCE,
   DOWNLOAD_LINK_TYPE,
@@ -20,12 +20,30 @@ async function links(t: Test, clock = new FakeClock(), ttlMs = 60_000) {
   return registerDownloadLinks(app, { secret: SECRET, issuer: ISSUER, ttlMs, now: clock.now })
 }
 
+/** The identity a link is issued to: alice, through her access token `at-1` of session `s-1`. */
+const ALICE: Identity = {
+  subject: 'alice',
+  principal: 'alice',
+  issuer: 'http://issuer.test',
+  clientId: 'web',
+  sessionId: 's-1',
+  roles: [],
+  scopes: [],
+  tokenId: 'at-1',
+  issuedAt: 1_700_000_000.123,
+  expiresAt: 1_700_000_900,
+  keyId: 'k-1',
+  claims: {},
+  source: 'token',
+  token: 'a.b.c',
+}
+
 const decode = (part: string) => JSON.parse(Buffer.from(part, 'base64url').toString('utf8'))
 
 t.test('a link token: HS256, its own typ, bound to owner, file and version', async (t) => {
   const clock = new FakeClock()
   const l = await links(t, clock)
-  const { token, expiresIn } = l.issue('alice', { name: 'a.txt', id: 'v1' })
+  const { token, expiresIn } = l.issue(ALICE, { name: 'a.txt', id: 'v1' })
   t.equal(expiresIn, 60)
   const [header, payload] = token.split('.')
   t.same(decode(header!), { alg: 'HS256', typ: DOWNLOAD_LINK_TYPE })
@@ -33,10 +51,18 @@ t.test('a link token: HS256, its own typ, bound to owner, file and version', asy
   t.match(claims, { iss: ISSUER, aud: DOWNLOAD_LINK_AUDIENCE, sub: 'alice', file: 'a.txt', fid: 'v1' })
   t.equal(claims.exp - claims.iat, 60)
   t.match(claims.jti, /^[0-9a-f-]{36}$/)
-  t.not(l.issue('alice', { name: 'a.txt', id: 'v1' }).token, token, 'every link is a new one')
+  t.not(l.issue(ALICE, { name: 'a.txt', id: 'v1' }).token, token, 'every link is a new one')
 
+  t.match(claims, { at_iss: 'http://issuer.test', at_sub: 'alice', at_jti: 'at-1', at_sid: 's-1' })
   t.match(l.verify(token), {
     owner: 'alice',
+    issuedTo: {
+      issuer: 'http://issuer.test',
+      subject: 'alice',
+      sessionId: 's-1',
+      tokenId: 'at-1',
+      keyId: 'k-1',
+    },
     file: 'a.txt',
     fileId: 'v1',
     jti: claims.jti,
@@ -50,7 +76,7 @@ t.test('a link token: HS256, its own typ, bound to owner, file and version', asy
 
 t.test('anything that is not our link is invalid (401)', async (t) => {
   const l = await links(t)
-  const { token } = l.issue('alice', { name: 'a.txt', id: 'v1' })
+  const { token } = l.issue(ALICE, { name: 'a.txt', id: 'v1' })
   const [h, p, s] = token.split('.') as [string, string, string]
   const claims = decode(p)
   const sign = (header: object, payload: object, secret = SECRET) => signHmac(header, payload, secret)
@@ -68,6 +94,7 @@ t.test('anything that is not our link is invalid (401)', async (t) => {
     ['another issuer', sign(header, { ...claims, iss: 'http://elsewhere' })],
     ['no jti', sign(header, { ...claims, jti: undefined })],
     ['no file version', sign(header, { ...claims, fid: undefined })],
+    ['no issuing token', sign(header, { ...claims, at_jti: undefined })],
     ['a numeric subject', sign(header, { ...claims, sub: 7 })],
     [
       'HS512',
@@ -84,7 +111,7 @@ t.test('a link token is never an access token', async (t) => {
   const issuer = await startTokenIssuer()
   t.teardown(() => issuer.close())
   const l = await links(t)
-  const { token } = l.issue('alice', { name: 'a.txt', id: 'v1' })
+  const { token } = l.issue(ALICE, { name: 'a.txt', id: 'v1' })
   const jwks = {
     getKey: () => undefined,
     ready: async () => {},

@@ -169,3 +169,26 @@ t.test('a JSON file is downloaded with the download headers, not an API answer�
   t.match(r.headers['content-security-policy'], /sandbox/)
   t.equal(r.headers['referrer-policy'], 'no-referrer')
 })
+
+t.test('an unspent link dies with its user’s access (logout-all, password or role change)', async (t) => {
+  const { world, app, upload, link, clock } = await startFiles(t)
+  const alice = await world.token('alice')
+  await upload(alice, 'a.txt', 'alice’s')
+  const before = await link(await world.token('alice', { sid: 'session-3' }), 'a.txt')
+  const session = await link(alice, 'a.txt')
+  const revocations = app.auth.revocations.get(world.issuer.url)!
+  const window = { createdAt: clock.now(), expiresAt: clock.now() + 900_000 }
+  revocations.apply([{ type: 'session', sessionId: 'session-1', ...window }])
+  let r = await app.inject({ url: `/files/download/${session}` })
+  t.equal(r.statusCode, 410, 'its session revoked: the link is gone')
+  t.equal(r.json().code, 'KG_LINK_GONE')
+
+  revocations.apply([{ type: 'user', subject: 'alice', issuedBefore: clock.now() + 1000, ...window }])
+  r = await app.inject({ url: `/files/download/${before}` })
+  t.equal(r.statusCode, 410, 'every token of the user revoked (the feed’s user event): the link is gone')
+
+  const bob = await world.token('bob', { sid: 'session-2' })
+  await upload(bob, 'b.txt', 'bob’s')
+  r = await app.inject({ url: `/files/download/${await link(bob, 'b.txt')}` })
+  t.equal(r.statusCode, 200, 'another user’s link is untouched')
+})

@@ -155,7 +155,7 @@ t.test('readiness waits for profile, then does not depend on it', async (t) => {
   await again.listen({ host: '127.0.0.1', port })
   r = await orders.operations.inject('/readyz')
   t.equal(r.statusCode, 200)
-  t.same(r.json().checks, { keys: true, store: true, profile: true })
+  t.same(r.json().checks, { keys: true, 'refused-keys': true, store: true, profile: true })
   await again.close()
   t.equal(
     (await orders.operations.inject('/readyz')).statusCode,

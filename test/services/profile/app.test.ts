@@ -62,7 +62,7 @@ t.test('operations: healthz, readyz with keys and store, metrics', async (t) => 
   t.equal((await app.inject('/healthz')).statusCode, 200)
   const ready = await app.operations.inject('/readyz')
   t.equal(ready.statusCode, 200)
-  t.same(ready.json().checks, { keys: true, store: true })
+  t.same(ready.json().checks, { keys: true, 'refused-keys': true, store: true })
   const metrics = await app.operations.inject('/metrics')
   t.match(metrics.body, /component="profile"/)
 })
