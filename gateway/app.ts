@@ -9,6 +9,7 @@ import { auth, authOptionsFromConfig } from '../lib/auth/index.js'
 import { commaList } from '../lib/config.js'
 import { registerErrorHandling } from '../lib/errors.js'
 import { GATEWAY_JWKS_PATH } from '../lib/identity/constants.js'
+import { JwksSchema } from '../lib/openapi.js'
 import { operations } from '../lib/operations.js'
 import {
   createLogger,
@@ -118,9 +119,13 @@ export async function buildGateway(options: GatewayOptions): Promise<FastifyInst
   })
 
   // An exact route of the gateway's own: it wins over the `/.well-known` prefix proxied to the issuer.
-  app.get(GATEWAY_JWKS_PATH, { logLevel: 'warn' }, async (_request, reply) => {
-    return reply.header('cache-control', `public, max-age=${GATEWAY_JWKS_MAX_AGE_S}`).send(signer.jwks)
-  })
+  app.get(
+    GATEWAY_JWKS_PATH,
+    { logLevel: 'warn', schema: { response: { 200: JwksSchema } } },
+    async (_request, reply) => {
+      return reply.header('cache-control', `public, max-age=${GATEWAY_JWKS_MAX_AGE_S}`).send(signer.jwks)
+    },
+  )
 
   // The demo app at `/` (unless the route table claims it); exact routes win over the proxy's catch-all.
   await app.register(staticApp, { table })

@@ -29,6 +29,27 @@ export interface ProxyRouteOptions {
   methods: string[]
 }
 
+/**
+ * What the catch-all answers: the upstream's answer as it came, of any media type, never parsed or
+ * serialized here. The gateway's own refusals (no route, authentication, rate limits, an upstream that
+ * fails) are the catalogue's error body, documented beside it.
+ */
+const ProxySchema = {
+  summary: 'Proxied to the upstream of the longest matching route prefix (GATEWAY_ROUTES)',
+  response: {
+    '2xx': {
+      description:
+        "The upstream's answer, relayed as it came: its status, headers (hop-by-hop ones removed) and body " +
+        'of any media type. An upstream 4xx or 5xx is relayed the same way, with its own body',
+      content: { '*/*': { schema: {} } },
+    },
+    '3xx': {
+      description: "The upstream's redirect or 304, relayed as it came",
+      content: { '*/*': { schema: {} } },
+    },
+  },
+} as const
+
 /** Registers the proxied catch-all route (an encapsulated plugin: its body parsing stays its own). */
 export async function proxyRoute(app: FastifyInstance, options: ProxyRouteOptions): Promise<void> {
   const { table, proxy, limits, upstreamHeaders, bodies, clients, metrics } = options
@@ -60,5 +81,5 @@ export async function proxyRoute(app: FastifyInstance, options: ProxyRouteOption
     }
   }
 
-  app.route({ method: options.methods, url: '/*', handler: handle })
+  app.route({ method: options.methods, url: '/*', schema: ProxySchema, handler: handle })
 }

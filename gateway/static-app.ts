@@ -16,6 +16,7 @@ import { dirname, join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { KeygateError } from '../lib/errors.js'
+import { noContent } from '../lib/openapi.js'
 import type { RouteTable } from './route-table.js'
 
 /** Where the built client's files are served. */
@@ -60,6 +61,27 @@ export interface StaticAppOptions {
   dir?: string
 }
 
+const NotModified = noContent('Not modified: the If-None-Match ETag is current')
+const PageSchema = {
+  response: {
+    200: {
+      description: 'The demo page',
+      content: { 'text/html': { schema: { type: 'string' } } },
+    },
+    304: NotModified,
+  },
+} as const
+const AssetSchema = {
+  response: {
+    200: {
+      description:
+        "One of the demo's files (script, source map, style sheet, SVG), with its own Content-Type",
+      content: { '*/*': { schema: { type: 'string', format: 'binary' } } },
+    },
+    304: NotModified,
+  },
+} as const
+
 /** Registers `/` and `/app/*` when the demo is built and the route table leaves those paths alone. */
 export async function staticApp(app: FastifyInstance, options: StaticAppOptions): Promise<void> {
   const dir = options.dir ?? clientDistDir()
@@ -75,14 +97,14 @@ export async function staticApp(app: FastifyInstance, options: StaticAppOptions)
     return
   }
 
-  app.get('/', { logLevel: 'warn' }, async (request, reply) => {
+  app.get('/', { logLevel: 'warn', schema: PageSchema }, async (request, reply) => {
     reply
       .header('content-security-policy', DEMO_CONTENT_SECURITY_POLICY)
       .header('x-frame-options', 'DENY')
       .header('referrer-policy', 'no-referrer')
     return send(request, reply, page)
   })
-  app.get(`${APP_ASSETS_PREFIX}*`, { logLevel: 'warn' }, async (request, reply) => {
+  app.get(`${APP_ASSETS_PREFIX}*`, { logLevel: 'warn', schema: AssetSchema }, async (request, reply) => {
     const asset = assets.get((request.params as { '*': string })['*'])
     if (!asset) throw new KeygateError('KG_NOT_FOUND')
     return send(request, reply, asset)

@@ -29,6 +29,34 @@ export const ErrorBodySchema = {
   additionalProperties: true,
 } as const
 
+/**
+ * The schema of an answer without a body (a 204, or RFC 7009's empty 200): documented with no content,
+ * and nothing to serialize.
+ */
+export const noContent = (description: string) => ({ type: 'null', description }) as const
+
+/** A JSON Web Key Set (RFC 7517 §5) of public keys; members beyond those listed are kept as they are. */
+export const JwksSchema = {
+  type: 'object',
+  required: ['keys'],
+  properties: {
+    keys: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['kty', 'kid'],
+        additionalProperties: true,
+        properties: {
+          kty: { type: 'string' },
+          kid: { type: 'string' },
+          use: { type: 'string' },
+          alg: { type: 'string' },
+        },
+      },
+    },
+  },
+} as const
+
 /** The methods an OpenAPI 3.1 path item can hold. */
 const OPENAPI_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'])
 

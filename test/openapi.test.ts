@@ -15,7 +15,7 @@ const ROOT = new URL('../', import.meta.url).pathname
 const OPENAPI_METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE']
 
 interface Operation {
-  responses?: Record<string, { content?: Record<string, { schema?: unknown }> }>
+  responses?: Record<string, { description?: string; content?: Record<string, { schema?: unknown }> }>
 }
 type Document = { openapi: string; paths: Record<string, Record<string, Operation>> }
 
@@ -32,7 +32,8 @@ function registeredRoutes(app: FastifyInstance): string[] {
     if (!m) continue
     const depth = m[1]!.length / 4
     stack.length = depth
-    stack.push(m[2]!)
+    // A top-level catch-all prints as `*`, without the root `/` it hangs from.
+    stack.push(depth === 0 && !m[2]!.startsWith('/') ? `/${m[2]!}` : m[2]!)
     const path = stack
       .join('')
       .replace(/:([A-Za-z0-9_]+)/g, '{$1}')
@@ -78,16 +79,19 @@ for (const component of COMPONENTS) {
           )
         }
       }
-      // Not every route declares its answer's schema yet (issue 17): listed as to-do, not hidden.
+      // Every answer is described: a schema per media type, or, for one without a body (204, RFC 7009's
+      // empty 200, a 304), a description of its own rather than @fastify/swagger's placeholder.
       for (const [path, item] of Object.entries(document.paths)) {
         for (const [method, operation] of Object.entries(item)) {
           const answers = Object.entries(operation.responses ?? {}).filter(([status]) => /^[23]/.test(status))
           const described =
             answers.length > 0 &&
-            answers.every(([status, answer]) => status === '204' || /^3/.test(status) || answer.content)
-          t.ok(described, `${method.toUpperCase()} ${path} declares its answer's schema`, {
-            todo: described ? false : 'no response schema declared yet',
-          })
+            answers.every(
+              ([, answer]) =>
+                answer.content !== undefined ||
+                (answer.description !== undefined && answer.description !== 'Default Response'),
+            )
+          t.ok(described, `${method.toUpperCase()} ${path} declares its answer's schema`)
         }
       }
       t.equal(

@@ -46,6 +46,14 @@ export async function downloadRoute(app: FastifyInstance, options: DownloadRoute
           additionalProperties: false,
           properties: { token: { type: 'string' } },
         },
+        response: {
+          200: {
+            description:
+              "The file's bytes, once, as an attachment with the Content-Type it was stored with; " +
+              'never cached',
+            content: { '*/*': { schema: { type: 'string', format: 'binary' } } },
+          },
+        },
       },
     },
     async (request, reply) => {

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { KeygateError } from '../../lib/errors.js'
+import { noContent } from '../../lib/openapi.js'
 import { verifiedCaller } from '../../lib/service.js'
 import type { DownloadLinks } from './download-links.js'
 import { FILE_NAME_PATTERN, storedContentType } from './file-names.js'
@@ -122,7 +123,12 @@ export async function fileRoutes(app: FastifyInstance, options: FileRoutesOption
   // Its download links die with it: they name a version of a file that no longer exists.
   app.delete<{ Params: { name: string } }>(
     '/files/:name',
-    { schema: { params: NameParamsSchema } },
+    {
+      schema: {
+        params: NameParamsSchema,
+        response: { 204: noContent('The file deleted, and its download links with it') },
+      },
+    },
     async (request, reply) => {
       const identity = verifiedCaller(request)
       // Another user's file is simply not among the caller's: 404, as for a name nobody has.

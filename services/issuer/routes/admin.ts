@@ -3,6 +3,7 @@
  * same file and rules as the command line.
  */
 import type { FastifyInstance } from 'fastify'
+import { noContent } from '../../../lib/openapi.js'
 import type { Accounts } from '../accounts.js'
 import type { KeyAdministration } from '../keys/key-administration.js'
 import type { SessionRecord, UserRecord } from '../store/types.js'
@@ -23,7 +24,73 @@ export const MAX_PAGE_SIZE = 1000
 const Role = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$' } as const
 const Roles = { type: 'array', items: Role, maxItems: 32, uniqueItems: true } as const
 const Id = { type: 'string', minLength: 1, maxLength: 128 } as const
+/** These POSTs take no body; an empty JSON object is tolerated for clients that always send one. */
+const NoBody = { type: 'object', additionalProperties: false, maxProperties: 0 } as const
 const IdParams = { type: 'object', required: ['id'], properties: { id: Id } } as const
+
+const Time = { type: 'string', format: 'date-time' } as const
+const MaybeTime = { type: ['string', 'null'], format: 'date-time' } as const
+
+/** A signing key's metadata (keys/key-administration.ts `KeyView`), never key material. */
+const KeyView = {
+  type: 'object',
+  required: ['kid', 'state', 'alg', 'created_at', 'activated_at', 'retired_at', 'revoked_at', 'remove_at'],
+  properties: {
+    kid: { type: 'string' },
+    state: { type: 'string', enum: ['next', 'active', 'retired', 'revoked'] },
+    alg: { type: 'string', enum: ['RS256'] },
+    created_at: Time,
+    activated_at: MaybeTime,
+    retired_at: MaybeTime,
+    revoked_at: MaybeTime,
+    remove_at: MaybeTime,
+  },
+} as const
+/** Every key, by state (next, active, retired, revoked), newest first within a state. */
+const KeyList = {
+  type: 'object',
+  required: ['keys'],
+  properties: { keys: { type: 'array', items: KeyView } },
+} as const
+const UserView = {
+  type: 'object',
+  required: ['id', 'email', 'roles', 'created_at', 'updated_at'],
+  properties: {
+    id: { type: 'string' },
+    email: { type: 'string' },
+    roles: { type: 'array', items: { type: 'string' } },
+    created_at: Time,
+    updated_at: Time,
+  },
+} as const
+const SessionView = {
+  type: 'object',
+  required: [
+    'id',
+    'user_id',
+    'client_id',
+    'created_at',
+    'last_used_at',
+    'idle_expires_at',
+    'absolute_expires_at',
+    'revoked_at',
+    'revoked_reason',
+  ],
+  properties: {
+    id: { type: 'string' },
+    user_id: { type: 'string' },
+    client_id: { type: 'string' },
+    created_at: Time,
+    last_used_at: Time,
+    idle_expires_at: Time,
+    absolute_expires_at: Time,
+    revoked_at: MaybeTime,
+    revoked_reason: {
+      type: ['string', 'null'],
+      enum: ['logout', 'logout_all', 'admin', 'password_change', 'refresh_reuse', null],
+    },
+  },
+} as const
 
 const iso = (ms: number | null | undefined) =>
   ms === null || ms === undefined ? null : new Date(ms).toISOString()
@@ -57,17 +124,30 @@ function sessionView(session: SessionRecord) {
 export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOptions): Promise<void> {
   const { accounts, sessions, keyAdmin } = options
 
-  app.get('/admin/keys', { config: ADMIN }, async () => ({ keys: keyAdmin.list() }))
+  app.get('/admin/keys', { config: ADMIN, schema: { response: { 200: KeyList } } }, async () => ({
+    keys: keyAdmin.list(),
+  }))
 
-  app.post('/admin/keys/rotate', { config: ADMIN }, async (request) => {
-    await keyAdmin.rotate()
-    request.log.info({ by: request.identity!.subject }, 'signing keys rotated')
-    return { keys: keyAdmin.list() }
-  })
+  app.post(
+    '/admin/keys/rotate',
+    { config: ADMIN, schema: { body: { ...NoBody, nullable: true }, response: { 200: KeyList } } },
+    async (request) => {
+      await keyAdmin.rotate()
+      request.log.info({ by: request.identity!.subject }, 'signing keys rotated')
+      return { keys: keyAdmin.list() }
+    },
+  )
 
   app.post<{ Params: { kid: string } }>(
     '/admin/keys/:kid/revoke',
-    { config: ADMIN, schema: { params: { type: 'object', properties: { kid: Id } } } },
+    {
+      config: ADMIN,
+      schema: {
+        params: { type: 'object', properties: { kid: Id } },
+        body: { ...NoBody, nullable: true },
+        response: { 200: KeyList },
+      },
+    },
     async (request) => {
       await keyAdmin.revoke(request.params.kid)
       request.log.warn({ kid: request.params.kid, by: request.identity!.subject }, 'signing key revoked')
@@ -86,6 +166,13 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
           properties: {
             limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
             offset: { type: 'string', pattern: '^[0-9]{1,9}$' },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['users'],
+            properties: { users: { type: 'array', items: UserView } },
           },
         },
       },
@@ -112,6 +199,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
             roles: Roles,
           },
         },
+        response: { 201: UserView },
       },
     },
     async (request, reply) => {
@@ -133,6 +221,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
           additionalProperties: false,
           properties: { roles: Roles },
         },
+        response: { 200: UserView },
       },
     },
     async (request) => {
@@ -153,7 +242,14 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
 
   app.post<{ Params: { id: string } }>(
     '/admin/users/:id/logout',
-    { config: ADMIN, schema: { params: IdParams } },
+    {
+      config: ADMIN,
+      schema: {
+        params: IdParams,
+        body: { ...NoBody, nullable: true },
+        response: { 204: noContent('Every session of the user revoked, with the tokens they issued') },
+      },
+    },
     async (request, reply) => {
       const user = await accounts.get(request.params.id)
       const count = await sessions.revokeAll(user.id, 'admin')
@@ -167,7 +263,19 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
 
   app.get<{ Params: { id: string } }>(
     '/admin/users/:id/sessions',
-    { config: ADMIN, schema: { params: IdParams } },
+    {
+      config: ADMIN,
+      schema: {
+        params: IdParams,
+        response: {
+          200: {
+            type: 'object',
+            required: ['sessions'],
+            properties: { sessions: { type: 'array', items: SessionView } },
+          },
+        },
+      },
+    },
     async (request) => {
       const user = await accounts.get(request.params.id)
       return { sessions: (await sessions.list(user.id)).map(sessionView) }
@@ -176,7 +284,14 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
 
   app.post<{ Params: { sid: string } }>(
     '/admin/sessions/:sid/revoke',
-    { config: ADMIN, schema: { params: { type: 'object', required: ['sid'], properties: { sid: Id } } } },
+    {
+      config: ADMIN,
+      schema: {
+        params: { type: 'object', required: ['sid'], properties: { sid: Id } },
+        body: { ...NoBody, nullable: true },
+        response: { 204: noContent('The session revoked, with the tokens it issued') },
+      },
+    },
     async (request, reply) => {
       await sessions.revokeById(request.params.sid, 'admin')
       request.log.info(

@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { KeygateError } from '../../../lib/errors.js'
+import { noContent } from '../../../lib/openapi.js'
 import type { AccessTokenMinter } from '../access-tokens.js'
 import type { Accounts } from '../accounts.js'
 import type { IssuerSettings } from '../config.js'
@@ -109,16 +110,33 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
     },
   )
 
-  app.post('/auth/logout', { schema: { body: { ...NoBody, nullable: true } } }, async (request, reply) => {
-    const refreshToken = browserSession(request)
-    if (refreshToken) await sessions.logout(refreshToken, csrfHeader(request))
-    clearSessionCookies(reply)
-    return reply.code(204).send()
-  })
+  app.post(
+    '/auth/logout',
+    {
+      schema: {
+        body: { ...NoBody, nullable: true },
+        response: { 204: noContent('The session revoked (if any) and the session cookies cleared') },
+      },
+    },
+    async (request, reply) => {
+      const refreshToken = browserSession(request)
+      if (refreshToken) await sessions.logout(refreshToken, csrfHeader(request))
+      clearSessionCookies(reply)
+      return reply.code(204).send()
+    },
+  )
 
   app.post(
     '/auth/logout-all',
-    { config: REQUIRED, schema: { body: { ...NoBody, nullable: true } } },
+    {
+      config: REQUIRED,
+      schema: {
+        body: { ...NoBody, nullable: true },
+        response: {
+          204: noContent("Every session of the caller's revoked and the session cookies cleared"),
+        },
+      },
+    },
     async (request, reply) => {
       const userId = request.identity!.subject
       const count = await sessions.revokeAll(userId, 'logout_all')
@@ -138,6 +156,9 @@ export async function authRoutes(app: FastifyInstance, options: AuthRoutesOption
           required: ['current_password', 'new_password'],
           additionalProperties: false,
           properties: { current_password: Password, new_password: Password },
+        },
+        response: {
+          204: noContent('The password changed, every session revoked and the session cookies cleared'),
         },
       },
     },

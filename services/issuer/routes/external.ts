@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { KeygateError } from '../../../lib/errors.js'
+import { noContent } from '../../../lib/openapi.js'
 import type { IssuerSettings } from '../config.js'
 import type { ExternalLogin } from '../external-login.js'
 import { requireLoginMethod } from '../login-methods.js'
@@ -158,7 +159,7 @@ export async function externalRoutes(app: FastifyInstance, options: ExternalRout
       schema: {
         params: IdParams,
         querystring: IdentityKey,
-        response: { 404: ErrorResponse, 400: ErrorResponse },
+        response: { 204: noContent('The identity unlinked'), 404: ErrorResponse, 400: ErrorResponse },
       },
     },
     async (request, reply) => {

@@ -26,6 +26,41 @@ export interface FeedRoutesOptions {
 const NO_BEARER = { auth: { mode: 'none' } } as const
 const Cursor = { type: 'string', pattern: '^[0-9]{1,15}$' } as const
 
+/** One recorded revocation (lib/auth/feed-protocol.ts): the fields beside `type` depend on it. */
+const RevocationEventView = {
+  type: 'object',
+  required: ['type', 'cursor', 'createdAt', 'expiresAt'],
+  additionalProperties: true,
+  properties: {
+    type: { type: 'string', enum: ['session', 'user', 'token', 'key'] },
+    cursor: { type: 'integer', description: "The event's place in the feed." },
+    createdAt: { type: 'integer', description: 'When it was recorded, in ms since the epoch.' },
+    expiresAt: { type: 'integer', description: 'When every token it affects has expired, in ms.' },
+    sessionId: { type: 'string', description: "`session`: the session's tokens are revoked." },
+    subject: { type: 'string', description: "`user`: the user's tokens issued before issuedBefore." },
+    issuedBefore: { type: 'integer', description: '`user`: in ms since the epoch.' },
+    tokenId: { type: 'string', description: '`token`: the `jti` of the one token revoked.' },
+    kid: { type: 'string', description: '`key`: every token signed by the key is revoked.' },
+  },
+} as const
+const FeedPage = {
+  type: 'object',
+  required: ['events', 'cursor', 'more'],
+  properties: {
+    events: { type: 'array', items: RevocationEventView },
+    cursor: { type: 'integer', description: 'The cursor to ask the next page `after`.' },
+    more: { type: 'boolean', description: 'Whether another page follows.' },
+  },
+} as const
+/** The stream is not JSON: server-sent events, each a revocation or a heartbeat, until the client leaves. */
+const EventStream = {
+  description:
+    'Server-sent events until the client leaves: `event: revocation` (`id:` its cursor, `data:` the event ' +
+    'as JSON, as in GET /revocations) and `event: heartbeat` (`data:` `{"cursor","time"}`: the latest ' +
+    "cursor and the issuer's clock)",
+  content: { 'text/event-stream': { schema: { type: 'string' } } },
+} as const
+
 /** Registers the feed routes (an encapsulated plugin: its secret check applies to them alone). */
 export async function feedRoutes(app: FastifyInstance, options: FeedRoutesOptions): Promise<void> {
   const { store, secrets, streams } = options
@@ -48,6 +83,7 @@ export async function feedRoutes(app: FastifyInstance, options: FeedRoutesOption
           additionalProperties: false,
           properties: { after: Cursor, limit: { type: 'string', pattern: '^[0-9]{1,4}$' } },
         },
+        response: { 200: FeedPage },
       },
     },
     async (request, reply) => {
@@ -74,6 +110,7 @@ export async function feedRoutes(app: FastifyInstance, options: FeedRoutesOption
       config: NO_BEARER,
       schema: {
         querystring: { type: 'object', additionalProperties: false, properties: { after: Cursor } },
+        response: { 200: EventStream },
       },
     },
     async (request, reply) => {

@@ -7,6 +7,7 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { KeygateError } from '../../../lib/errors.js'
+import { noContent } from '../../../lib/openapi.js'
 import type { ClientAuthentication } from '../oauth/client-authentication.js'
 import { acceptFormsOnly, FORM_CONTENT_TYPE, type OAuthForm } from '../oauth/form.js'
 import type { Grants } from '../oauth/grants.js'
@@ -117,7 +118,11 @@ export async function oauthRoutes(app: FastifyInstance, options: OAuthRoutesOpti
       schema: {
         consumes: [FORM_CONTENT_TYPE],
         body: FormBody,
-        response: { 200: { type: 'null' }, ...Errors },
+        response: {
+          // RFC 7009 §2.2: 200 whether or not the token was valid, with no body.
+          200: noContent('The token is revoked, or was not valid (RFC 7009 §2.2); no body'),
+          ...Errors,
+        },
       },
     },
     async (request, reply: FastifyReply) => {

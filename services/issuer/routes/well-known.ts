@@ -7,6 +7,7 @@
  * appear only under `keygate_*` names.
  */
 import type { FastifyInstance } from 'fastify'
+import { JwksSchema } from '../../../lib/openapi.js'
 import type { IssuerSettings } from '../config.js'
 import { LOGIN_METHODS } from '../login-methods.js'
 import { SIGNING_ALGORITHM } from '../keys/key-document.js'
@@ -86,11 +87,15 @@ export async function wellKnownRoutes(app: FastifyInstance, options: WellKnownRo
     properties: { issuer: { type: 'string' }, jwks_uri: { type: 'string' } },
   } as const
 
-  app.get(JWKS_PATH, { logLevel: 'warn' }, async (_request, reply) => {
-    reply.header('cache-control', jwksCacheControl)
-    reply.type('application/json; charset=utf-8')
-    return keys.jwks()
-  })
+  app.get(
+    JWKS_PATH,
+    { logLevel: 'warn', schema: { response: { 200: JwksSchema } } },
+    async (_request, reply) => {
+      reply.header('cache-control', jwksCacheControl)
+      reply.type('application/json; charset=utf-8')
+      return keys.jwks()
+    },
+  )
 
   for (const path of [DISCOVERY_PATH, ...metadataPaths(settings.issuer)]) {
     app.get(path, { logLevel: 'warn', schema: { response: { 200: Metadata } } }, async (_request, reply) => {
