@@ -125,7 +125,8 @@ t.test('two issuers and two gateways on PostgreSQL and Redis', { skip }, async (
     GATEWAY_RATE_LIMIT: '100000/1m',
   }
 
-  // Started one after the other: an issuer first (the key set, the admin), then whatever verifies its tokens.
+  // The first issuer alone (the key set, the admin), then two at a time. A balancer gets a backend once it
+  // is ready, and the assertion key file exists (gateway A wrote it) before gateway B starts.
   const started: ProcessSystem[] = []
   t.teardown(async () => {
     for (const system of started.reverse()) await system.stop()
@@ -136,10 +137,9 @@ t.test('two issuers and two gateways on PostgreSQL and Redis', { skip }, async (
     balancer?.backends.push(system.urls[component])
     return system.urls[component]
   }
-  const [issuer1, issuer2] = [await start('issuer', issuers), await start('issuer', issuers)]
-  const gatewayA = await start('gateway', gateways)
-  const gatewayB = await start('gateway', gateways)
-  await start('profile')
+  const issuer1 = await start('issuer', issuers)
+  const [issuer2, gatewayA] = await Promise.all([start('issuer', issuers), start('gateway', gateways)])
+  const [gatewayB] = await Promise.all([start('gateway', gateways), start('profile')])
 
   const user = { email: 'ada@example.com', password: PASSWORD }
   t.equal((await new HttpClient(gatewayA).call('POST', '/auth/register', { body: user })).status, 202)
