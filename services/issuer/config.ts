@@ -288,10 +288,6 @@ function deriveSettings(config: IssuerConfig): IssuerSettings {
   if (externalIssuers.some((external) => external.issuer === config.ISSUER_URL)) {
     throw invalid('EXTERNAL_ISSUERS must not list ISSUER_URL: keygate does not log in with its own tokens')
   }
-  if (config.TOKEN_EXCHANGE_TTL > accessTokenTtlMs) {
-    // Revocation events are kept for an access token's lifetime: a longer-lived token would outlive them.
-    throw invalid('TOKEN_EXCHANGE_TTL must not exceed ACCESS_TOKEN_TTL')
-  }
   const databaseUrl = config.DATABASE_URL ?? join(config.DATA_DIR, 'issuer.db')
   // Instances sharing PostgreSQL share the key set there, sealed: a database dump alone must not sign.
   const keyStorage = isPostgresUrl(databaseUrl) ? 'database' : 'file'
@@ -344,7 +340,9 @@ function deriveSettings(config: IssuerConfig): IssuerSettings {
     feedHeartbeatMs,
     feedPollIntervalMs: config.FEED_POLL_INTERVAL,
     feedMaxStreams: config.FEED_MAX_STREAMS,
-    tokenExchangeTtlMs: config.TOKEN_EXCHANGE_TTL,
+    // Revocation events are kept for an access token's lifetime: a longer-lived exchanged token would outlive
+    // them. A shorter ACCESS_TOKEN_TTL (tests, strict deployments) lowers the default with it.
+    tokenExchangeTtlMs: Math.min(config.TOKEN_EXCHANGE_TTL, accessTokenTtlMs),
     introspectionClients: new Set(commaList(config.OAUTH_INTROSPECTION_CLIENTS)),
     oauthRateLimit: config.OAUTH_RATE_LIMIT,
     keyStorage,

@@ -60,6 +60,16 @@ t.test('trusted proxies and throttle settings', async (t) => {
   t.same(s.registrationLimit, { max: 5, windowMs: 3_600_000 })
 })
 
+t.test('exchanged tokens never outlive ACCESS_TOKEN_TTL, whatever TOKEN_EXCHANGE_TTL says', async (t) => {
+  t.equal(issuerSettings(loadIssuerConfig({})).tokenExchangeTtlMs, 300_000, 'the default, 5m')
+  t.equal(issuerSettings(loadIssuerConfig({ ACCESS_TOKEN_TTL: '5s' })).tokenExchangeTtlMs, 5_000)
+  t.equal(
+    issuerSettings(loadIssuerConfig({ ACCESS_TOKEN_TTL: '2m', TOKEN_EXCHANGE_TTL: '1h' })).tokenExchangeTtlMs,
+    120_000,
+  )
+  t.equal(issuerSettings(loadIssuerConfig({ TOKEN_EXCHANGE_TTL: '30s' })).tokenExchangeTtlMs, 30_000)
+})
+
 t.test('settings from the environment', async (t) => {
   const s = issuerSettings(
     loadIssuerConfig({
