@@ -228,7 +228,13 @@ async function startAll(): Promise<number> {
     orders: config.ORDERS_URL,
     files: config.FILES_URL,
   }
-  return supervise({ banner, env: { ...process.env, ...localGatewayTrust(process.env, urls) } })
+  // orders exchanges callers' tokens for tokens addressed to profile: its client, registered on first start.
+  const { ordersClientSettings } = await import('./orders-client.js')
+  const ordersClient = await ordersClientSettings(process.env)
+  return supervise({
+    banner,
+    env: { ...process.env, ...localGatewayTrust(process.env, urls), ...ordersClient },
+  })
 }
 
 async function keys(args: string[]): Promise<number> {

@@ -112,8 +112,9 @@ export type RouteSpec = RouteFile['routes'][number]
 /**
  * The built-in table: the issuer's public endpoints, its admin API for admins, and the three services.
  * `/auth` relays `Authorization` because `/auth/logout-all` takes the caller's Bearer token, and `/api/admin`
- * the caller's token because the issuer checks it itself (it is the token's own issuer). `/api/orders` relays the caller's token because orders calls profile on the caller's behalf with it (until orders
- * exchanges it for a token addressed to profile, RFC 8693); no other upstream receives a raw token.
+ * the caller's token because the issuer checks it itself (it is the token's own issuer). `/api/orders` relays the caller's token because orders exchanges it at the issuer (RFC 8693) for a token addressed
+ * to profile alone when it calls profile: the subject token of an exchange must be the user's own access
+ * token, which the gateway's assertion is not. No other upstream receives a raw token.
  */
 export function defaultRouteFile(): RouteFile {
   const none = { mode: 'none' } as const

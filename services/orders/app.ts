@@ -7,6 +7,7 @@ import { buildService, type ServiceOptions, storeUrl } from '../../lib/service.j
 import type { OrdersConfig } from './config.js'
 import { ProfileClient } from './profile-client.js'
 import { orderRoutes } from './routes.js'
+import { TokenExchange } from './token-exchange.js'
 import { orderMigrations, OrderStore, type OrderTables } from './store.js'
 
 export type BuildOrdersOptions = ServiceOptions<OrdersConfig>
@@ -27,7 +28,23 @@ export function buildOrders(options: BuildOrdersOptions): FastifyInstance {
       databaseUrl: storeUrl(config, config.ORDERS_DATABASE_URL, 'orders'),
       migrations: orderMigrations,
       routes: async (app, { db, now }) => {
-        const profile = new ProfileClient({ url: config.PROFILE_URL, timeoutMs })
+        const exchange =
+          config.ORDERS_CLIENT_ID === undefined || config.ORDERS_CLIENT_SECRET === undefined
+            ? undefined
+            : new TokenExchange({
+                issuerUrl: config.ISSUER_URL,
+                clientId: config.ORDERS_CLIENT_ID,
+                clientSecret: config.ORDERS_CLIENT_SECRET,
+                audience: config.PROFILE_AUDIENCE,
+                timeoutMs,
+                now,
+              })
+        if (!exchange) {
+          app.log.warn(
+            "ORDERS_CLIENT_ID is not set: orders relays the caller's own token to profile (no token exchange)",
+          )
+        }
+        const profile = new ProfileClient({ url: config.PROFILE_URL, timeoutMs, exchange })
         app.addHook('onClose', () => profile.close())
         // Not ready until profile has answered once; later outages only fail creations (502), so a
         // profile blip does not take listing orders out of rotation.

@@ -1,15 +1,19 @@
 /**
- * Orders' client of profile: `GET /me` on the caller's behalf, over a keep-alive undici pool, with the
- * caller's own access token relayed (lib/identity/relay.ts) — never the gateway's assertion, which is
- * bound to orders, and never plain identity headers. Every failure is a 502 `KG_PROFILE_UNAVAILABLE`
- * whose `reason` says which: nothing to relay, unreachable, timeout, refused, or a bad answer.
+ * Orders' client of profile: `GET /me` on the caller's behalf, over a keep-alive undici pool. With a
+ * client of its own (ORDERS_CLIENT_ID / ORDERS_CLIENT_SECRET) orders exchanges the caller's access token at
+ * the issuer (RFC 8693, see token-exchange.ts) for a token addressed to profile alone, whose `act` names
+ * orders; without one it relays the caller's own token (lib/identity/relay.ts), the documented fallback.
+ * Never the gateway's assertion, which is bound to orders, and never plain identity headers. Every failure
+ * is a 502 `KG_PROFILE_UNAVAILABLE` whose `reason` says which: nothing to relay, the exchange refused or
+ * failed, unreachable, timeout, refused, or a bad answer.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { Pool } from 'undici'
 import type { Identity } from '../../lib/auth/index.js'
 import { readCappedBody } from '../../lib/capped-body.js'
 import { KeygateError } from '../../lib/errors.js'
-import { relayHeaders } from '../../lib/identity/relay.js'
+import { REQUEST_ID_HEADER, relayHeaders } from '../../lib/identity/relay.js'
+import { ExchangeFailure, type TokenExchange } from './token-exchange.js'
 
 /** Connections kept to profile. */
 export const DEFAULT_PROFILE_CONNECTIONS = 16
@@ -18,7 +22,14 @@ export const MAX_PROFILE_ANSWER_BYTES = 64 * 1024
 /** Time limit of one readiness probe of profile, in milliseconds. */
 export const PROFILE_PROBE_TIMEOUT_MS = 1_000
 
-export type ProfileFailure = 'no_relayable_identity' | 'unreachable' | 'timeout' | 'refused' | 'bad_answer'
+export type ProfileFailure =
+  | 'no_relayable_identity'
+  | 'exchange_refused'
+  | 'exchange_failed'
+  | 'unreachable'
+  | 'timeout'
+  | 'refused'
+  | 'bad_answer'
 
 export interface ProfileClientOptions {
   /** profile's base URL (PROFILE_URL). */
@@ -26,6 +37,8 @@ export interface ProfileClientOptions {
   /** Time limit of one call, in milliseconds. */
   timeoutMs: number
   connections?: number
+  /** Exchanges the caller's token for one addressed to profile; without it the caller's token is relayed. */
+  exchange?: TokenExchange
 }
 
 function unavailable(reason: ProfileFailure, cause?: unknown): KeygateError {
@@ -40,10 +53,12 @@ function isTimeout(err: unknown): boolean {
 export class ProfileClient {
   readonly #pool: Pool
   readonly #timeoutMs: number
+  readonly #exchange: TokenExchange | undefined
   #reached = false
 
   constructor(options: ProfileClientOptions) {
     this.#timeoutMs = options.timeoutMs
+    this.#exchange = options.exchange
     this.#pool = new Pool(options.url, {
       connections: options.connections ?? DEFAULT_PROFILE_CONNECTIONS,
       connectTimeout: options.timeoutMs,
@@ -66,9 +81,19 @@ export class ProfileClient {
       context.log.warn({ reason, status, sub: identity.subject }, 'profile call failed')
       return unavailable(reason, cause)
     }
-    const headers = relayHeaders(identity, context.requestId)
+    const relayed = relayHeaders(identity, context.requestId)
     // Called with weaker identity, profile would (rightly) refuse; do not call at all.
-    if (!headers) throw fail('no_relayable_identity')
+    if (!relayed) throw fail('no_relayable_identity')
+    let headers: Record<string, string> = { ...relayed }
+    if (this.#exchange) {
+      try {
+        const token = await this.#exchange.tokenFor(identity.token!)
+        headers = { authorization: `Bearer ${token}`, [REQUEST_ID_HEADER]: context.requestId }
+      } catch (err) {
+        if (err instanceof ExchangeFailure) throw fail(err.reason, err, err.status)
+        throw fail('exchange_failed', err)
+      }
+    }
 
     let answer: { status: number; text: string | undefined }
     try {

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { ordersClientSettings } from '../../bin/orders-client.js'
 import { isReady } from '../../bin/supervisor.js'
 import { type Component, COMPONENTS } from '../../lib/config.js'
 import { freePort } from './system.js'
@@ -175,6 +176,9 @@ export async function startProcesses(options: StartProcessesOptions = {}): Promi
 
   try {
     const names = options.components ?? COMPONENTS
+    // As `keygate start` does: orders gets its own client at the issuer (token exchange for profile).
+    if (names.includes('issuer') && names.includes('orders'))
+      Object.assign(env, await ordersClientSettings(env))
     if (names.includes('issuer')) {
       spawnComponent('issuer')
       await waitReady('issuer')
