@@ -56,19 +56,22 @@ export interface HostileWorld {
   token(claims?: Record<string, unknown>): Promise<string>
 }
 
-/** Routes added to the built-in table: an echo upstream behind each auth mode, forwarding everything. */
+/**
+ * Routes added to the built-in table: an echo upstream behind each auth mode, forwarding everything (the raw
+ * token too, which routes only do when they opt in: the relay path is part of what is attacked here).
+ */
 export const ECHO_ROUTES: RouteFile['routes'] = [
   {
     prefix: '/echo/required',
     upstream: 'echo',
     auth: { mode: 'required' },
-    forward: { subject: true, roles: true, scopes: true, claims: ['sid', 'client_id'] },
+    forward: { token: true, subject: true, roles: true, scopes: true, claims: ['sid', 'client_id'] },
   },
   {
     prefix: '/echo/optional',
     upstream: 'echo',
     auth: { mode: 'optional' },
-    forward: { subject: true, roles: true, scopes: true, claims: ['sid'] },
+    forward: { token: true, subject: true, roles: true, scopes: true, claims: ['sid'] },
   },
   { prefix: '/echo/none', upstream: 'echo', auth: { mode: 'none' } },
 ]
