@@ -65,7 +65,10 @@ export const DEFAULT_REGISTRATION_RATE_LIMIT = '20/1m'
 /** Longest lifetime of a token obtained by token exchange (RFC 8693); never past the subject token's. */
 export const DEFAULT_TOKEN_EXCHANGE_TTL = '5m'
 /** Requests per client address to each OAuth endpoint (token, revocation, introspection), per instance. */
-export const DEFAULT_OAUTH_RATE_LIMIT = '300/1m'
+// Per client address: services exchange or introspect every user's token from one address (orders → profile
+// exchanges once per access token), so the limit is a flood guard sized for that, not a per-user allowance;
+// failed client authentications are throttled separately, like logins.
+export const DEFAULT_OAUTH_RATE_LIMIT = '20000/1m'
 
 /** Clock skew allowed between the issuer and verifiers, in milliseconds. */
 export const CLOCK_SKEW_MS = 60_000
@@ -176,7 +179,7 @@ export const IssuerConfigSchema = componentSchema({
   TOKEN_EXCHANGE_TTL: Duration(DEFAULT_TOKEN_EXCHANGE_TTL, AT_LEAST_1S),
   /** Registered clients (comma-separated `client_id`s) that may call the introspection endpoint. */
   OAUTH_INTROSPECTION_CLIENTS: Type.String({ default: '' }),
-  /** Requests per client address to each OAuth endpoint, `<max>/<window>` (e.g. `300/1m`). */
+  /** Requests per client address to each OAuth endpoint, `<max>/<window>` (e.g. `20000/1m`). */
   OAUTH_RATE_LIMIT: RateLimitSetting(DEFAULT_OAUTH_RATE_LIMIT, '1s'),
   /** 32 bytes (base64 or hex) sealing the private keys stored in PostgreSQL; required with PostgreSQL. */
   KEY_ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 1 })),
