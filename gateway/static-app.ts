@@ -62,7 +62,14 @@ export interface StaticAppOptions {
 }
 
 const NotModified = noContent('Not modified: the If-None-Match ETag is current')
+/**
+ * The demo's routes as OpenAPI would name them. They are pages, not the API, and exist only when client/dist is
+ * built, so they are hidden from the gateway's OpenAPI document (which must not depend on a build).
+ */
+export const DEMO_ROUTES = ['GET /', `GET ${APP_ASSETS_PREFIX}{*}`] as const
+
 const PageSchema = {
+  hide: true,
   response: {
     200: {
       description: 'The demo page',
@@ -72,6 +79,7 @@ const PageSchema = {
   },
 } as const
 const AssetSchema = {
+  hide: true,
   response: {
     200: {
       description:

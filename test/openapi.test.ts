@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { documentText, withComponent } from '../bin/openapi.js'
 import { COMPONENTS } from '../lib/config.js'
+import { DEMO_ROUTES } from '../gateway/static-app.js'
 import { OPENAPI_PATH } from '../lib/openapi.js'
 
 const ROOT = new URL('../', import.meta.url).pathname
@@ -64,6 +65,8 @@ for (const component of COMPONENTS) {
         (route) =>
           !documented.includes(route) &&
           route !== `GET ${OPENAPI_PATH}` &&
+          // The demo's pages, when client/dist is built: not the API, hidden from the document.
+          !(DEMO_ROUTES as readonly string[]).includes(route) &&
           // Methods OpenAPI has no field for (the gateway proxies QUERY too) cannot appear.
           OPENAPI_METHODS.includes(route.split(' ')[0]!),
       )
