@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { type Clients, CLIENT_GRANT_TYPES, clientView } from '../oauth/clients.js'
-import { ADMIN_ROLE, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './admin.js'
+import { ADMIN_ROLE, PageQuery, pageOf } from './admin.js'
 
 export interface AdminClientRoutesOptions {
   clients: Clients
@@ -111,14 +111,7 @@ export async function adminClientRoutes(
     {
       config: ADMIN,
       schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
-            offset: { type: 'string', pattern: '^[0-9]{1,9}$' },
-          },
-        },
+        querystring: PageQuery,
         response: {
           200: { type: 'object', properties: { clients: { type: 'array', items: ClientViewSchema } } },
           ...Errors,
@@ -126,8 +119,7 @@ export async function adminClientRoutes(
       },
     },
     async (request) => {
-      const limit = Math.min(Number(request.query.limit ?? DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)
-      const offset = Number(request.query.offset ?? 0)
+      const { limit, offset } = pageOf(request.query)
       return { clients: (await clients.list(limit, offset)).map(clientView) }
     },
   )

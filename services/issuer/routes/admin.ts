@@ -21,6 +21,24 @@ const ADMIN = { auth: { mode: 'required', roles: [ADMIN_ROLE] } } as const
 export const DEFAULT_PAGE_SIZE = 100
 export const MAX_PAGE_SIZE = 1000
 
+/** `?limit&offset` of the admin listings (users, clients), as strings of digits. */
+export const PageQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
+    offset: { type: 'string', pattern: '^[0-9]{1,9}$' },
+  },
+} as const
+
+/** The page a listing asked for: DEFAULT_PAGE_SIZE unless given, never more than MAX_PAGE_SIZE. */
+export function pageOf(query: { limit?: string; offset?: string }): { limit: number; offset: number } {
+  return {
+    limit: Math.min(Number(query.limit ?? DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE),
+    offset: Number(query.offset ?? 0),
+  }
+}
+
 const Role = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$' } as const
 const Roles = { type: 'array', items: Role, maxItems: 32, uniqueItems: true } as const
 const Id = { type: 'string', minLength: 1, maxLength: 128 } as const
@@ -160,14 +178,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
     {
       config: ADMIN,
       schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
-            offset: { type: 'string', pattern: '^[0-9]{1,9}$' },
-          },
-        },
+        querystring: PageQuery,
         response: {
           200: {
             type: 'object',
@@ -178,8 +189,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
       },
     },
     async (request) => {
-      const limit = Math.min(Number(request.query.limit ?? DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)
-      const offset = Number(request.query.offset ?? 0)
+      const { limit, offset } = pageOf(request.query)
       return { users: (await accounts.list(limit, offset)).map(userView) }
     },
   )
