@@ -3,7 +3,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'data/', 'keys/', '.tap/', 'client/dist/'] },
+  { ignores: ['node_modules/', 'dist/', 'data/', 'keys/', '.tap/', 'client/dist/', 'lib/auth/dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

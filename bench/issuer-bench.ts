@@ -177,6 +177,7 @@ export async function issuerScenario(options: IssuerBenchOptions): Promise<Scena
 async function rawSignRates(cpu: number | undefined, ms: number): Promise<SignRates> {
   const [command, ...args] = pinned(cpu, [
     process.execPath,
+    '--conditions=keygate-source',
     '--import',
     'tsx',
     join(import.meta.dirname, 'issuer-bench.ts'),

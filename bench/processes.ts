@@ -40,6 +40,7 @@ export async function startServer(spec: ServerSpec): Promise<ServerProcess> {
   const [command, ...args] = pinned(spec.cpu, [
     process.execPath,
     ...(spec.nodeFlags ?? []),
+    '--conditions=keygate-source',
     '--import',
     'tsx',
     join(ROOT, spec.script),

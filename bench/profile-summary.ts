@@ -2,7 +2,7 @@
  * Where a V8 CPU profile (`--cpu-prof`) says the time went: self time per function and per area (keygate's
  * own code by file, each package, Node's internals, GC, idle), as markdown.
  *
- *   npx tsx bench/profile-summary.ts <dir or .cpuprofile>
+ *   npx tsx --conditions=keygate-source bench/profile-summary.ts <dir or .cpuprofile>
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'

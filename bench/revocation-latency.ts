@@ -5,7 +5,7 @@
  * delay counts from sending the logout to the first refusal. Idle, or (the bench's scenario `revocation`)
  * with the gateway serving `GET /api/profile/me` at a share of its measured capacity meanwhile.
  *
- *   npx tsx bench/revocation-latency.ts [--rounds 200]          idle
+ *   npx tsx --conditions=keygate-source bench/revocation-latency.ts [--rounds 200]          idle
  *   npm run bench -- --scenarios revocation                    under load (issue 18)
  */
 import { parseArgs } from 'node:util'

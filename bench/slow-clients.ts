@@ -6,8 +6,8 @@
  * log in and call the API (`GET /api/profile/me`, a small upload) in a loop; their latencies (p50, p99) and
  * success counts are what the run reports, beside what the attack sockets were answered.
  *
- *   npx tsx bench/slow-clients.ts                       start a system (every component its own process)
- *   npx tsx bench/slow-clients.ts --gateway http://127.0.0.1:8080   attack a running one (`npm start`)
+ *   npx tsx --conditions=keygate-source bench/slow-clients.ts                       start a system (every component its own process)
+ *   npx tsx --conditions=keygate-source bench/slow-clients.ts --gateway http://127.0.0.1:8080   attack a running one (`npm start`)
  *   options: --sockets 200 --duration 30 --users 4
  */
 import { randomUUID } from 'node:crypto'
@@ -284,7 +284,12 @@ async function main(): Promise<void> {
       log,
     })
     const args = process.argv.slice(2).join(' ')
-    console.log(slowClientMarkdown(report, `npx tsx bench/slow-clients.ts${args ? ` ${args}` : ''}`))
+    console.log(
+      slowClientMarkdown(
+        report,
+        `npx tsx --conditions=keygate-source bench/slow-clients.ts${args ? ` ${args}` : ''}`,
+      ),
+    )
   } finally {
     await stop()
   }

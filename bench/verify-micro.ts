@@ -124,6 +124,7 @@ export async function verifyMicroBenchmark(
 ): Promise<ScenarioReport> {
   const [command, ...args] = pinned(cpu, [
     process.execPath,
+    '--conditions=keygate-source',
     '--import',
     'tsx',
     join(import.meta.dirname, 'verify-micro.ts'),

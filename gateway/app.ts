@@ -5,7 +5,8 @@
  */
 import cors from '@fastify/cors'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { auth, authOptionsFromConfig } from '../lib/auth/index.js'
+import { auth } from '@keygate/fastify-auth'
+import { authOptionsFromConfig } from '../lib/auth-config.js'
 import { commaList } from '../lib/config.js'
 import { registerErrorHandling } from '../lib/errors.js'
 import { GATEWAY_JWKS_PATH } from '../lib/identity/constants.js'

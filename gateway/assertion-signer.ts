@@ -16,7 +16,7 @@ import {
 import { readFile, stat } from 'node:fs/promises'
 import { LRUCache } from 'lru-cache'
 import { createFileOnce } from '../lib/atomic-file.js'
-import type { Identity } from '../lib/auth/types.js'
+import type { Identity } from '@keygate/fastify-auth'
 import {
   ASSERTION_ALGORITHM,
   ASSERTION_TYPE,

@@ -6,7 +6,7 @@
  * of counters: a request costs a key, a lookup and a store to enter, the same to leave.
  */
 import type { FastifyRequest } from 'fastify'
-import type { Identity } from '../lib/auth/types.js'
+import type { Identity } from '@keygate/fastify-auth'
 import { KeygateError } from '../lib/errors.js'
 import { clientAddress } from './rate-limits.js'
 

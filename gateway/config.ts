@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path'
 import { Type } from '@sinclair/typebox'
-import { AuthConfigSchema } from '../lib/auth/index.js'
+import { AuthConfigSchema } from '../lib/auth-config.js'
 import { componentSchema, type Config, Duration, loadConfig, RateLimitSetting } from '../lib/config.js'
 import { trustedProxies } from '../lib/server.js'
 

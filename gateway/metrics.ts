@@ -3,7 +3,7 @@
  * and upstream failures by kind.
  */
 import { Counter, type Registry } from 'prom-client'
-import { CounterCells, KeyedCells } from '../lib/metric-cells.js'
+import { CounterCells, KeyedCells } from '@keygate/fastify-auth'
 import type { GatewayRoute } from './route-table.js'
 
 /** How a failed upstream exchange failed. */

@@ -7,7 +7,7 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Redis } from 'ioredis'
-import type { Identity } from '../lib/auth/types.js'
+import type { Identity } from '@keygate/fastify-auth'
 import { KeygateError } from '../lib/errors.js'
 import type { GatewayRoute, RateLimit } from './route-table.js'
 

@@ -3,7 +3,7 @@
  * a prefix rewrite, a timeout and a rate limit per route. Prefixes go into a map, so that matching costs one
  * lookup per path segment, whatever the number of routes.
  */
-import type { AuthRequirements } from '../lib/auth/types.js'
+import type { AuthRequirements } from '@keygate/fastify-auth'
 import {
   defaultRouteFile,
   readRouteFile,

@@ -1,22 +1,20 @@
 /**
  * Every error keygate answers with, in one catalogue. A code is stable: clients and dashboards may match on it.
- * `error` is the RFC 6749/6750 error name where one exists, otherwise a short snake-case class.
- * Every code here is documented in docs/errors.md (a test checks it).
+ * `error` is the RFC 6749/6750 error name where one exists, otherwise a short snake-case class. The
+ * verification plugin's codes and the KeygateError class live in @keygate/fastify-auth (lib/auth/errors.ts);
+ * this catalogue includes them and defines the rest. Every code here is documented in docs/errors.md (a test
+ * checks it).
  */
 import { randomUUID } from 'node:crypto'
 import { type ServerResponse, STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
+import { AUTH_ERRORS, defineErrors, type ErrorSpec, KeygateError } from '@keygate/fastify-auth'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
-export interface ErrorSpec {
-  readonly status: number
-  readonly error: string
-  readonly message: string
-}
+export { type ErrorSpec, KeygateError, type KeygateErrorOptions } from '@keygate/fastify-auth'
 
-export const ERRORS = {
+export const ERRORS = defineErrors({
   // Request shape
-  KG_INVALID_REQUEST: { status: 400, error: 'invalid_request', message: 'The request is invalid' },
   KG_MALFORMED_JSON: { status: 400, error: 'invalid_request', message: 'The request body is not valid JSON' },
   KG_UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
@@ -60,91 +58,11 @@ export const ERRORS = {
   KG_INTERNAL: { status: 500, error: 'server_error', message: 'Internal server error' },
   KG_NOT_READY: { status: 503, error: 'temporarily_unavailable', message: 'The service is not ready' },
 
-  // Bearer tokens (RFC 6750)
-  KG_TOKEN_MISSING: { status: 401, error: 'unauthorized', message: 'Authentication is required' },
-  KG_TOKEN_MULTIPLE: {
-    status: 400,
-    error: 'invalid_request',
-    message: 'The request carries more than one access token',
-  },
-  KG_TOKEN_IN_QUERY: {
-    status: 400,
-    error: 'invalid_request',
-    message: 'Access tokens are not accepted in the query string; use the Authorization header',
-  },
-  KG_TOKEN_MALFORMED: { status: 401, error: 'invalid_token', message: 'The access token is malformed' },
-  KG_TOKEN_TOO_LARGE: { status: 401, error: 'invalid_token', message: 'The access token is too large' },
-  KG_TOKEN_ALG_NOT_ALLOWED: {
-    status: 401,
-    error: 'invalid_token',
-    message: 'The token signing algorithm is not allowed',
-  },
-  KG_TOKEN_TYPE_INVALID: { status: 401, error: 'invalid_token', message: 'The token type is not accepted' },
-  KG_TOKEN_ISSUER_UNKNOWN: {
-    status: 401,
-    error: 'invalid_token',
-    message: 'The token issuer is not trusted',
-  },
-  KG_TOKEN_KEY_UNKNOWN: {
-    status: 401,
-    error: 'invalid_token',
-    message: 'The token was signed with an unknown key',
-  },
-  KG_TOKEN_SIGNATURE_INVALID: {
-    status: 401,
-    error: 'invalid_token',
-    message: 'The token signature is invalid',
-  },
-  KG_TOKEN_EXPIRED: { status: 401, error: 'invalid_token', message: 'The access token expired' },
-  KG_TOKEN_NOT_YET_VALID: {
-    status: 401,
-    error: 'invalid_token',
-    message: 'The access token is not yet valid',
-  },
-  KG_TOKEN_AUDIENCE_INVALID: {
-    status: 401,
-    error: 'invalid_token',
-    message: 'The access token is not meant for this audience',
-  },
-  KG_TOKEN_CLAIM_INVALID: {
-    status: 401,
-    error: 'invalid_token',
-    message: 'A required token claim is missing or invalid',
-  },
-  KG_TOKEN_CRIT_UNSUPPORTED: {
-    status: 401,
-    error: 'invalid_token',
-    message: 'The token names a critical header parameter that is not understood',
-  },
-  KG_TOKEN_REVOKED: { status: 401, error: 'invalid_token', message: 'The access token was revoked' },
-  KG_KEYS_STALE: {
-    status: 503,
-    error: 'temporarily_unavailable',
-    message: "The issuer's signing keys could not be refreshed; tokens cannot be verified",
-  },
-  KG_REVOCATION_FEED_STALE: {
-    status: 503,
-    error: 'temporarily_unavailable',
-    message: 'The revocation feed is unreachable; this route refuses requests until it recovers',
-  },
-  KG_INSUFFICIENT_SCOPE: {
-    status: 403,
-    error: 'insufficient_scope',
-    message: 'The access token lacks a required role or scope',
-  },
-  KG_TOKEN_ISSUER_NOT_ACCEPTED: {
-    status: 403,
-    error: 'insufficient_scope',
-    message: "The route does not accept tokens of this token's issuer",
-  },
+  // Bearer tokens (RFC 6750): the verification plugin's own, listed in @keygate/fastify-auth
+  ...AUTH_ERRORS,
+  // Browser sessions
   KG_CSRF_FAILED: { status: 403, error: 'access_denied', message: 'CSRF proof is missing or invalid' },
   KG_CROSS_SITE: { status: 403, error: 'access_denied', message: 'Cross-site requests are refused' },
-  KG_ASSERTION_INVALID: {
-    status: 401,
-    error: 'invalid_token',
-    message: 'The forwarded identity assertion is invalid',
-  },
-
   // Issuer: accounts, sessions, keys
   KG_INVALID_CREDENTIALS: { status: 401, error: 'invalid_grant', message: 'Invalid e-mail or password' },
   KG_REFRESH_INVALID: {
@@ -293,44 +211,14 @@ export const ERRORS = {
     error: 'quota_exceeded',
     message: 'Storing this would exceed your quota; delete files to make room',
   },
-} as const satisfies Record<string, ErrorSpec>
+})
+
+declare module '@keygate/fastify-auth' {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- merges keygate's codes into the plugin's
+  interface ErrorCatalogue extends Record<keyof typeof ERRORS, ErrorSpec> {}
+}
 
 export type ErrorCode = keyof typeof ERRORS
-
-export interface KeygateErrorOptions {
-  /** Replaces the catalogue message; must never contain a token, a secret or client input verbatim. */
-  message?: string
-  /** Response headers that belong to this error (`WWW-Authenticate`, `Retry-After`). */
-  headers?: Record<string, string>
-  /** Extra JSON fields for the body (e.g. `{ claim: 'aud' }`). Never secrets. */
-  details?: Record<string, unknown>
-  cause?: unknown
-}
-
-/** An error with a stable code from the catalogue, its HTTP status and the headers it must be answered with. */
-export class KeygateError extends Error {
-  readonly code: ErrorCode
-  readonly statusCode: number
-  readonly error: string
-  readonly headers: Record<string, string>
-  readonly details: Record<string, unknown> | undefined
-
-  constructor(code: ErrorCode, options: KeygateErrorOptions = {}) {
-    const spec: ErrorSpec = ERRORS[code]
-    super(options.message ?? spec.message, options.cause === undefined ? undefined : { cause: options.cause })
-    this.name = 'KeygateError'
-    this.code = code
-    this.statusCode = spec.status
-    this.error = spec.error
-    this.headers = options.headers ?? {}
-    this.details = options.details
-  }
-
-  /** The JSON body every keygate component answers errors with. */
-  toJSON(): Record<string, unknown> {
-    return { error: this.error, code: this.code, message: this.message, ...this.details }
-  }
-}
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'KG_UNSUPPORTED_MEDIA_TYPE',

@@ -7,7 +7,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type {} from './auth/plugin.js'
+import type {} from '@keygate/fastify-auth'
 import { answerClientError, registerErrorHandling } from './errors.js'
 import { collectDefaultMetrics, type Metric, Registry } from 'prom-client'
 import { REQUEST_DURATION_BUCKETS_S, RequestDurations } from './metric-cells.js'

@@ -1,10 +1,13 @@
 /**
  * Imports run one way: no cycle anywhere in the source (type-only imports count: an interface that imports its
  * implementation is a cycle too), and the layers hold — `bin/` → `gateway/`, `services/*` → `lib/`, no
- * component imports another, and `client/` (a browser package) imports none of them; only the issuer takes
- * the client's protocol names.
+ * component imports another. The two workspace packages, `lib/auth` (@keygate/fastify-auth) and `client/`
+ * (@keygate/client, a browser package), import nothing outside their folder, and everything else reaches them
+ * only by package name through an entry of their `exports` map, as an app outside the repository would; only
+ * the issuer takes the client's protocol names.
  */
 import { parseCircular, parseDependencyTree } from 'dpdm'
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 
@@ -20,23 +23,40 @@ const tree = await parseDependencyTree(SOURCE, {
   skipDynamicImports: false,
 })
 
-/** `gateway`, `services/issuer`, `lib`, `bin`, `client`: the component (or layer) a source file belongs to. */
-function componentOf(file: string): string {
-  const [top, second] = file.split('/')
-  return top === 'services' ? `services/${second}` : top!
+/** The workspace packages by folder, and who besides themselves may import them. */
+const PACKAGES: Record<string, { importers: (from: string) => boolean }> = {
+  'lib/auth': { importers: (from) => from !== 'client' },
+  // The browser client's protocol names (the CSRF cookie and header): the issuer that sets them takes them from
+  // the client's `./csrf-token` entry, since the client, a standalone browser package, cannot import lib/.
+  client: { importers: (from) => from === 'services/issuer' },
 }
 
-/**
- * The browser client's own import-free module of protocol names (the CSRF cookie and header): the issuer
- * that sets them imports them from there, since the client, a standalone browser package, cannot import lib/.
- */
-const CLIENT_PROTOCOL = 'client/csrf-token.ts'
+/** Each package's public entries: import specifier → the source file its `keygate-source` condition names. */
+const ENTRIES = new Map<string, string>()
+for (const folder of Object.keys(PACKAGES)) {
+  const manifest = JSON.parse(readFileSync(`${root}${folder}/package.json`, 'utf8')) as {
+    name: string
+    exports: Record<string, string | Record<string, string>>
+  }
+  for (const [subpath, targets] of Object.entries(manifest.exports)) {
+    if (typeof targets === 'string') continue
+    ENTRIES.set(`${manifest.name}${subpath.slice(1)}`, `${folder}/${targets['keygate-source']!.slice(2)}`)
+  }
+}
 
-/** Whether `file` (in component `from`) may import `dependency` (in component `to`). */
-function mayImport(from: string, to: string, dependency: string): boolean {
+/** `gateway`, `services/issuer`, `lib`, `lib/auth`, `bin`, `client`: the component (or layer) of a source file. */
+function componentOf(file: string): string {
+  const [top, second] = file.split('/')
+  if (top === 'services' || `${top}/${second}` in PACKAGES) return `${top}/${second}`
+  return top!
+}
+
+/** Whether a file in component `from` may import `dependency` (in component `to`) with specifier `request`. */
+function mayImport(from: string, to: string, dependency: string, request: string): boolean {
   if (from === to) return true
-  if (to === 'lib') return from !== 'client'
-  if (dependency === CLIENT_PROTOCOL) return from === 'services/issuer'
+  if (from in PACKAGES) return false
+  if (to in PACKAGES) return PACKAGES[to]!.importers(from) && ENTRIES.get(request) === dependency
+  if (to === 'lib') return true
   return from === 'bin' && (to === 'gateway' || to.startsWith('services/'))
 }
 
@@ -60,16 +80,27 @@ t.test('no import cycle', async (t) => {
   )
 })
 
-t.test('layers: bin -> gateway, services -> lib; no component imports another', async (t) => {
-  const crossings: string[] = []
-  for (const [file, dependencies] of Object.entries(tree)) {
-    if (!isSource(file) || dependencies === null) continue
-    for (const dependency of dependencies) {
-      if (dependency.id === null || !isSource(dependency.id)) continue
-      const from = componentOf(file)
-      const to = componentOf(dependency.id)
-      if (!mayImport(from, to, dependency.id)) crossings.push(`${file} -> ${dependency.id}`)
-    }
-  }
-  t.same(crossings, [], 'imports cross only downwards')
+t.test('every package entry names a source file', async (t) => {
+  t.ok(ENTRIES.get('@keygate/fastify-auth') === 'lib/auth/index.ts', 'the plugin')
+  t.ok(ENTRIES.get('@keygate/client/csrf-token') === 'client/csrf-token.ts', "the client's protocol names")
+  for (const [request, file] of ENTRIES) t.ok(file in tree, `${request} -> ${file} is read`)
 })
+
+t.test(
+  'layers: bin -> gateway, services -> lib; no component imports another; packages by name',
+  async (t) => {
+    const crossings: string[] = []
+    for (const [file, dependencies] of Object.entries(tree)) {
+      if (!isSource(file) || dependencies === null) continue
+      for (const dependency of dependencies) {
+        if (dependency.id === null || !isSource(dependency.id)) continue
+        const from = componentOf(file)
+        const to = componentOf(dependency.id)
+        if (!mayImport(from, to, dependency.id, dependency.request)) {
+          crossings.push(`${file} -> ${dependency.request}`)
+        }
+      }
+    }
+    t.same(crossings, [], 'imports cross only downwards')
+  },
+)

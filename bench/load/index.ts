@@ -141,6 +141,7 @@ async function runAutocannon(spec: LoadSpec, cpu: number | undefined): Promise<L
   }
   const [command, ...rest] = pinned(cpu, [
     process.execPath,
+    '--conditions=keygate-source',
     '--import',
     'tsx',
     AUTOCANNON_RUNNER,

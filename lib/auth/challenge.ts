@@ -2,7 +2,7 @@
  * RFC 6750 §3 challenges: every refusal of a bearer credential carries a `WWW-Authenticate: Bearer …`
  * header with the realm, and (except when no credential was sent at all) the error and its description.
  */
-import { KeygateError } from '../errors.js'
+import { KeygateError } from './errors.js'
 
 /** Default `realm` of challenges. */
 export const DEFAULT_REALM = 'keygate'

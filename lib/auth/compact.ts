@@ -4,7 +4,7 @@
  * duplicate member names, a size cap. Anything else (JWE, JSON serialization, padding, whitespace) is refused.
  */
 import { isUtf8 } from 'node:buffer'
-import { KeygateError } from '../errors.js'
+import { KeygateError } from './errors.js'
 
 /** Default cap on the length of a token, in bytes (keygate's own access tokens are well under 1 KiB). */
 export const DEFAULT_MAX_TOKEN_BYTES = 8192

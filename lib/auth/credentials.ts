@@ -5,8 +5,8 @@
  * read: a browser client holds its access token in memory and sends it in the header.
  */
 import type { FastifyRequest } from 'fastify'
-import { KeygateError } from '../errors.js'
-import { ASSERTION_HEADER } from '../identity/constants.js'
+import { KeygateError } from './errors.js'
+import { ASSERTION_HEADER } from './assertion.js'
 
 export interface Credentials {
   /** The bearer token of the `Authorization` header. */

@@ -12,9 +12,6 @@
  * the operator's own processes: nothing else is needed to deploy them, it rotates by accepting a list, and
  * it never leaves the internal network (the header sits in the identity namespace the gateway strips).
  */
-import { join } from 'node:path'
-import { loadOrCreateSecret } from '../secrets.js'
-
 export const FEED_PATH = '/revocations'
 export const FEED_STREAM_PATH = '/revocations/stream'
 export const FEED_SECRET_HEADER = 'x-keygate-feed-secret'
@@ -29,8 +26,6 @@ export const DEFAULT_FEED_SILENCE_MS = 15_000
 export const FEED_FIRST_BACKOFF_MS = 250
 /** The longest a subscriber waits between reconnection attempts, in milliseconds. */
 export const FEED_MAX_BACKOFF_MS = 10_000
-/** Where components sharing a data directory keep the feed secret generated when none is configured. */
-export const GENERATED_FEED_SECRET_FILE = 'revocation-feed.secret'
 
 /**
  * One revocation: every token of a session (`sid`), of a user issued before an instant (`sub`, `iat`), one
@@ -56,14 +51,6 @@ export interface FeedHeartbeat {
   cursor: number
   /** The issuer's clock, in milliseconds. */
   time: number
-}
-
-/**
- * The feed secret generated once in `${dataDir}/revocation-feed.secret`: what an issuer accepts and a
- * verifier presents when no secret is configured, so components on one machine agree with no configuration.
- */
-export function generatedFeedSecret(dataDir: string): string {
-  return loadOrCreateSecret(join(dataDir, GENERATED_FEED_SECRET_FILE))
 }
 
 /** Checks and narrows an event received from the wire; anything malformed is refused, not guessed. */

@@ -6,7 +6,7 @@
  * oversized bodies. Nothing in a token ever chooses the URL: it comes from configuration only.
  */
 import { type Dispatcher, request } from 'undici'
-import { readCappedBody } from '../capped-body.js'
+import { readCappedBody } from './capped-body.js'
 import { importVerificationKey } from './jwk.js'
 import type { KeySourceStatus } from './metrics.js'
 import type { KeySource, VerificationKey } from './types.js'

@@ -2,7 +2,7 @@
  * Prometheus metrics of the verification plugin, per issuer and per outcome.
  */
 import { Counter, Gauge, type Registry } from 'prom-client'
-import { CounterCells } from '../metric-cells.js'
+import { CounterCells } from './counter-cells.js'
 import type { RevocationFeed } from './revocation-feed.js'
 
 /** What a key source reports to the metrics at scrape time. */

@@ -9,9 +9,10 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { Registry } from 'prom-client'
 import type { Dispatcher } from 'undici'
-import { KeygateError } from '../errors.js'
-import { ASSERTION_ALGORITHM, ASSERTION_TYPE, GATEWAY_JWKS_PATH } from '../identity/constants.js'
+import { KeygateError } from './errors.js'
+import { ASSERTION_ALGORITHM, ASSERTION_TYPE, GATEWAY_JWKS_PATH } from './assertion.js'
 import { DEFAULT_REALM, withChallenge } from './challenge.js'
 import { extractCredentials } from './credentials.js'
 import { JwksCache, type JwksCacheOptions } from './jwks-cache.js'
@@ -71,6 +72,23 @@ export interface AuthPluginOptions {
     maxStaleMs?: number
     /** Silence after which the stream is reopened. Default 15 s. */
     silenceMs?: number
+  }
+}
+
+/**
+ * What an application may decorate its instance with, before registering the plugin, for the plugin to
+ * report into: its Prometheus registry and its named readiness checks. keygate's components do (their
+ * operations plugin); elsewhere the plugin's metrics go to a registry of its own, and `app.auth.ready()` says
+ * when the keys are loaded.
+ */
+export interface OperationsDecorators {
+  metrics: Registry
+  readiness: {
+    add(
+      name: string,
+      check: () => true | string | Promise<true | string>,
+      options?: { required?: boolean },
+    ): void
   }
 }
 
@@ -140,7 +158,9 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   const realm = options.realm ?? DEFAULT_REALM
   const defaultAuth = options.defaultAuth ?? DEFAULT_AUTH
   const now = options.now ?? Date.now
-  const metrics = new AuthMetrics(app.metrics)
+  const { metrics: registry = new Registry(), readiness } = app as FastifyInstance &
+    Partial<OperationsDecorators>
+  const metrics = new AuthMetrics(registry)
   const caches: JwksCache[] = []
   const makeSource = (issuer: string, jwksUri: string | undefined, algorithms: string[]): KeySource => {
     const reachability = new ReachabilityLog(app.log, `the JWKS of ${issuer}`, { issuer })
@@ -325,7 +345,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
   app.decorateRequest('identity', null)
   app.decorate('auth', context)
   // Refused keys never make a component unready (the usable ones serve), but they are named, with why.
-  app.readiness.add(
+  readiness?.add(
     'refused-keys',
     () => {
       const refused = caches.flatMap((c) => c.refusedKeys().map((k) => `${c.issuer}: ${k.kid} (${k.reason})`))
@@ -333,13 +353,13 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     },
     { required: false },
   )
-  app.readiness.add('keys', () => {
+  readiness?.add('keys', () => {
     const missing = requiredSources.filter((n) => !n.source.usable()).map((n) => n.issuer)
     return missing.length === 0 ? true : `signing keys not loaded: ${missing.join(', ')}`
   })
   for (const { issuer, source, required } of named) {
     if (required) continue
-    app.readiness.add(
+    readiness?.add(
       `issuer ${issuer}`,
       () => (source.usable() ? true : 'signing keys not loaded; its tokens are answered 503'),
       { required: false },
@@ -350,14 +370,14 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
     return feed && isRequired(trusted) ? [[trusted.issuer, feed] as const] : []
   })
   if (requiredFeeds.length > 0) {
-    app.readiness.add('revocation-feed', () => {
+    readiness?.add('revocation-feed', () => {
       const behind = requiredFeeds.filter(([, f]) => !f.isSynced()).map(([issuer]) => issuer)
       return behind.length === 0 ? true : `revocation feed not yet synced: ${behind.join(', ')}`
     })
   }
   for (const [issuer, feed] of feeds) {
     if (requiredFeeds.some(([i]) => i === issuer)) continue
-    app.readiness.add(`revocation-feed ${issuer}`, () => (feed.isSynced() ? true : 'not yet synced'), {
+    readiness?.add(`revocation-feed ${issuer}`, () => (feed.isSynced() ? true : 'not yet synced'), {
       required: false,
     })
   }
@@ -377,8 +397,4 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions): Pro
 }
 
 /** The shared verification plugin (see the file comment). */
-export const auth = fp(authPlugin, {
-  name: 'keygate-auth',
-  fastify: '5.x',
-  dependencies: ['keygate-operations'],
-})
+export const auth = fp(authPlugin, { name: 'keygate-auth', fastify: '5.x' })

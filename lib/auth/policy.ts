@@ -2,7 +2,7 @@
  * Route requirements: the issuers a route accepts callers from, and roles and scopes a caller must hold, all
  * of them or any one.
  */
-import { KeygateError } from '../errors.js'
+import { KeygateError } from './errors.js'
 import type { AuthRequirements, Identity } from './types.js'
 
 function holds(have: readonly string[], want: readonly string[] | undefined, match: 'any' | 'all'): boolean {

@@ -5,7 +5,7 @@
  * A token that verifies is remembered until it expires, its key goes, or it is revoked.
  */
 import { createHash } from 'node:crypto'
-import { KeygateError, type ErrorCode } from '../errors.js'
+import { KeygateError, type ErrorCode } from './errors.js'
 import { verifySignature } from './algorithms.js'
 import {
   type ClaimMapping,
@@ -26,7 +26,7 @@ import {
 import { DEFAULT_MAX_TOKEN_BYTES, parseCompactJws } from './compact.js'
 import { MAX_KID_LENGTH } from './jwk.js'
 import type { AuthMetrics } from './metrics.js'
-import { type CounterCell, KeyedCells } from '../metric-cells.js'
+import { type CounterCell, KeyedCells } from './counter-cells.js'
 import type { RevocationSet } from './revocation-set.js'
 import type { Identity, IssuerGrants, KeySource, TrustedIssuer } from './types.js'
 import { DEFAULT_VERIFIED_CACHE_SIZE, VerifiedTokenCache } from './verified-cache.js'

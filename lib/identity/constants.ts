@@ -1,25 +1,21 @@
 /**
  * The wire contract of identity forwarding, shared by the gateway (which signs), the services (which verify)
- * and the issuer (which mints the access tokens being relayed).
+ * and the issuer (which mints the access tokens being relayed). What a verifier needs to accept a gateway
+ * assertion (its header, type, algorithm and key path) belongs to the verification plugin, which re-exports here.
  */
+
+export {
+  ASSERTION_ALGORITHM,
+  ASSERTION_HEADER,
+  ASSERTION_TYPE,
+  GATEWAY_JWKS_PATH,
+} from '@keygate/fastify-auth'
 
 /** Every header in this namespace is identity: a client can never send one through the gateway. */
 export const IDENTITY_HEADER_PREFIX = 'x-keygate-'
 
-/** The gateway's signed assertion of the caller's identity, one per upstream audience. */
-export const ASSERTION_HEADER = 'x-keygate-assertion'
-
-/** JOSE `typ` of a gateway assertion; never accepted where an access token is expected, nor the reverse. */
-export const ASSERTION_TYPE = 'kg-assertion+jwt'
-
 /** JOSE `typ` of an access token (RFC 9068). */
 export const ACCESS_TOKEN_TYPE = 'at+jwt'
-
-/** Algorithm of gateway assertions: Ed25519 signs in microseconds, so assertions are cheap to mint. */
-export const ASSERTION_ALGORITHM = 'EdDSA'
-
-/** Where the gateway publishes its assertion key (outside the `/.well-known/*` routes proxied to the issuer). */
-export const GATEWAY_JWKS_PATH = '/.well-known/gateway-jwks.json'
 
 /** Default lifetime of a gateway assertion, in seconds. */
 export const DEFAULT_ASSERTION_TTL_S = 60

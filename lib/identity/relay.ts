@@ -5,7 +5,7 @@
  * refuse it — and plain identity headers (`x-keygate-subject`, `x-user-id`) prove nothing, so none are
  * built here. A caller whose identity arrived only as an assertion has nothing relayable.
  */
-import type { Identity } from '../auth/types.js'
+import type { Identity } from '@keygate/fastify-auth'
 
 /** Header that carries the request id across hops, so one trace spans them. */
 export const REQUEST_ID_HEADER = 'x-request-id'

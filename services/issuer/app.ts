@@ -6,7 +6,7 @@
  */
 import cookie from '@fastify/cookie'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { auth } from '../../lib/auth/index.js'
+import { auth } from '@keygate/fastify-auth'
 import { registerErrorHandling } from '../../lib/errors.js'
 import { operations } from '../../lib/operations.js'
 import { createLogger, listenerTimeouts, registerHttpHygiene, serverOptions } from '../../lib/server.js'

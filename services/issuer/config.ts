@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path'
 import { Type } from '@sinclair/typebox'
-import { DEFAULT_FEED_HEARTBEAT_MS, DEFAULT_FEED_SILENCE_MS } from '../../lib/auth/feed-protocol.js'
+import { DEFAULT_FEED_HEARTBEAT_MS, DEFAULT_FEED_SILENCE_MS } from '@keygate/fastify-auth'
 import {
   commaList,
   componentSchema,

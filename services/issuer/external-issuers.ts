@@ -6,7 +6,7 @@
  */
 import { Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { isSupportedAlgorithm } from '../../lib/auth/algorithms.js'
+import { isSupportedAlgorithm } from '@keygate/fastify-auth'
 
 /** One external issuer, as the code runs on it. */
 export interface ExternalIssuer {

@@ -9,7 +9,7 @@
  * account, so services see one principal however the person logged in.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import { JwksCache, TokenVerifier } from '../../lib/auth/index.js'
+import { JwksCache, TokenVerifier } from '@keygate/fastify-auth'
 import { KeygateError } from '../../lib/errors.js'
 import type { Accounts } from './accounts.js'
 import { normaliseEmail } from './credentials.js'

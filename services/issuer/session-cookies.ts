@@ -10,7 +10,7 @@
 import type { CookieSerializeOptions } from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 // The CSRF names are defined once, by the browser client that reads the cookie and sends the header.
-import { CSRF_COOKIE, CSRF_HEADER } from '../../client/csrf-token.js'
+import { CSRF_COOKIE, CSRF_HEADER } from '@keygate/client/csrf-token'
 import { KeygateError } from '../../lib/errors.js'
 
 export const REFRESH_COOKIE = 'kg_refresh'

@@ -9,8 +9,8 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { Pool } from 'undici'
-import type { Identity } from '../../lib/auth/index.js'
-import { readCappedBody } from '../../lib/capped-body.js'
+import type { Identity } from '@keygate/fastify-auth'
+import { readCappedBody } from '@keygate/fastify-auth'
 import { KeygateError } from '../../lib/errors.js'
 import { REQUEST_ID_HEADER, relayHeaders } from '../../lib/identity/relay.js'
 import { ExchangeFailure, type TokenExchange } from './token-exchange.js'

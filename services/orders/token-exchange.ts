@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto'
 import { request } from 'undici'
-import { readCappedBody } from '../../lib/capped-body.js'
+import { readCappedBody } from '@keygate/fastify-auth'
 
 /** The issuer's token endpoint, below ISSUER_URL. */
 export const TOKEN_ENDPOINT_PATH = '/oauth/token'

@@ -4,7 +4,7 @@
  * says.
  */
 import type { FastifyInstance } from 'fastify'
-import type { Identity } from '../../lib/auth/index.js'
+import type { Identity } from '@keygate/fastify-auth'
 import { verifiedCaller } from '../../lib/service.js'
 import { displayNameFrom, MAX_DISPLAY_NAME_INPUT_CHARS } from './display-name.js'
 import type { ProfileStore, StoredProfile } from './store.js'

@@ -28,7 +28,15 @@ async function startGateway(
   t.teardown(() => issuer.close())
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'bin/keygate.ts'), 'start', 'gateway', ...args],
+    [
+      '--conditions=keygate-source',
+      '--import',
+      'tsx',
+      join(ROOT, 'bin/keygate.ts'),
+      'start',
+      'gateway',
+      ...args,
+    ],
     {
       cwd: ROOT,
       env: {
@@ -101,10 +109,14 @@ t.test('--workers is refused outside start gateway, and must be a whole number',
     ['start', 'gateway', '--workers', '0'],
     ['start', 'gateway', '--workers', 'two'],
   ]) {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bin/keygate.ts'), ...args], {
-      cwd: ROOT,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    })
+    const child = spawn(
+      process.execPath,
+      ['--conditions=keygate-source', '--import', 'tsx', join(ROOT, 'bin/keygate.ts'), ...args],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    )
     let stderr = ''
     child.stderr!.on('data', (d) => (stderr += d))
     const [code] = await once(child, 'exit')

@@ -1,6 +1,6 @@
 /**
  * A stand-in for a hosted identity provider (Clerk, Auth0…) as a process of its own, with its own RSA key:
- * `node --import tsx test/helpers/external-idp.ts` listens on a free loopback port, prints
+ * `node --conditions=keygate-source --import tsx test/helpers/external-idp.ts` listens on a free loopback port, prints
  * `external idp listening on <url>`, publishes its JWKS and mints RFC 9068 access tokens for keygate
  * (`POST /token {sub, email}` → `{access_token}`, `email_verified: true`). Start it with `startExternalIdp`.
  */
@@ -56,7 +56,7 @@ export interface ExternalIdp {
 export async function startExternalIdp(): Promise<ExternalIdp> {
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', new URL(import.meta.url).pathname],
+    ['--conditions=keygate-source', '--import', 'tsx', new URL(import.meta.url).pathname],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },

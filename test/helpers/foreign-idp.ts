@@ -32,7 +32,9 @@ export interface ForeignIdp {
 }
 
 export async function startForeignIdp(t: Test): Promise<ForeignIdp> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, ['--conditions=keygate-source', '--import', 'tsx', SCRIPT], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   const exited = once(child, 'exit')
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return

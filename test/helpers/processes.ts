@@ -88,11 +88,15 @@ export async function startProcesses(options: StartProcessesOptions = {}): Promi
   const running = new Map<Component, Running>()
 
   const keygate = (args: string[]) =>
-    spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bin/keygate.ts'), ...args], {
-      cwd: ROOT,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    spawn(
+      process.execPath,
+      ['--conditions=keygate-source', '--import', 'tsx', join(ROOT, 'bin/keygate.ts'), ...args],
+      {
+        cwd: ROOT,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
 
   const spawnComponent = (name: Component) => {
     const child = keygate(['start', name])

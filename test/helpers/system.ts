@@ -88,7 +88,7 @@ export async function startSystem(options: StartSystemOptions = {}): Promise<Run
   }
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'bin/keygate.ts'), 'start'],
+    ['--conditions=keygate-source', '--import', 'tsx', join(ROOT, 'bin/keygate.ts'), 'start'],
     {
       cwd: ROOT,
       env,

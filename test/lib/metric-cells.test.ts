@@ -1,11 +1,7 @@
 import { Counter, Histogram, type Metric, Registry } from 'prom-client'
 import t from 'tap'
-import {
-  CounterCells,
-  KeyedCells,
-  REQUEST_DURATION_BUCKETS_S,
-  RequestDurations,
-} from '../../lib/metric-cells.js'
+import { CounterCells, KeyedCells } from '@keygate/fastify-auth'
+import { REQUEST_DURATION_BUCKETS_S, RequestDurations } from '../../lib/metric-cells.js'
 
 /** Exposition text with each line's labels sorted and the lines sorted: order carries no meaning. */
 const normalised = (text: string) =>

@@ -2,7 +2,7 @@
  * The secrets verifiers present on the revocation feed. Several are accepted at once so the secret can be
  * rotated without a gap: issuers accept old and new, verifiers move to the new one, issuers drop the old.
  */
-import { generatedFeedSecret } from '../../../lib/auth/feed-protocol.js'
+import { generatedFeedSecret } from '../../../lib/auth-config.js'
 import { sameSecret } from '../../../lib/secrets.js'
 
 /** Checks a presented feed secret against every accepted one in constant time. */

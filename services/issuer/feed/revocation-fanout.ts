@@ -6,7 +6,7 @@
  * order, and a missed wake-up costs at most one poll interval.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import type { RecordedRevocationEvent } from '../../../lib/auth/feed-protocol.js'
+import type { RecordedRevocationEvent } from '@keygate/fastify-auth'
 import type { IssuerStore } from '../store/types.js'
 
 /** Events read from the table per query. */

@@ -7,7 +7,7 @@
  */
 import type { ServerResponse } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
-import type { FeedHeartbeat, RecordedRevocationEvent } from '../../../lib/auth/feed-protocol.js'
+import type { FeedHeartbeat, RecordedRevocationEvent } from '@keygate/fastify-auth'
 import type { IssuerStore } from '../store/types.js'
 import type { RevocationFanout } from './revocation-fanout.js'
 

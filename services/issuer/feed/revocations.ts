@@ -6,7 +6,7 @@
  * stays in the feed until every token it can affect has expired: the access-token lifetime plus the clock
  * skew verifiers allow, counted from the revocation.
  */
-import type { RecordedRevocationEvent, RevocationEvent } from '../../../lib/auth/feed-protocol.js'
+import type { RecordedRevocationEvent, RevocationEvent } from '@keygate/fastify-auth'
 import type { IssuerStore, SessionRevocationReason } from '../store/types.js'
 
 export interface RevocationsOptions {

@@ -7,7 +7,7 @@
  */
 import { createPublicKey, type JsonWebKey } from 'node:crypto'
 import { importJWK, type JWK } from 'jose'
-import type { KeySource, VerificationKey } from '../../../lib/auth/types.js'
+import type { KeySource, VerificationKey } from '@keygate/fastify-auth'
 import {
   EMPTY_KEY_SET,
   KEY_STATES,

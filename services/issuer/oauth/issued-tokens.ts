@@ -6,8 +6,8 @@
  * use). A small clock tolerance (ISSUED_TOKEN_CLOCK_TOLERANCE_S): instances sharing a database mint with
  * their own clocks, and a token another instance minted a moment ago must not look issued in the future.
  */
-import { TokenVerifier } from '../../../lib/auth/index.js'
-import type { Identity, KeySource, RevocationSet } from '../../../lib/auth/index.js'
+import { TokenVerifier } from '@keygate/fastify-auth'
+import type { Identity, KeySource, RevocationSet } from '@keygate/fastify-auth'
 import { ACCESS_TOKEN_TYPE } from '../../../lib/identity/constants.js'
 import { SIGNING_ALGORITHM } from '../keys/key-document.js'
 

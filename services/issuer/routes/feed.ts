@@ -5,7 +5,7 @@
  * reach the feed before they hold any token.
  */
 import type { FastifyInstance } from 'fastify'
-import { FEED_PATH, FEED_SECRET_HEADER, FEED_STREAM_PATH } from '../../../lib/auth/feed-protocol.js'
+import { FEED_PATH, FEED_SECRET_HEADER, FEED_STREAM_PATH } from '@keygate/fastify-auth'
 import { KeygateError, sendError } from '../../../lib/errors.js'
 import type { FeedSecrets } from '../feed/feed-secrets.js'
 import type { RevocationStreams } from '../feed/revocation-streams.js'

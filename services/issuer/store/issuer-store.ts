@@ -6,7 +6,7 @@
  * instances share PostgreSQL (event ordering, NOTIFY, advisory locks, row locks on the key set) is added
  * on that dialect alone: SQLite's `BEGIN IMMEDIATE` already serialises every writer.
  */
-import type { RecordedRevocationEvent, RevocationEvent } from '../../../lib/auth/feed-protocol.js'
+import type { RecordedRevocationEvent, RevocationEvent } from '@keygate/fastify-auth'
 import { openDatabase, writeTransaction } from '../../../lib/db.js'
 import { ClientRepository } from './clients.js'
 import { KeySetRepository } from './key-set.js'

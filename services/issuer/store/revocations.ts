@@ -3,7 +3,7 @@
  * the same transaction as a session change through `insertEvent`) is ordered and announced the same way.
  */
 import { sql } from 'kysely'
-import type { RecordedRevocationEvent, RevocationEvent } from '../../../lib/auth/feed-protocol.js'
+import type { RecordedRevocationEvent, RevocationEvent } from '@keygate/fastify-auth'
 import { writeTransaction } from '../../../lib/db.js'
 import { advisoryTransactionLock } from './locks.js'
 import { fromEvent, type IssuerDb, onPostgres, toEvent } from './tables.js'

@@ -3,7 +3,7 @@
  * revoking a session with the event that announces it, each run in one write transaction.
  */
 import type { ExpressionBuilder } from 'kysely'
-import type { RevocationEvent } from '../../../lib/auth/feed-protocol.js'
+import type { RevocationEvent } from '@keygate/fastify-auth'
 import { writeTransaction } from '../../../lib/db.js'
 import { insertEvent } from './revocations.js'
 import { type IssuerDb, type IssuerTables, toSession } from './tables.js'

@@ -3,7 +3,7 @@
  * milliseconds (`bigint`; PostgreSQL's int8 arrives as a number, see lib/db.ts); roles are JSON text.
  */
 import type { Generated, Insertable, Kysely, Selectable } from 'kysely'
-import type { RecordedRevocationEvent, RevocationEvent } from '../../../lib/auth/feed-protocol.js'
+import type { RecordedRevocationEvent, RevocationEvent } from '@keygate/fastify-auth'
 import { dialectOf } from '../../../lib/db.js'
 import type { SealedKeyRecord, SessionRevocationReason, SessionRecord, UserRecord } from './types.js'
 

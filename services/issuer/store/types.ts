@@ -4,7 +4,7 @@
  * One Kysely implementation of each serves SQLite and PostgreSQL. Times are integer milliseconds since the
  * epoch.
  */
-import type { RecordedRevocationEvent, RevocationEvent } from '../../../lib/auth/feed-protocol.js'
+import type { RecordedRevocationEvent, RevocationEvent } from '@keygate/fastify-auth'
 
 export interface UserRecord {
   /** A UUID; the `sub` of the user's tokens. */

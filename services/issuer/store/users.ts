@@ -6,7 +6,7 @@ import { writeTransaction } from '../../../lib/db.js'
 import { insertEvent } from './revocations.js'
 import { revokeAllSessions } from './sessions.js'
 import { type IssuerDb, toUser } from './tables.js'
-import type { RevocationEvent } from '../../../lib/auth/feed-protocol.js'
+import type { RevocationEvent } from '@keygate/fastify-auth'
 import { EmailTakenError, type UserRecord, type UserStore } from './types.js'
 
 /** Users on the issuer's database. */

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import t from 'tap'
-import { feedSecret } from '../../../../lib/auth/config.js'
+import { feedSecret } from '../../../../lib/auth-config.js'
 import { FeedSecrets } from '../../../../services/issuer/feed/feed-secrets.js'
 import { tempDir } from '../fixtures.js'
 

@@ -6,7 +6,7 @@
 import { join } from 'node:path'
 import t from 'tap'
 import { type Agent, request } from 'undici'
-import { feedSecret } from '../../../../lib/auth/config.js'
+import { feedSecret } from '../../../../lib/auth-config.js'
 import { FEED_SECRET_HEADER } from '../../../../lib/auth/feed-protocol.js'
 import { RevocationFeed } from '../../../../lib/auth/revocation-feed.js'
 import { RevocationSet } from '../../../../lib/auth/revocation-set.js'

@@ -1,10 +1,10 @@
 /**
- * lib/auth/config.ts: the trusted issuers a component ends up with. keygate's own issuer (ISSUER_URL) and its
+ * lib/auth-config.ts: the trusted issuers a component ends up with. keygate's own issuer (ISSUER_URL) and its
  * revocation feed are never dropped by TRUSTED_ISSUERS, only by TRUST_OWN_ISSUER=off.
  */
 import t from 'tap'
-import { authOptionsFromConfig } from '../../../lib/auth/config.js'
-import { loadProfileConfig } from '../../../services/profile/config.js'
+import { authOptionsFromConfig } from '../../lib/auth-config.js'
+import { loadProfileConfig } from '../../services/profile/config.js'
 
 const OWN = 'http://keygate.test'
 const IDP = 'https://tenant.eu.auth0.com/'

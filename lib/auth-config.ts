@@ -1,15 +1,20 @@
 /**
- * The settings of the verification plugin, shared by the gateway and every service: spread
- * `AuthConfigSchema` into a component schema, then turn the loaded config into plugin options.
+ * The settings of the verification plugin (@keygate/fastify-auth), shared by the gateway and every service:
+ * spread `AuthConfigSchema` into a component schema, then turn the loaded config into plugin options. The
+ * plugin itself knows nothing of keygate's configuration; this is where keygate's settings meet it.
  */
 import { type Static, type StaticDecode, Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { commaList, Duration, OneOf } from '../config.js'
-import { DEFAULT_API_AUDIENCE } from '../identity/constants.js'
-import { isSupportedAlgorithm } from './algorithms.js'
-import { FEED_PATH, generatedFeedSecret } from './feed-protocol.js'
-import type { AuthPluginOptions } from './plugin.js'
-import type { TrustedIssuer } from './types.js'
+import { join } from 'node:path'
+import {
+  type AuthPluginOptions,
+  FEED_PATH,
+  isSupportedAlgorithm,
+  type TrustedIssuer,
+} from '@keygate/fastify-auth'
+import { commaList, Duration, OneOf } from './config.js'
+import { DEFAULT_API_AUDIENCE } from './identity/constants.js'
+import { loadOrCreateSecret } from './secrets.js'
 
 export const AuthConfigSchema = {
   /**
@@ -40,6 +45,17 @@ export const AuthConfigSchema = {
   REVOCATION_FEED_SECRET: Type.Optional(Type.String({ minLength: 16 })),
   /** Out-of-contact time after which routes marked sensitive answer 503. */
   REVOCATION_FEED_MAX_STALE: Duration('30s'),
+}
+
+/** Where components sharing a data directory keep the feed secret generated when none is configured. */
+export const GENERATED_FEED_SECRET_FILE = 'revocation-feed.secret'
+
+/**
+ * The feed secret generated once in `${dataDir}/revocation-feed.secret`: what an issuer accepts and a
+ * verifier presents when no secret is configured, so components on one machine agree with no configuration.
+ */
+export function generatedFeedSecret(dataDir: string): string {
+  return loadOrCreateSecret(join(dataDir, GENERATED_FEED_SECRET_FILE))
 }
 
 /**

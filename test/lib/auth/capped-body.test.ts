@@ -1,5 +1,5 @@
 import t from 'tap'
-import { readCappedBody } from '../../lib/capped-body.js'
+import { readCappedBody } from '../../../lib/auth/capped-body.js'
 
 /** A body of `count` chunks of `size` bytes that records how many it handed out and whether it was closed. */
 function body(count: number, size: number) {
