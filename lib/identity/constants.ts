@@ -1,7 +1,7 @@
 /**
  * The wire contract of identity forwarding, shared by the gateway (which signs), the services (which verify)
  * and the issuer (which mints the access tokens being relayed). What a verifier needs to accept a gateway
- * assertion (its header, type, algorithm and key path) belongs to the verification plugin, which re-exports here.
+ * assertion (its header, type, algorithm and key path) is defined by the verification plugin and re-exported here.
  */
 
 export {
