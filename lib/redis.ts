@@ -1,14 +1,20 @@
 /**
  * The Redis connection of a component that shares counters with its peers (REDIS_URL): the gateways' rate
  * limits, the issuers' login throttles. One way to connect for both, so they behave alike when Redis is
- * slow or gone: commands fail at once instead of queueing, losing Redis is one warning, finding it again one
- * info line, and the connection closes with the component.
+ * slow or gone: commands fail at once instead of queueing (after REDIS_COMMAND_TIMEOUT_MS when Redis is
+ * connected but stalls), losing Redis is one warning, finding it again one info line, and the connection
+ * closes with the component.
  */
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 
 /** Time to connect to Redis, in milliseconds; a command fails at once while it is unreachable. */
 export const REDIS_CONNECT_TIMEOUT_MS = 5000
+/**
+ * Time a command may take, in milliseconds (2 s): a Redis that accepts commands and never answers fails them
+ * like one that is gone, rather than holding every request that counts.
+ */
+export const REDIS_COMMAND_TIMEOUT_MS = 2000
 
 /**
  * A Redis client closed with `app`. `unreachable` finishes the warning logged when Redis is lost ("Redis
@@ -30,6 +36,7 @@ export async function connectRedis(
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
   })
   let reachable = true
   redis.on('error', (err: Error) => {

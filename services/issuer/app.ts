@@ -140,6 +140,7 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
             }),
             keyPrefix: config.REDIS_KEY_PREFIX,
             fallback: store.throttleCounters,
+            log: app.log,
           })
     const throttle = new LoginThrottle({ ...settings.loginThrottle, counters, now })
     const registrations = new RegistrationThrottle({ ...settings.registrationLimit, counters, now })

@@ -14,11 +14,18 @@
  * its last failure, so nothing needs pruning. While Redis is unreachable the throttles count in the store
  * (`fallback`) rather than stop counting, and the connection's warning says so.
  */
+import type { FastifyBaseLogger } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { ThrottleCounter, ThrottleCounters, ThrottleCounterWrites } from './store/types.js'
 
 /** Rounds of compare-and-set before an update gives up on Redis for the store (others kept winning). */
 export const MAX_CAS_ROUNDS = 32
+/**
+ * After a command failed (Redis connected but not answering in time), how long updates go straight to the
+ * store before Redis is tried again, in milliseconds (5 s): a stalled Redis costs one command timeout, not
+ * one per login.
+ */
+export const REDIS_RETRY_AFTER_FAILURE_MS = 5000
 
 const ZERO: ThrottleCounter = { count: 0, blockedUntil: 0, expiresAt: 0 }
 
@@ -47,6 +54,7 @@ export interface RedisThrottleCountersOptions {
   keyPrefix: string
   /** Where counters go while Redis is unreachable (the store's). */
   fallback: ThrottleCounters
+  log: FastifyBaseLogger
 }
 
 /** ThrottleCounters over Redis, with the store's while Redis is unreachable. */
@@ -54,6 +62,10 @@ export class RedisThrottleCounters implements ThrottleCounters {
   readonly #o: RedisThrottleCountersOptions
   /** Per key, the last update queued on it in this process. */
   readonly #turns = new Map<string, Promise<unknown>>()
+  /** Whether the last command failed (a failure after a success is logged; the connection logs its loss). */
+  #failing = false
+  /** Until when (the throttles' clock) updates skip Redis after a failed command. */
+  #skipUntil = 0
 
   constructor(options: RedisThrottleCountersOptions) {
     this.#o = options
@@ -81,7 +93,7 @@ export class RedisThrottleCounters implements ThrottleCounters {
     change: (current: ReadonlyMap<string, ThrottleCounter>) => { writes: ThrottleCounterWrites; result: R },
   ): Promise<{ result: R } | undefined> {
     const { redis, keyPrefix } = this.#o
-    if (redis.status !== 'ready' || keys.length === 0) return undefined
+    if (redis.status !== 'ready' || keys.length === 0 || now < this.#skipUntil) return undefined
     const names = keys.map((key) => `${keyPrefix}throttle:${key}`)
     try {
       for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
@@ -96,10 +108,21 @@ export class RedisThrottleCounters implements ThrottleCounters {
           if (counter === null || counter === undefined) return [read, 'del', '', '0']
           return [read, 'set', JSON.stringify(counter), String(Math.max(1, counter.expiresAt - now))]
         })
-        if ((await redis.eval(COMPARE_AND_SET, names.length, ...names, ...args)) === 1) return { result }
+        if ((await redis.eval(COMPARE_AND_SET, names.length, ...names, ...args)) === 1) {
+          this.#failing = false
+          return { result }
+        }
       }
-    } catch {
-      // Unreachable, or lost mid-update: the connection logs it once; the store counts meanwhile.
+    } catch (err) {
+      // Lost mid-update, or connected but not answering in time: the store counts meanwhile.
+      if (!this.#failing) {
+        this.#o.log.warn(
+          { reason: (err as Error).message },
+          'Redis command failed: throttles count in the store',
+        )
+      }
+      this.#failing = true
+      this.#skipUntil = now + REDIS_RETRY_AFTER_FAILURE_MS
     }
     return undefined
   }

@@ -5,10 +5,13 @@
  * unreachable the throttle counts in the store. Skipped with a message without Redis, unless
  * KEYGATE_REQUIRE_REDIS=1.
  */
+import { once } from 'node:events'
+import { type AddressInfo, createServer, type Socket } from 'node:net'
 import { Redis } from 'ioredis'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { RedisThrottleCounters } from '../../../services/issuer/redis-throttle-counters.js'
 import type { ThrottleCounters } from '../../../services/issuer/store/types.js'
+import { captureLogs } from '../../helpers/logs.js'
 import { redisUnavailable, TEST_REDIS_URL, testKeyPrefix } from '../../helpers/redis.js'
 import { FakeClock, issuerFixture, PASSWORD, register } from './fixtures.js'
 
@@ -102,7 +105,7 @@ t.test('updates from two processes on one counter lose nothing', { skip }, async
   t.teardown(() => clients.forEach((c) => c.disconnect()))
   await Promise.all(clients.map((c) => c.ping()))
   const [first, second] = clients.map(
-    (redis) => new RedisThrottleCounters({ redis, keyPrefix, fallback: refused }),
+    (redis) => new RedisThrottleCounters({ redis, keyPrefix, fallback: refused, log: captureLogs().logger }),
   )
   const now = Date.now()
   const increment = (counters: RedisThrottleCounters) =>
@@ -145,4 +148,51 @@ t.test('Redis unreachable: the throttle counts in the store, no 500', async (t) 
     [401, 401, 429],
   )
   t.equal(logs.find('Redis unreachable: throttles count in the store').length, 1, 'said once')
+})
+
+/**
+ * A "Redis" that answers what the client sends while connecting (CLIENT SETINFO: OK, INFO: the ready check)
+ * and then never answers again.
+ */
+async function stalledRedis(t: Test): Promise<string> {
+  const sockets = new Set<Socket>()
+  const server = createServer((socket) => {
+    sockets.add(socket)
+    let ready = false
+    socket.on('data', (chunk: Buffer) => {
+      for (const [, name] of chunk.toString('latin1').matchAll(/\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n/g)) {
+        if (ready) return
+        if (name!.toUpperCase() === 'INFO') {
+          ready = true
+          socket.write('$0\r\n\r\n')
+        } else {
+          socket.write('+OK\r\n')
+        }
+      }
+    })
+    socket.on('error', () => {})
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy()
+    server.close()
+  })
+  return `redis://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+t.test('Redis connected but stalled: commands time out, the store counts', async (t) => {
+  const { app, logs } = await issuerFixture(t, {
+    env: { REDIS_URL: await stalledRedis(t), LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS: '2' },
+  })
+  await register(app, 'bea@example.com')
+  t.same(
+    [
+      (await attempt(app, 'bea@example.com', 'wrong')).statusCode,
+      (await attempt(app, 'bea@example.com', 'wrong')).statusCode,
+      (await attempt(app, 'bea@example.com', PASSWORD)).statusCode,
+    ],
+    [401, 401, 429],
+  )
+  t.equal(logs.find('Redis command failed: throttles count in the store').length, 1, 'said once')
 })
