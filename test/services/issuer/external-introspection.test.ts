@@ -106,10 +106,13 @@ t.test('a token the provider revoked logs nothing in and links nothing', async (
 })
 
 t.test('a provider that cannot answer: 503 with Retry-After, no session, nothing stored', async (t) => {
-  const { app } = await issuerFixture(t, { env: env(introspection(t, idp)) })
+  const { app, logs } = await issuerFixture(t, { env: env(introspection(t, idp)) })
+  const tokens: string[] = []
   for (const mode of ['error', 'garbage', 'hang'] as const) {
     await idp.introspectionMode(mode)
-    const res = await externalLogin(app, await idp.token(`idp|${mode}`, `${mode}@example.com`))
+    const token = await idp.token(`idp|${mode}`, `${mode}@example.com`)
+    tokens.push(token)
+    const res = await externalLogin(app, token)
     t.equal(res.statusCode, 503, mode)
     t.equal(res.json().code, 'KG_EXTERNAL_ISSUER_UNAVAILABLE', mode)
     t.ok(Number(res.headers['retry-after']) > 0, `${mode}: Retry-After`)
@@ -118,6 +121,10 @@ t.test('a provider that cannot answer: 503 with Retry-After, no session, nothing
   }
   await idp.introspectionMode('normal')
   t.equal((await externalLogin(app, await idp.token('idp|back', 'back@example.com'))).statusCode, 200, 'back')
+  t.equal(logs.find('external token introspection failed').length, 3, 'each failure logged')
+  for (const secret of [idp.introspectionClient.secret, ...tokens.map((token) => token.split('.')[2]!)]) {
+    t.equal(logs.find(secret).length, 0, 'no client secret and no token in the log')
+  }
 })
 
 t.test('keygate refused by the provider (wrong client secret): 503, not a login', async (t) => {
