@@ -5,7 +5,14 @@
 import { join } from 'node:path'
 import { Type } from '@sinclair/typebox'
 import { AuthConfigSchema } from '../lib/auth-config.js'
-import { componentSchema, type Config, Duration, loadConfig, RateLimitSetting } from '../lib/config.js'
+import {
+  componentSchema,
+  type Config,
+  Duration,
+  loadConfig,
+  RateLimitSetting,
+  RedisSettings,
+} from '../lib/config.js'
 import { trustedProxies } from '../lib/server.js'
 
 /** Largest request body the gateway forwards, in bytes (10 MiB). */
@@ -78,15 +85,8 @@ export const GatewayConfigSchema = componentSchema({
   GATEWAY_TRUST_PROXY: Type.String({ default: '' }),
   /** Rate limit of routes that set none: `<max>/<window>`, e.g. `600/1m`. */
   GATEWAY_RATE_LIMIT: RateLimitSetting('600/1m'),
-  /**
-   * Redis shared by several gateways, so that a rate limit counts across all of them (`redis://host:6379`,
-   * `rediss://…` with TLS). Unset: each process counts in memory.
-   */
-  REDIS_URL: Type.Optional(
-    Type.String({ pattern: '^rediss?://\\S+$', description: 'a Redis URL like redis://127.0.0.1:6379' }),
-  ),
-  /** Prefix of every key keygate writes in Redis (several deployments may share one server). */
-  REDIS_KEY_PREFIX: Type.String({ default: 'keygate:', minLength: 1 }),
+  /** Redis shared by several gateways: one rate limit across all of them (lib/config.ts). */
+  ...RedisSettings,
   /** Comma list of browser origins allowed by CORS (credentials included); empty: CORS off. */
   GATEWAY_CORS_ORIGINS: Type.String({ default: '' }),
   /** Lifetime of the gateway's identity assertions. */

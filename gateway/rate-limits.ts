@@ -6,9 +6,9 @@
  */
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { Redis } from 'ioredis'
 import type { Identity } from '@keygate/fastify-auth'
 import { KeygateError } from '../lib/errors.js'
+import { connectRedis } from '../lib/redis.js'
 import type { GatewayRoute, RateLimit } from './route-table.js'
 
 /** Counters remembered per distinct limit (route × caller keys); the least recently seen go first. */
@@ -23,9 +23,6 @@ declare module 'fastify' {
 }
 
 type Limiter = (request: FastifyRequest) => Promise<{ isExceeded?: boolean; ttlInSeconds?: number }>
-
-/** Time to connect to Redis, in milliseconds; a command fails at once while it is unreachable. */
-export const REDIS_CONNECT_TIMEOUT_MS = 5000
 
 export interface RateLimitStoreOptions {
   /** Redis shared by the gateways (REDIS_URL); counters in memory without it. */
@@ -46,7 +43,13 @@ export class RouteRateLimits {
     routes: readonly GatewayRoute[],
     store: RateLimitStoreOptions = {},
   ): Promise<RouteRateLimits> {
-    const redis = store.redisUrl === undefined ? undefined : await connectRedis(app, store.redisUrl)
+    const redis =
+      store.redisUrl === undefined
+        ? undefined
+        : await connectRedis(app, store.redisUrl, {
+            unreachable: 'rate limits are not counted until it answers',
+            reachable: 'rate limits are counted again',
+          })
     await app.register(rateLimit, {
       global: false,
       cache: RATE_LIMIT_KEYS,
@@ -87,35 +90,6 @@ export class RouteRateLimits {
       })
     }
   }
-}
-
-/**
- * A Redis client for the counters, closed with `app`. Commands fail at once rather than queue while Redis
- * is unreachable; losing it is a warning once, finding it again an info line.
- */
-async function connectRedis(app: FastifyInstance, url: string): Promise<Redis> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
-  })
-  let reachable = true
-  redis.on('error', (err: Error) => {
-    if (!reachable) return
-    reachable = false
-    app.log.warn({ reason: err.message }, 'Redis unreachable: rate limits are not counted until it answers')
-  })
-  redis.on('ready', () => {
-    if (!reachable) app.log.info('Redis reached: rate limits are counted again')
-    reachable = true
-  })
-  app.addHook('onClose', async () => {
-    redis.disconnect()
-  })
-  // A first connection that fails is reported by the error handler above; the client keeps retrying.
-  await redis.connect().catch(() => {})
-  return redis
 }
 
 /** The client's address: the peer's, unless a trusted proxy says otherwise (request.ip parses the chain). */

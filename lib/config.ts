@@ -195,6 +195,19 @@ export const DatabaseUrl = () =>
       .Encode((value) => value),
   )
 
+/**
+ * REDIS_URL and REDIS_KEY_PREFIX, for the components that share counters through Redis (the gateways' rate
+ * limits, the issuers' login throttles): one definition, so both read them alike.
+ */
+export const RedisSettings = {
+  /** `redis://host:6379` or `rediss://…` with TLS. Unset: each component keeps its counters as without Redis. */
+  REDIS_URL: Type.Optional(
+    Type.String({ pattern: '^rediss?://\\S+$', description: 'a Redis URL like redis://127.0.0.1:6379' }),
+  ),
+  /** Prefix of every key keygate writes in Redis (several deployments may share one server). */
+  REDIS_KEY_PREFIX: Type.String({ default: 'keygate:', minLength: 1 }),
+}
+
 /** Every setting name some component declares: what a KEYGATE_CONFIG file may hold (it is shared by all). */
 const knownSettings = new Set<string>()
 

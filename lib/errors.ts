@@ -119,6 +119,16 @@ export const ERRORS = defineErrors({
     error: 'access_denied',
     message: 'This external identity is not linked to an account; log in another way and link it',
   },
+  KG_EXTERNAL_TOKEN_INACTIVE: {
+    status: 401,
+    error: 'invalid_token',
+    message: 'The external token is no longer active at its issuer (revoked or expired there)',
+  },
+  KG_EXTERNAL_ISSUER_UNAVAILABLE: {
+    status: 503,
+    error: 'temporarily_unavailable',
+    message: 'The external issuer could not say whether the token is still active; retry later',
+  },
   KG_IDENTITY_LINKED_ELSEWHERE: {
     status: 409,
     error: 'conflict',

@@ -8,6 +8,7 @@ import cookie from '@fastify/cookie'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { auth } from '@keygate/fastify-auth'
 import { registerErrorHandling } from '../../lib/errors.js'
+import { connectRedis } from '../../lib/redis.js'
 import { operations } from '../../lib/operations.js'
 import { createLogger, listenerTimeouts, registerHttpHygiene, serverOptions } from '../../lib/server.js'
 import { AccessTokenMinter } from './access-tokens.js'
@@ -24,6 +25,7 @@ import { LoginThrottle } from './login-throttle.js'
 import { MailDelivery } from './mail/mail-delivery.js'
 import { createIssuerMetrics, watchIssuerFeed } from './metrics.js'
 import { PasswordHashing } from './password-hashing.js'
+import { RedisThrottleCounters } from './redis-throttle-counters.js'
 import { RegistrationThrottle } from './registration-throttle.js'
 import { ClientAuthentication } from './oauth/client-authentication.js'
 import { Clients } from './oauth/clients.js'
@@ -127,12 +129,21 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
       now,
       fanout: revocationFeed.fanout,
     })
-    const throttle = new LoginThrottle({ ...settings.loginThrottle, counters: store.throttleCounters, now })
-    const registrations = new RegistrationThrottle({
-      ...settings.registrationLimit,
-      counters: store.throttleCounters,
-      now,
-    })
+    // Throttles count in Redis when issuers share one (REDIS_URL), else in the store.
+    const counters =
+      config.REDIS_URL === undefined
+        ? store.throttleCounters
+        : new RedisThrottleCounters({
+            redis: await connectRedis(instance, config.REDIS_URL, {
+              unreachable: 'throttles count in the store until it answers',
+              reachable: 'throttles count in Redis again',
+            }),
+            keyPrefix: config.REDIS_KEY_PREFIX,
+            fallback: store.throttleCounters,
+            log: app.log,
+          })
+    const throttle = new LoginThrottle({ ...settings.loginThrottle, counters, now })
+    const registrations = new RegistrationThrottle({ ...settings.registrationLimit, counters, now })
     const hashing = new PasswordHashing()
     const accounts = new Accounts({ store, throttle, registrations, hashing, revocations, metrics, now })
     const sessions = new Sessions({
@@ -160,6 +171,7 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
       store,
       accounts,
       throttle,
+      counters,
       mail,
       metrics,
       now,

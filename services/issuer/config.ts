@@ -15,6 +15,7 @@ import {
   loadConfig,
   OneOf,
   RateLimitSetting,
+  RedisSettings,
 } from '../../lib/config.js'
 import { isPostgresUrl } from '../../lib/db.js'
 import { DEFAULT_API_AUDIENCE } from '../../lib/identity/constants.js'
@@ -181,6 +182,11 @@ export const IssuerConfigSchema = componentSchema({
   OAUTH_INTROSPECTION_CLIENTS: Type.String({ default: '' }),
   /** Requests per client address to each OAuth endpoint, `<max>/<window>` (e.g. `20000/1m`). */
   OAUTH_RATE_LIMIT: RateLimitSetting(DEFAULT_OAUTH_RATE_LIMIT, '1s'),
+  /**
+   * Redis shared by several issuers: the login, registration, e-mail code and client authentication
+   * throttles count there instead of in the store (redis-throttle-counters.ts).
+   */
+  ...RedisSettings,
   /** 32 bytes (base64 or hex) sealing the private keys stored in PostgreSQL; required with PostgreSQL. */
   KEY_ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 1 })),
 })

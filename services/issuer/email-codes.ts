@@ -18,7 +18,7 @@ import type { MailDelivery } from './mail/mail-delivery.js'
 import type { IssuerMetrics } from './metrics.js'
 import { PRUNE_INTERVAL_MS } from './login-throttle.js'
 import { FixedWindowThrottle } from './registration-throttle.js'
-import type { IssuerStore, UserRecord } from './store/types.js'
+import type { IssuerStore, ThrottleCounters, UserRecord } from './store/types.js'
 
 export interface EmailCodesOptions {
   settings: EmailCodeSettings
@@ -27,6 +27,8 @@ export interface EmailCodesOptions {
   store: IssuerStore
   accounts: Accounts
   throttle: LoginThrottle
+  /** Where the code request limits count (the login throttle's counters). */
+  counters: ThrottleCounters
   mail: MailDelivery
   metrics: IssuerMetrics
   now: () => number
@@ -46,17 +48,17 @@ export class EmailCodes {
 
   constructor(options: EmailCodesOptions) {
     this.#o = options
-    const { settings, store, now } = options
+    const { settings, counters, now } = options
     this.#perAddress = new FixedWindowThrottle({
       ...settings.emailCodeLimitPerAddress,
-      counters: store.throttleCounters,
+      counters,
       now,
       prefix: 'email-code-address',
       message: 'Too many code requests from this address; try again later',
     })
     this.#perEmail = new FixedWindowThrottle({
       ...settings.emailCodeLimitPerEmail,
-      counters: store.throttleCounters,
+      counters,
       now,
       prefix: 'email-code-email',
       message: 'Too many codes were requested for this e-mail; use the last one or try again later',

@@ -1,9 +1,11 @@
 /**
  * EXTERNAL_ISSUERS: the identity providers whose tokens the `external` login method accepts. Everything
- * that checks their tokens is fixed here (issuer, JWKS URL, audience, algorithms, token types), never taken
- * from a token; `trusted_for_email` says whether the provider's verified `email` claim may link an identity
- * to the account with that e-mail on first sight.
+ * that checks their tokens is fixed here (issuer, JWKS URL, audience, algorithms, token types, profile),
+ * never taken from a token; `trusted_for_email` says whether the provider's verified `email` claim may link
+ * an identity to the account with that e-mail on first sight; `introspection` names the provider's RFC 7662
+ * endpoint that every external login asks whether the token is still active (revoked tokens log nothing in).
  */
+import { readFileSync } from 'node:fs'
 import { Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { isSupportedAlgorithm } from '@keygate/fastify-auth'
@@ -19,8 +21,24 @@ export interface ExternalIssuer {
   algorithms: string[]
   /** Accepted `typ` values (RFC 9068 `at+jwt` by default). */
   types: string[]
+  /**
+   * `rfc9068` (default): access tokens with `typ`, `jti` and `client_id`. `jwt`: any signed JWT of the
+   * provider addressed to `audience`, such as an OpenID Connect ID token (`typ: JWT` or none, `aud` = a
+   * client id, no `jti`, `client_id` or `scope` needed).
+   */
+  profile: 'rfc9068' | 'jwt'
   /** Whether a verified `email` claim links the identity to the account with that e-mail. */
   trustedForEmail: boolean
+  /** The provider's RFC 7662 introspection endpoint, asked at every login with this issuer's tokens. */
+  introspection: ExternalIntrospectionEndpoint | undefined
+}
+
+/** Where and as whom keygate asks a provider whether a token is still active (RFC 7662). */
+export interface ExternalIntrospectionEndpoint {
+  endpoint: string
+  /** keygate's client at the provider (`client_secret_basic`). */
+  clientId: string
+  clientSecret: string
 }
 
 const ExternalIssuerSchema = Type.Object(
@@ -30,7 +48,19 @@ const ExternalIssuerSchema = Type.Object(
     audience: Type.String({ minLength: 1 }),
     algorithms: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
     types: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+    profile: Type.Optional(Type.Union([Type.Literal('rfc9068'), Type.Literal('jwt')])),
     trusted_for_email: Type.Optional(Type.Boolean()),
+    introspection: Type.Optional(
+      Type.Object(
+        {
+          endpoint: Type.String({ pattern: '^https?://' }),
+          client_id: Type.String({ minLength: 1 }),
+          client_secret: Type.Optional(Type.String({ minLength: 1 })),
+          client_secret_file: Type.Optional(Type.String({ minLength: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 )
@@ -69,8 +99,33 @@ export function parseExternalIssuers(value: string | unknown[] | undefined): Ext
       jwksUri: entry.jwks_uri,
       audience: entry.audience,
       algorithms: entry.algorithms ?? ['RS256'],
-      types: (entry.types ?? ['at+jwt']).map((t) => t.toLowerCase()),
+      types: (entry.types ?? (entry.profile === 'jwt' ? ['jwt'] : ['at+jwt'])).map((t) => t.toLowerCase()),
+      profile: entry.profile ?? 'rfc9068',
       trustedForEmail: entry.trusted_for_email ?? false,
+      introspection: entry.introspection && {
+        endpoint: entry.introspection.endpoint,
+        clientId: entry.introspection.client_id,
+        clientSecret: clientSecret(entry.introspection, i),
+      },
     }
   })
+}
+
+/** The introspection client's secret, given inline or (kept out of the setting) as a file's content. */
+function clientSecret(entry: { client_secret?: string; client_secret_file?: string }, i: number): string {
+  const at = `/${i}/introspection`
+  if ((entry.client_secret === undefined) === (entry.client_secret_file === undefined)) {
+    throw invalid(`${at}: give client_secret or client_secret_file, exactly one`)
+  }
+  if (entry.client_secret !== undefined) return entry.client_secret
+  let secret: string
+  try {
+    secret = readFileSync(entry.client_secret_file!, 'utf8').replace(/\r?\n$/, '')
+  } catch (err) {
+    throw invalid(
+      `${at}/client_secret_file: cannot read ${entry.client_secret_file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    )
+  }
+  if (secret === '') throw invalid(`${at}/client_secret_file: ${entry.client_secret_file} is empty`)
+  return secret
 }

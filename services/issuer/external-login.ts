@@ -6,7 +6,9 @@
  * (issuer, subject) belongs to one account. On first sight it is linked by a verified `email` claim when
  * the issuer is trusted for e-mail (the account is created when registration is open); otherwise only a
  * logged-in user (presenting the token) or an admin links it. Later logins by e-mail code land in the same
- * account, so services see one principal however the person logged in.
+ * account, so services see one principal however the person logged in. A token that verifies is still
+ * asked about at its provider when the issuer has an introspection endpoint (external-introspection.ts), so
+ * a token the provider revoked logs nothing in and links nothing.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { JwksCache, TokenVerifier } from '@keygate/fastify-auth'
@@ -14,6 +16,7 @@ import { KeygateError } from '../../lib/errors.js'
 import type { Accounts } from './accounts.js'
 import { normaliseEmail } from './credentials.js'
 import type { ExternalIssuer } from './external-issuers.js'
+import { assertActive, IntrospectionUnavailable, providerUnavailable } from './external-introspection.js'
 import type { IssuerMetrics } from './metrics.js'
 import {
   IdentityLinkedElsewhereError,
@@ -77,6 +80,7 @@ export class ExternalLogin {
         audiences: [issuer.audience],
         algorithms: issuer.algorithms,
         types: issuer.types,
+        profile: issuer.profile,
         clockToleranceS: EXTERNAL_CLOCK_TOLERANCE_S,
         keySource: this.#caches[i]!,
       })),
@@ -168,6 +172,7 @@ export class ExternalLogin {
       throw err
     }
     const trusted = this.#byIssuer.get(verified.issuer)!
+    if (trusted.introspection) await this.#assertActive(trusted, token, verified.subject)
     const claims = verified.claims
     const email = typeof claims.email === 'string' ? normaliseEmail(claims.email) : undefined
     return {
@@ -175,6 +180,22 @@ export class ExternalLogin {
       subject: verified.subject,
       email,
       verifiedEmail: trusted.trustedForEmail && claims.email_verified === true ? email : undefined,
+    }
+  }
+
+  /** Asks the provider whether a token that verifies is still active; only then may it log in or link. */
+  async #assertActive(trusted: ExternalIssuer, token: string, subject: string): Promise<void> {
+    const { metrics, log } = this.#o
+    try {
+      await assertActive(trusted.introspection!, { token, issuer: trusted.issuer, subject })
+    } catch (err) {
+      if (err instanceof IntrospectionUnavailable) {
+        metrics.externalLogins.inc({ outcome: 'provider_unavailable' })
+        log.warn({ issuer: trusted.issuer, reason: err.message }, 'external token introspection failed')
+        throw providerUnavailable()
+      }
+      metrics.externalLogins.inc({ outcome: 'inactive' })
+      throw err
     }
   }
 }

@@ -9,8 +9,9 @@
  *   from an address with no recent failures always gets in with the right password.
  * Each attempt counts as a failure before the password is checked (parallel guesses see each other); a
  * success hands the address its point back and clears the account's and the pair's counters. Counters
- * live in the store (store/throttle-counters.ts): shared by every instance, kept across restarts, and
- * forgotten a window after their last failure.
+ * live in the store (store/throttle-counters.ts: shared by every instance on the database, kept across
+ * restarts) or, with REDIS_URL, in Redis (redis-throttle-counters.ts: shared by every instance on it), and
+ * are forgotten a window after their last failure.
  */
 import { KeygateError } from '../../lib/errors.js'
 import type { ThrottleCounter, ThrottleCounters } from './store/types.js'

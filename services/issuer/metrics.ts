@@ -11,7 +11,8 @@ export type LoginOutcome = 'success' | 'invalid_credentials' | 'throttled'
 export type RefreshOutcome = 'rotated' | 'grace' | 'invalid' | 'reused' | 'csrf_failed' | 'cross_site'
 
 export type EmailCodeOutcome = 'requested' | 'throttled' | 'verified' | 'invalid'
-export type ExternalLoginOutcome = 'success' | 'invalid_token' | 'unlinked'
+export type ExternalLoginOutcome =
+  'success' | 'invalid_token' | 'inactive' | 'provider_unavailable' | 'unlinked'
 
 export interface IssuerMetrics {
   logins: Counter<'outcome'>
@@ -85,7 +86,13 @@ export function createIssuerMetrics(registry: Registry, keys: KeySet): IssuerMet
     labelNames: ['outcome'],
     registers: [registry],
   })
-  for (const outcome of ['success', 'invalid_token', 'unlinked'] satisfies ExternalLoginOutcome[]) {
+  for (const outcome of [
+    'success',
+    'invalid_token',
+    'inactive',
+    'provider_unavailable',
+    'unlinked',
+  ] satisfies ExternalLoginOutcome[]) {
     externalLogins.inc({ outcome }, 0)
   }
   return {

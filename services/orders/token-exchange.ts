@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto'
 import { request } from 'undici'
 import { readCappedBody } from '@keygate/fastify-auth'
+import { clientSecretBasic } from '../../lib/client-secret-basic.js'
 
 /** The issuer's token endpoint, below ISSUER_URL. */
 export const TOKEN_ENDPOINT_PATH = '/oauth/token'
@@ -48,12 +49,6 @@ interface Cached {
   token: string
   /** When to stop using it, in epoch milliseconds. */
   useUntil: number
-}
-
-/** RFC 6749 §2.3.1: client id and secret form-urlencoded, then Basic. */
-function basicAuth(id: string, secret: string): string {
-  const enc = (v: string) => encodeURIComponent(v).replace(/%20/g, '+')
-  return `Basic ${Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64')}`
 }
 
 export class TokenExchange {
@@ -110,7 +105,7 @@ export class TokenExchange {
       const res = await request(`${this.#o.issuerUrl.replace(/\/+$/, '')}${TOKEN_ENDPOINT_PATH}`, {
         method: 'POST',
         headers: {
-          authorization: basicAuth(this.#o.clientId, this.#o.clientSecret),
+          authorization: clientSecretBasic(this.#o.clientId, this.#o.clientSecret),
           'content-type': 'application/x-www-form-urlencoded',
           accept: 'application/json',
         },

@@ -193,6 +193,11 @@ t.test('requests are limited per e-mail and per address', async (t) => {
   t.equal(refused.json().code, 'KG_RATE_LIMITED')
   t.ok(Number(refused.headers['retry-after']) > 0)
   t.equal((await mailTo(app, config.DATA_DIR, 'a@example.com')).length, 3, 'the inbox got three codes')
+  t.equal(
+    (await verify(app, 'a@example.com', await latestCode(app, config.DATA_DIR, 'a@example.com'))).statusCode,
+    200,
+    'a refused request stored nothing: the last code sent still logs in',
+  )
 
   const fromOne: number[] = []
   for (let i = 0; i < 6; i++)
