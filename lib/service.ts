@@ -105,6 +105,11 @@ export function buildService<DB>(
       logger,
       trustProxy: trustedProxies(config.SERVICE_TRUST_PROXY, 'SERVICE_TRUST_PROXY'),
       timeouts: listenerTimeouts(config),
+      // Answers below 400 at debug, refusals and failures at info (FailuresLogController): two lines per
+      // request cost more than the store read and the verification together on `GET /me` (measured, see
+      // docs/benchmarks.md, "Optimisations this round"). Every write a service makes has its own
+      // info line in its route ('display name updated', 'order created', …).
+      requestLog: 'failures',
       ...(definition.bodyLimit ? { bodyLimit: definition.bodyLimit } : {}),
     }),
   )

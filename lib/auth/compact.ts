@@ -10,7 +10,8 @@ import { KeygateError } from './errors.js'
 export const DEFAULT_MAX_TOKEN_BYTES = 8192
 
 export interface ParsedJws {
-  readonly header: Record<string, unknown>
+  /** Frozen: parsed headers are shared between the tokens that carry the same one. */
+  readonly header: Readonly<Record<string, unknown>>
   readonly payload: Record<string, unknown>
   /** `BASE64URL(header) "." BASE64URL(payload)`: the bytes the signature covers. */
   readonly signingInput: string
@@ -77,10 +78,33 @@ export function parseCompactJws(token: string, maxBytes = DEFAULT_MAX_TOKEN_BYTE
   if (second === -1 || token.indexOf('.', second + 1) !== -1) {
     throw malformed('a JWS in compact form has exactly three segments')
   }
-  const header = decodeJsonObject(token.slice(0, first), 'header')
+  const header = headerOf(token.slice(0, first))
   const payload = decodeJsonObject(token.slice(first + 1, second), 'payload')
   const signature = decodeSegment(token.slice(second + 1), 'signature')
   return { header, payload, signingInput: token.slice(0, second), signature }
+}
+
+/** Distinct header segments remembered, and the longest one remembered, in characters. */
+const HEADER_CACHE_SIZE = 16
+const MAX_CACHED_HEADER_CHARS = 512
+
+/**
+ * Headers that parsed, by their segment: the tokens of one issuer's key share one header, so a never-seen
+ * token's header is usually one already parsed. A pure function of the segment's text, so the verdict is
+ * the same; only successes are kept (a refused header is parsed, and refused, every time), frozen, and at
+ * most HEADER_CACHE_SIZE of them (emptied when full: many distinct headers cost what no cache costs).
+ */
+const parsedHeaders = new Map<string, Readonly<Record<string, unknown>>>()
+
+function headerOf(segment: string): Readonly<Record<string, unknown>> {
+  const known = parsedHeaders.get(segment)
+  if (known !== undefined) return known
+  const header = Object.freeze(decodeJsonObject(segment, 'header'))
+  if (segment.length <= MAX_CACHED_HEADER_CHARS) {
+    if (parsedHeaders.size >= HEADER_CACHE_SIZE) parsedHeaders.clear()
+    parsedHeaders.set(segment, header)
+  }
+  return header
 }
 
 /**

@@ -3,6 +3,7 @@
  * and files gets the HTTP hygiene of lib/server.ts, over real sockets where Node's parser is involved.
  */
 import { connect } from 'node:net'
+import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { buildFiles } from '../../services/files/app.js'
@@ -11,6 +12,7 @@ import { buildOrders } from '../../services/orders/app.js'
 import { loadOrdersConfig } from '../../services/orders/config.js'
 import { buildProfile } from '../../services/profile/app.js'
 import { loadProfileConfig } from '../../services/profile/config.js'
+import { createLogger } from '../../lib/server.js'
 import { captureLogs } from '../helpers/logs.js'
 import { rawRequest } from '../helpers/raw-http.js'
 import { listenOnFreePort, startServiceWorld } from '../helpers/services.js'
@@ -90,3 +92,41 @@ for (const service of SERVICES) {
     }
   })
 }
+
+t.test('request logs at info: refusals and failures with their request, answers below 400 not', async (t) => {
+  const world = await startServiceWorld(t)
+  const lines: Array<Record<string, unknown>> = []
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line))
+      cb()
+    },
+  })
+  const logger = createLogger({ name: 'profile', level: 'info', stream })
+  const app = buildProfile({ config: loadProfileConfig({ ...world.env, LOG_LEVEL: 'info' }), logger })
+  const origin = await listenOnFreePort(t, app)
+  await app.auth.ready()
+  const completed = () => lines.filter((l) => l.msg === 'request completed')
+
+  let r = await rawRequest(origin, {
+    target: '/me',
+    headers: [['authorization', `Bearer ${await world.token('alice')}`]],
+  })
+  t.equal(r.status, 200)
+  t.same(completed(), [], 'an answer below 400 writes no request line at info')
+  t.same(
+    lines.filter((l) => l.msg === 'incoming request'),
+    [],
+    'nor an incoming line',
+  )
+
+  r = await rawRequest(origin, { target: '/me' })
+  t.equal(r.status, 401)
+  const refused = completed()
+  t.equal(refused.length, 1, 'a refusal is logged at info')
+  t.match(refused[0], { res: { statusCode: 401 }, req: { method: 'GET', url: '/me' } }, 'with its request')
+  t.ok(
+    lines.some((l) => l.msg === 'authentication refused' && l.code === 'KG_TOKEN_MISSING'),
+    'and the reason',
+  )
+})

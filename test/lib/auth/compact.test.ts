@@ -29,6 +29,37 @@ t.test('a well-formed compact JWS parses into header, payload and signing input'
   t.equal(parsed.signature.toString(), 'signature-bytes')
 })
 
+t.test('a header seen before: the same verdicts, one frozen parse shared', async (t) => {
+  const first = parseCompactJws(`${header}.${payload}.${sig}`)
+  const again = parseCompactJws(`${header}.${b64('{"sub":"v","iss":"x"}')}.${sig}`)
+  t.equal(again.header, first.header, 'the parsed header is reused')
+  t.ok(Object.isFrozen(again.header), 'and cannot be changed by whoever reads it')
+  t.same(again.payload, { sub: 'v', iss: 'x' }, 'the payload is always parsed afresh')
+  t.equal(
+    code(() => parseCompactJws(`${header}.${b64('[1]')}.${sig}`)),
+    'KG_TOKEN_MALFORMED',
+    'bad payload',
+  )
+  t.equal(
+    code(() => parseCompactJws(`${header}.${payload}.${nonCanonical}`)),
+    'KG_TOKEN_MALFORMED',
+  )
+  const duplicate = b64('{"alg":"RS256","alg":"none","kid":"k1"}')
+  for (let i = 0; i < 2; i++) {
+    t.equal(
+      code(() => parseCompactJws(`${duplicate}.${payload}.${sig}`)),
+      'KG_TOKEN_MALFORMED',
+      `refused ${i}`,
+    )
+  }
+  // More distinct headers than are remembered: each still parses to itself.
+  for (let i = 0; i < 40; i++) {
+    const h = { alg: 'RS256', typ: 'at+jwt', kid: `k${i}` }
+    t.same(parseCompactJws(`${b64(JSON.stringify(h))}.${payload}.${sig}`).header, h)
+  }
+  t.same(parseCompactJws(`${header}.${payload}.${sig}`).header, { alg: 'RS256', typ: 'at+jwt', kid: 'k1' })
+})
+
 t.test('anything but three canonical base64url segments is malformed', async (t) => {
   const cases: Record<string, string> = {
     'two segments': `${header}.${payload}`,
