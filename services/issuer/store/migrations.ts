@@ -182,4 +182,10 @@ export const issuerMigrations: Record<string, Migration> = {
         .execute()
     },
   },
+  '0006-disabled-users': {
+    // A disabled user logs in by no method and refreshes nothing (issue 15); null while enabled.
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('users').addColumn('disabled_at', 'bigint').execute()
+    },
+  },
 }

@@ -14,6 +14,7 @@ export interface UsersTable {
   roles: string
   created_at: number
   updated_at: number
+  disabled_at: number | null
 }
 
 export interface SessionsTable {
@@ -146,6 +147,7 @@ export function toUser(row: Selectable<UsersTable>): UserRecord {
     roles: JSON.parse(row.roles) as string[],
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
+    disabledAt: row.disabled_at === null ? null : Number(row.disabled_at),
   }
 }
 

@@ -15,9 +15,12 @@ export interface UserRecord {
   roles: string[]
   createdAt: number
   updatedAt: number
+  /** When an admin disabled the account; null while it may log in. */
+  disabledAt: number | null
 }
 
-export type SessionRevocationReason = 'logout' | 'logout_all' | 'admin' | 'password_change' | 'refresh_reuse'
+export type SessionRevocationReason =
+  'logout' | 'logout_all' | 'admin' | 'password_change' | 'refresh_reuse' | 'disabled'
 
 export interface SessionRecord {
   /** A UUID; the `sid` of the session's tokens. */
@@ -251,6 +254,13 @@ export interface UserStore {
   setPasswordHash(id: string, passwordHash: string, now: number): Promise<boolean>
   /** Changes a password, revokes the user's sessions and records `event`, in one transaction. */
   changePassword(userId: string, passwordHash: string, now: number, event: RevocationEvent): Promise<void>
+  /**
+   * Disables an enabled user, revokes their sessions and records `event`, in one transaction; false (and
+   * nothing recorded) when there is no such user or it is disabled already.
+   */
+  disableUser(userId: string, now: number, event: RevocationEvent): Promise<boolean>
+  /** Lets a disabled user log in again; false when there is no such user. */
+  enableUser(userId: string, now: number): Promise<boolean>
 }
 
 /** Sessions and their refresh tokens (store/sessions.ts). */
