@@ -107,6 +107,7 @@ export interface OAuthClientsTable {
   created_at: number
   updated_at: number
   disabled_at: number | null
+  service: string | null
 }
 
 /** A client assertion's `jti`, kept until the assertion expires (RFC 7523 §3: single use). */

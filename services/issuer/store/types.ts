@@ -222,6 +222,11 @@ export interface ClientRecord {
   updatedAt: number
   /** When it was disabled; null while it may authenticate. */
   disabledAt: number | null
+  /**
+   * The gateway upstream (assertion `aud`) the client runs as: the gateway's assertions addressed to it may
+   * be the `subject_token` of its token exchanges. Null for a client that is no service behind the gateway.
+   */
+  service: string | null
 }
 
 /** Registered clients and the client assertions they used (store/clients.ts). */
@@ -230,6 +235,8 @@ export interface ClientStore {
   findClient(id: string): Promise<ClientRecord | undefined>
   /** Clients ordered by creation time. */
   listClients(page: { limit: number; offset: number }): Promise<ClientRecord[]>
+  /** Sets the service the client runs as; false when there is no such client. */
+  setClientService(id: string, service: string | null, now: number): Promise<boolean>
   /** Replaces the secret hash; false when there is no such client. */
   setClientSecretHash(id: string, secretHash: string, now: number): Promise<boolean>
   /** Marks the client disabled (once); false when there is no such client. */

@@ -305,8 +305,8 @@ t.test(
     t.equal((await app.issuer.store.listRevocations(0, 10)).length, events.length, 'and records nothing')
     const listed = await app.inject({ url: '/admin/users', headers: auth })
     const users = listed.json().users as Array<{ email: string; disabled_at: string | null }>
-  t.equal(users.find((u) => u.email === 'root@example.com')?.disabled_at, null)
-  t.equal(users.find((u) => u.email === 'deputy@example.com')?.disabled_at, disabled.json().disabled_at)
+    t.equal(users.find((u) => u.email === 'root@example.com')?.disabled_at, null)
+    t.equal(users.find((u) => u.email === 'deputy@example.com')?.disabled_at, disabled.json().disabled_at)
     t.equal(
       (await app.inject({ method: 'POST', url: '/admin/users/nope/disable', headers: auth })).json().code,
       'KG_USER_NOT_FOUND',

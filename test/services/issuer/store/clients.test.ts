@@ -16,6 +16,7 @@ function client(id: string, overrides: Partial<ClientRecord> = {}): ClientRecord
     createdAt: T0,
     updatedAt: T0,
     disabledAt: null,
+    service: null,
     ...overrides,
   }
 }
