@@ -35,7 +35,7 @@ const USAGE = `Usage:
   keygate keys revoke <kid>       withdraw a key at once and promote the next one
   keygate clients create --name <name> --audiences <a,b> [--scopes <s,t>]
                          [--grant-types client_credentials,urn:ietf:params:oauth:grant-type:token-exchange]
-                         [--jwks-file <public JWKS file> | --jwks-uri <url>]
+                         [--jwks-file <public JWKS file> | --jwks-uri <url>] [--service <upstream>]
                                   register a client; its secret (without keys) is printed once
   keygate clients list            list the registered clients
   keygate clients rotate-secret <client_id>
@@ -59,10 +59,19 @@ const OPTIONS = {
   audiences: { type: 'string' },
   'jwks-file': { type: 'string' },
   'jwks-uri': { type: 'string' },
+  service: { type: 'string' },
 } as const
 
 /** The options of `clients create` alone. */
-const CLIENT_OPTIONS = ['name', 'grant-types', 'scopes', 'audiences', 'jwks-file', 'jwks-uri'] as const
+const CLIENT_OPTIONS = [
+  'name',
+  'grant-types',
+  'scopes',
+  'audiences',
+  'jwks-file',
+  'jwks-uri',
+  'service',
+] as const
 
 /**
  * The arguments after `keys revoke`, taken as they are: a kid is base64url, so about one in 64 starts with
@@ -351,6 +360,7 @@ async function clients(args: string[], options: ClientOptionValues): Promise<num
       console.log(`grant types: ${view.grant_types.join(' ')}`)
       console.log(`scopes: ${view.scopes.join(' ') || '-'}`)
       console.log(`audiences: ${view.audiences.join(' ')}`)
+      if (view.service) console.log(`service: ${view.service}`)
     }
     switch (action) {
       case 'create': {
@@ -369,6 +379,7 @@ async function clients(args: string[], options: ClientOptionValues): Promise<num
                 },
               }),
           ...(options['jwks-uri'] === undefined ? {} : { jwksUri: options['jwks-uri'] }),
+          ...(options.service === undefined ? {} : { service: options.service }),
         })
         print(clientView(client), secret)
         return 0

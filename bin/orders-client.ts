@@ -2,7 +2,7 @@
  * `keygate start` (what `npm start` runs) gives orders an OAuth client of its own at the issuer, so that
  * orders exchanges a caller's token for one addressed to profile alone (RFC 8693) with no manual step. The
  * client is registered in the issuer's store on first start (token exchange only, audience
- * PROFILE_AUDIENCE); its secret is kept in `${DATA_DIR}/orders-client-secret` (mode 0600) and handed to
+ * PROFILE_AUDIENCE, service `orders`: it may exchange the gateway's assertions addressed to orders); its secret is kept in `${DATA_DIR}/orders-client-secret` (mode 0600) and handed to
  * orders as ORDERS_CLIENT_SECRET_FILE, never in the environment itself. Later starts reuse it; a client an
  * admin disabled stays disabled (orders' calls to profile then fail with `exchange_refused`).
  */
@@ -14,6 +14,8 @@ import { randomBytes } from 'node:crypto'
 export const ORDERS_CLIENT_NAME = 'orders (keygate start)'
 /** The file below DATA_DIR holding its secret. */
 export const ORDERS_CLIENT_SECRET_FILE_NAME = 'orders-client-secret'
+/** The gateway upstream orders runs as: the gateway's assertions to it are what it exchanges. */
+export const ORDERS_SERVICE = 'orders'
 /** The scope orders may hand on to profile. */
 export const ORDERS_CLIENT_SCOPES = ['profile']
 
@@ -61,6 +63,7 @@ export async function ordersClientSettings(
         grantTypes: [GRANT_TOKEN_EXCHANGE],
         scopes: ORDERS_CLIENT_SCOPES,
         audiences: [config.PROFILE_AUDIENCE],
+        service: ORDERS_SERVICE,
       })
       id = created.client.id
       secret = created.secret
@@ -73,6 +76,10 @@ export async function ordersClientSettings(
     } else {
       id = existing.id
       secret = (await registry.rotateSecret(existing.id)).secret
+    }
+    // Registered by an earlier version, before clients named their service: orders' assertions are its own.
+    if (existing && existing.service !== ORDERS_SERVICE) {
+      await store.clients.setClientService(existing.id, ORDERS_SERVICE, Date.now())
     }
     if (secret !== undefined) {
       writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 })

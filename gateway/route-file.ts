@@ -111,10 +111,11 @@ export type RouteSpec = RouteFile['routes'][number]
 
 /**
  * The built-in table: the issuer's public endpoints, its admin API for admins, and the three services.
- * `/auth` relays `Authorization` because `/auth/logout-all` takes the caller's Bearer token, and `/api/admin`
- * the caller's token because the issuer checks it itself (it is the token's own issuer). `/api/orders` relays the caller's token because orders exchanges it at the issuer (RFC 8693) for a token addressed
- * to profile alone when it calls profile: the subject token of an exchange must be the user's own access
- * token, which the gateway's assertion is not. No other upstream receives a raw token.
+ * Only the issuer receives a raw token, and only its own: `/auth` relays `Authorization` because
+ * `/auth/logout-all` and `/auth/password` take the caller's Bearer token, and `/api/admin` the caller's token
+ * because the issuer checks it itself (it minted it; it does not take assertions). The services receive
+ * their assertion alone; orders exchanges its assertion at the issuer (RFC 8693) for a token addressed to
+ * profile when it calls profile on the caller's behalf.
  */
 export function defaultRouteFile(): RouteFile {
   const none = { mode: 'none' } as const
@@ -138,7 +139,6 @@ export function defaultRouteFile(): RouteFile {
         upstream: 'orders',
         rewrite: '/orders',
         auth: required,
-        forward: { token: true },
       },
       { prefix: '/api/files', upstream: 'files', rewrite: '/files', auth: required },
       // One-time download links are the credential themselves: no login, verified by files.

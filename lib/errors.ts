@@ -65,6 +65,7 @@ export const ERRORS = defineErrors({
   KG_CROSS_SITE: { status: 403, error: 'access_denied', message: 'Cross-site requests are refused' },
   // Issuer: accounts, sessions, keys
   KG_INVALID_CREDENTIALS: { status: 401, error: 'invalid_grant', message: 'Invalid e-mail or password' },
+  KG_ACCOUNT_DISABLED: { status: 403, error: 'access_denied', message: 'This account is disabled' },
   KG_REFRESH_INVALID: {
     status: 401,
     error: 'invalid_grant',

@@ -2,7 +2,7 @@
  * Importing one JWK from a JWKS as a verification key: public members only, bound to one algorithm, refused
  * when it cannot be used for verification with an allowed algorithm.
  */
-import { createPublicKey } from 'node:crypto'
+import { createHash, createPublicKey } from 'node:crypto'
 import { algorithmSpec, MIN_RSA_BITS } from './algorithms.js'
 import type { VerificationKey } from './types.js'
 
@@ -36,7 +36,14 @@ function bindAlgorithm(jwk: Record<string, unknown>, allowed: readonly string[])
 export function importVerificationKey(jwk: unknown, allowed: readonly string[]): VerificationKey | string {
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return 'not an object'
   const k = jwk as Record<string, unknown>
-  if (typeof k.kid !== 'string' || k.kid.length === 0 || k.kid.length > MAX_KID_LENGTH) return 'no usable kid'
+  // No kid at all is allowed (RFC 7517 §4.5 makes it optional): the key set decides whether such a key is
+  // the only candidate for its algorithm (jwks-cache.ts). A kid that is there must be usable.
+  if (
+    k.kid !== undefined &&
+    (typeof k.kid !== 'string' || k.kid.length === 0 || k.kid.length > MAX_KID_LENGTH)
+  ) {
+    return 'no usable kid'
+  }
   if (k.use !== undefined && k.use !== 'sig') return 'not a signing key'
   if (k.key_ops !== undefined && !(Array.isArray(k.key_ops) && k.key_ops.includes('verify'))) {
     return 'key_ops excludes verify'
@@ -53,8 +60,18 @@ export function importVerificationKey(jwk: unknown, allowed: readonly string[]):
     if (spec.kty === 'RSA' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) {
       return 'RSA key too short'
     }
-    return { kid: k.kid, alg, key }
+    if (typeof k.kid === 'string') return { kid: k.kid, alg, key }
+    return { kid: unnamedKeyLabel(publicJwk, members), alg, key, unnamed: true }
   } catch {
     return 'invalid key material'
   }
+}
+
+/**
+ * The label of a key published without `kid`: its RFC 7638 thumbprint, marked so that it reads as no kid.
+ * It names the key in logs, readiness detail and the verified-token cache; it is never looked up by a token.
+ */
+function unnamedKeyLabel(publicJwk: Record<string, unknown>, members: readonly string[]): string {
+  const canonical = JSON.stringify(Object.fromEntries([...members].sort().map((m) => [m, publicJwk[m]])))
+  return `(no kid) ${createHash('sha256').update(canonical).digest('base64url')}`
 }

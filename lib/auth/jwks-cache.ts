@@ -28,7 +28,7 @@ export const DEFAULT_JWKS_MAX_BYTES = 256 * 1024
 /** First retry delay after a failed background fetch, in milliseconds (doubles up to the cooldown). */
 const FIRST_RETRY_MS = 1_000
 
-/** A key of a JWKS that cannot be used (no usable kid, an algorithm not allowed, too short, …). */
+/** A key of a JWKS that cannot be used (a bad kid, no kid beside another key for its alg, too short, …). */
 export interface RefusedKey {
   readonly kid: string
   readonly reason: string
@@ -70,6 +70,10 @@ export class JwksCache implements KeySource, KeySourceStatus {
     Pick<JwksCacheOptions, 'dispatcher' | 'onFetch' | 'onUnknownKid'>
   #jwksUri: string | undefined
   #keys = new Map<string, VerificationKey>()
+  /** Labels of the keys held without kid (each the sole key for its algorithm). */
+  #unnamed: string[] = []
+  /** Per algorithm, the one key held for it (algorithms with several keys are absent). */
+  #soleKeys = new Map<string, VerificationKey>()
   #loaded = false
   /** The keys the last installed set held and could not be used, with the reason (metrics, readiness detail). */
   #refused: readonly RefusedKey[] = []
@@ -156,6 +160,14 @@ export class JwksCache implements KeySource, KeySourceStatus {
     return this.refresh().then(() => this.#keys.get(kid))
   }
 
+  /**
+   * The one key held for `alg`, for a token without kid: never a refetch (nothing names a key to look for),
+   * and nothing when several keys fit, which are never tried in turn.
+   */
+  soleKey(alg: string): VerificationKey | undefined {
+    return this.#soleKeys.get(alg)
+  }
+
   /** Fetches the key set now, or joins the fetch already in flight. Never rejects. */
   refresh(): Promise<void> {
     this.#inflight ??= this.#fetch().finally(() => (this.#inflight = undefined))
@@ -204,6 +216,7 @@ export class JwksCache implements KeySource, KeySourceStatus {
       throw new Error('JWKS response is not a JSON object with a "keys" array')
     }
     const next = new Map<string, VerificationKey>()
+    const unnamed: VerificationKey[] = []
     const refused: RefusedKey[] = []
     const refuse = (kid: unknown, reason: string) => {
       refused.push({ kid: typeof kid === 'string' ? kid.slice(0, 64) : '(none)', reason })
@@ -213,6 +226,8 @@ export class JwksCache implements KeySource, KeySourceStatus {
       const key = importVerificationKey(jwk, this.#options.algorithms)
       if (typeof key === 'string') {
         refuse((jwk as { kid?: unknown } | null)?.kid, key)
+      } else if (key.unnamed) {
+        unnamed.push(key)
       } else if (next.has(key.kid)) {
         // Two keys under one kid: neither can be chosen safely.
         next.delete(key.kid)
@@ -221,13 +236,29 @@ export class JwksCache implements KeySource, KeySourceStatus {
         next.set(key.kid, key)
       }
     }
+    // A token without kid can only mean the one key held for its algorithm; a key without kid is usable
+    // only as such a key (no token can name it), so beside another key for its algorithm it is refused.
+    const candidates = new Map<string, VerificationKey[]>()
+    for (const key of [...next.values(), ...unnamed]) {
+      candidates.set(key.alg, [...(candidates.get(key.alg) ?? []), key])
+    }
+    const sole = new Map<string, VerificationKey>()
+    for (const [alg, keys] of candidates) {
+      if (keys.length === 1) sole.set(alg, keys[0]!)
+      else
+        for (const key of keys.filter((k) => k.unnamed)) refuse(key.kid, `no kid and not the only ${alg} key`)
+    }
+    const usableUnnamed = unnamed.filter((key) => sole.get(key.alg) === key)
     // An issuer always publishes the key it signs with: a set with nothing usable in it is a broken answer
     // (a misconfigured issuer or proxy), not a withdrawal of every key, so it fails like any bad response and
     // the keys held keep serving up to the staleness bound. Revoking a key withdraws it from a set that still
     // holds others, and the revocation feed carries key revocations in any case.
-    if (next.size === 0) throw new Error('JWKS response holds no usable key')
-    const removed = [...this.#keys.keys()].filter((kid) => !next.has(kid))
+    if (next.size === 0 && usableUnnamed.length === 0) throw new Error('JWKS response holds no usable key')
+    const labels = new Set([...next.keys(), ...usableUnnamed.map((key) => key.kid)])
+    const removed = [...this.#keys.keys(), ...this.#unnamed].filter((kid) => !labels.has(kid))
     this.#keys = next
+    this.#unnamed = usableUnnamed.map((key) => key.kid)
+    this.#soleKeys = sole
     this.#refused = refused
     this.#loaded = true
     if (removed.length > 0) for (const listener of this.#removedListeners) listener(removed)

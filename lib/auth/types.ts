@@ -66,6 +66,11 @@ export interface AuthRequirements {
 export interface KeySource {
   /** Resolves a `kid` among the keys already held, refetching only within the source's own limits. */
   getKey(kid: string): VerificationKey | undefined | Promise<VerificationKey | undefined>
+  /**
+   * For a token without `kid`: the one key held for `alg`, or undefined when there are none or several
+   * (keys are never tried in turn). Sources without it refuse tokens without `kid`.
+   */
+  soleKey?(alg: string): VerificationKey | undefined
   /** Resolves once keys are loaded (readiness waits on it). */
   ready(): Promise<void>
   /** True when the source can currently vouch for its keys (false once stale beyond its bound). */
@@ -77,9 +82,12 @@ export interface KeySource {
 
 /** A public key ready for `node:crypto.verify`, imported once, with the one algorithm it may be used with. */
 export interface VerificationKey {
+  /** The JWK's `kid`; for a key published without one, a label (see `unnamed`). */
   readonly kid: string
   readonly alg: string
   readonly key: KeyObject
+  /** Published without `kid`: usable only by tokens without one, as the sole key for its algorithm. */
+  readonly unnamed?: boolean
 }
 
 /** One issuer the verifier trusts, with everything that checks its tokens fixed here, never by the token. */

@@ -28,7 +28,7 @@ import { MAX_KID_LENGTH } from './jwk.js'
 import type { AuthMetrics } from './metrics.js'
 import { type CounterCell, KeyedCells } from './counter-cells.js'
 import type { RevocationSet } from './revocation-set.js'
-import type { Identity, IssuerGrants, KeySource, TrustedIssuer } from './types.js'
+import type { Identity, IssuerGrants, KeySource, TrustedIssuer, VerificationKey } from './types.js'
 import { DEFAULT_VERIFIED_CACHE_SIZE, VerifiedTokenCache } from './verified-cache.js'
 
 /** Default clock tolerance for `exp`, `nbf` and `iat`, in seconds. */
@@ -274,7 +274,11 @@ export class TokenVerifier {
     ) {
       fail('KG_TOKEN_TYPE_INVALID')
     }
-    const kid = header.kid
+    // RFC 7515 makes `kid` optional, and the generic profile follows: without one, only the sole key held for
+    // the token's alg can be meant. keygate's own tokens and assertions always name their key.
+    const kidless = header.kid === undefined && !rules.strict && this.#profile !== 'assertion'
+    const sole = kidless ? this.#soleKey(policy, header.alg) : undefined
+    const kid = sole?.kid ?? header.kid
     if (!isNonEmptyString(kid) || kid.length > MAX_KID_LENGTH) {
       fail('KG_TOKEN_MALFORMED', 'The token header has no usable kid')
     }
@@ -282,7 +286,7 @@ export class TokenVerifier {
     // Claims before the signature: garbage is refused without spending an RSA verification on it.
     const identity = this.#identityFrom(payload, kid, policy, rules, nowS, token)
 
-    const key = await policy.keySource.getKey(kid)
+    const key = sole ?? (await policy.keySource.getKey(kid))
     if (key === undefined) {
       if (!policy.keySource.usable()) throw keysStale()
       fail('KG_TOKEN_KEY_UNKNOWN')
@@ -290,6 +294,17 @@ export class TokenVerifier {
     if (key.alg !== header.alg) fail('KG_TOKEN_ALG_NOT_ALLOWED')
     if (!verifySignature(key.alg, key.key, signingInput, signature)) fail('KG_TOKEN_SIGNATURE_INVALID')
     return { identity, kid, policy }
+  }
+
+  /** The one key for `alg` a token without kid can mean; refused when there are none or several. */
+  #soleKey(policy: IssuerPolicy, alg: string): VerificationKey {
+    const key = policy.keySource.soleKey?.(alg)
+    if (key !== undefined) return key
+    if (!policy.keySource.usable()) throw keysStale()
+    return fail(
+      'KG_TOKEN_KEY_UNKNOWN',
+      'The token names no kid and the issuer holds no single key for its alg',
+    )
   }
 
   /**

@@ -1,5 +1,6 @@
 /**
- * User accounts: registration, password login, password change, roles, and the admin created at start.
+ * User accounts: registration, password login, password change, roles, disabling, and the admin created at
+ * start.
  * Login and registration answer the same way, in about the same time, whether or not the account exists.
  * Every password hash and check goes through one bounded queue (password-hashing.ts).
  */
@@ -87,6 +88,7 @@ export class Accounts {
       roles: [...new Set(roles)],
       createdAt: now,
       updatedAt: now,
+      disabledAt: null,
     }
   }
 
@@ -170,6 +172,22 @@ export class Accounts {
     if (!(await this.#o.store.setUserRoles(userId, unique, this.#o.now()))) {
       throw new KeygateError('KG_USER_NOT_FOUND')
     }
+    return this.get(userId)
+  }
+
+  /**
+   * Disables a user: no login by any method, no refresh, and every token, exchanged token and download link
+   * of theirs revoked through the feed. Disabling a disabled user changes nothing.
+   */
+  async disable(userId: string): Promise<UserRecord> {
+    const user = await this.get(userId)
+    if (user.disabledAt === null) await this.#o.revocations.recordUserDisabled(userId)
+    return this.get(userId)
+  }
+
+  /** Lets a disabled user log in again (their old sessions and tokens stay revoked). */
+  async enable(userId: string): Promise<UserRecord> {
+    if (!(await this.#o.store.enableUser(userId, this.#o.now()))) throw new KeygateError('KG_USER_NOT_FOUND')
     return this.get(userId)
   }
 

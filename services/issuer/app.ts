@@ -30,6 +30,7 @@ import { RegistrationThrottle } from './registration-throttle.js'
 import { ClientAuthentication } from './oauth/client-authentication.js'
 import { Clients } from './oauth/clients.js'
 import { Grants } from './oauth/grants.js'
+import { GatewayAssertions } from './oauth/gateway-assertions.js'
 import { IssuedTokens } from './oauth/issued-tokens.js'
 import { TokenStatus } from './oauth/token-status.js'
 import { adminRoutes } from './routes/admin.js'
@@ -224,9 +225,17 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
       tokenEndpoint: `${settings.issuer}${TOKEN_PATH}`,
       now,
     })
+    // Services behind the gateway exchange the assertion addressed to them, never the caller's raw token.
+    const gatewayAssertions = new GatewayAssertions({
+      gateway: config.GATEWAY_URL!,
+      issuer: settings.issuer,
+      revocations: ownRevocations,
+      now,
+    })
     const grants = new Grants({
       minter: tokens,
       issuedTokens,
+      assertions: gatewayAssertions,
       tokenExchangeTtlMs: settings.tokenExchangeTtlMs,
       now,
     })
@@ -254,6 +263,7 @@ export function buildIssuer(options: BuildIssuerOptions): FastifyInstance {
       await scheduler.stop()
       await revocationFeed.stop()
       await external.close()
+      await gatewayAssertions.close()
     })
     app.readiness.add('signing-keys', () => (keySet.loaded ? true : 'signing keys are not loaded'))
     app.readiness.add('store', async () => ((await store.ping()) ? true : 'the database does not answer'))

@@ -51,8 +51,12 @@ export class Sessions {
     this.#o = options
   }
 
-  /** Starts a session for a user who just proved who they are. */
+  /**
+   * Starts a session for a user who just proved who they are. Every login method ends here, so this is
+   * where a disabled account is refused (403 `KG_ACCOUNT_DISABLED`, told only to who proved the account).
+   */
   async start(user: UserRecord, clientId: string): Promise<SessionGrant> {
+    if (user.disabledAt !== null) throw new KeygateError('KG_ACCOUNT_DISABLED')
     const now = this.#o.now()
     const refreshToken = randomToken()
     const csrfToken = randomToken()
@@ -95,7 +99,8 @@ export class Sessions {
     const now = this.#o.now()
     if (!live(found.session, now)) return this.#invalid()
     const user = await store.findUserById(found.session.userId)
-    if (!user) return this.#invalid()
+    // Disabling revokes the user's sessions; this also covers a refresh racing with it.
+    if (!user || user.disabledAt !== null) return this.#invalid()
 
     const next = randomToken()
     const session = found.session

@@ -41,7 +41,7 @@ export function buildOrders(options: BuildOrdersOptions): FastifyInstance {
               })
         if (!exchange) {
           app.log.warn(
-            "ORDERS_CLIENT_ID is not set: orders relays the caller's own token to profile (no token exchange)",
+            "ORDERS_CLIENT_ID is not set: orders relays the caller's own token to profile (no token exchange); through the gateway that needs forward.token on its route",
           )
         }
         const profile = new ProfileClient({ url: config.PROFILE_URL, timeoutMs, exchange })

@@ -1,9 +1,10 @@
 /**
  * Orders' client of profile: `GET /me` on the caller's behalf, over a keep-alive undici pool. With a
- * client of its own (ORDERS_CLIENT_ID / ORDERS_CLIENT_SECRET) orders exchanges the caller's access token at
- * the issuer (RFC 8693, see token-exchange.ts) for a token addressed to profile alone, whose `act` names
- * orders; without one it relays the caller's own token (lib/identity/relay.ts), the documented fallback.
- * Never the gateway's assertion, which is bound to orders, and never plain identity headers. Every failure
+ * client of its own (ORDERS_CLIENT_ID / ORDERS_CLIENT_SECRET) orders exchanges what it holds for the caller
+ * at the issuer (RFC 8693, see token-exchange.ts) — the gateway's assertion addressed to orders, or the
+ * caller's access token when one reached orders directly — for a token addressed to profile alone, whose
+ * `act` names orders; without one it relays the caller's own token (lib/identity/relay.ts), the documented
+ * fallback. Never the assertion itself, which is bound to orders, and never plain identity headers. Every failure
  * is a 502 `KG_PROFILE_UNAVAILABLE` whose `reason` says which: nothing to relay, the exchange refused or
  * failed, unreachable, timeout, refused, or a bad answer.
  */
@@ -12,7 +13,7 @@ import { Pool } from 'undici'
 import type { Identity } from '@keygate/fastify-auth'
 import { readCappedBody } from '@keygate/fastify-auth'
 import { KeygateError } from '../../lib/errors.js'
-import { REQUEST_ID_HEADER, relayHeaders } from '../../lib/identity/relay.js'
+import { canRelay, REQUEST_ID_HEADER, relayHeaders } from '../../lib/identity/relay.js'
 import { ExchangeFailure, type TokenExchange } from './token-exchange.js'
 
 /** Connections kept to profile. */
@@ -75,19 +76,27 @@ export class ProfileClient {
    */
   async displayNameOf(
     identity: Identity,
-    context: { requestId: string; log: FastifyBaseLogger },
+    context: { requestId: string; log: FastifyBaseLogger; assertion?: string },
   ): Promise<string | null> {
     const fail = (reason: ProfileFailure, cause?: unknown, status?: number) => {
       context.log.warn({ reason, status, sub: identity.subject }, 'profile call failed')
       return unavailable(reason, cause)
     }
-    const relayed = relayHeaders(identity, context.requestId)
-    // Called with weaker identity, profile would (rightly) refuse; do not call at all.
-    if (!relayed) throw fail('no_relayable_identity')
-    let headers: Record<string, string> = { ...relayed }
-    if (this.#exchange) {
+    let headers: Record<string, string>
+    if (!this.#exchange) {
+      const relayed = relayHeaders(identity, context.requestId)
+      // Called with weaker identity, profile would (rightly) refuse; do not call at all.
+      if (!relayed) throw fail('no_relayable_identity')
+      headers = { ...relayed }
+    } else {
+      const subject = canRelay(identity)
+        ? { token: identity.token!, type: 'access_token' as const }
+        : context.assertion === undefined
+          ? undefined
+          : { token: context.assertion, type: 'assertion' as const }
+      if (!subject) throw fail('no_relayable_identity')
       try {
-        const token = await this.#exchange.tokenFor(identity.token!)
+        const token = await this.#exchange.tokenFor(subject.token, subject.type)
         headers = { authorization: `Bearer ${token}`, [REQUEST_ID_HEADER]: context.requestId }
       } catch (err) {
         if (err instanceof ExchangeFailure) throw fail(err.reason, err, err.status)

@@ -10,6 +10,7 @@ import { KeygateError } from '../../lib/errors.js'
 import { verifiedCaller } from '../../lib/service.js'
 import type { ProfileClient } from './profile-client.js'
 import type { Order, OrderStore } from './store.js'
+import { ASSERTION_HEADER } from '../../lib/identity/constants.js'
 
 export const MAX_ITEM_CHARS = 100
 export const MAX_QUANTITY = 1000
@@ -66,7 +67,13 @@ export async function orderRoutes(app: FastifyInstance, options: OrderRoutesOpti
     { schema: { body: CreateOrderSchema, response: { 201: OrderSchema } } },
     async (request, reply) => {
       const identity = verifiedCaller(request)
-      const customerName = await profile.displayNameOf(identity, { requestId: request.id, log: request.log })
+      const assertion = request.headers[ASSERTION_HEADER]
+      const customerName = await profile.displayNameOf(identity, {
+        requestId: request.id,
+        log: request.log,
+        // What orders legitimately holds for a caller who came through the gateway: the assertion to it.
+        ...(identity.source === 'assertion' && typeof assertion === 'string' ? { assertion } : {}),
+      })
       const order = await store.create({
         id: randomUUID(),
         owner: identity.principal,

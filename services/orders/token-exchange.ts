@@ -1,6 +1,8 @@
 /**
- * Orders' token exchange (RFC 8693) at the issuer's token endpoint: the caller's access token as
- * `subject_token`, orders authenticated as its own client (`client_secret_basic`), `audience` = profile's.
+ * Orders' token exchange (RFC 8693) at the issuer's token endpoint: the gateway's assertion addressed to
+ * orders (`subject_token_type` jwt; the issuer accepts it from orders' client alone) or, for a caller that
+ * reached orders directly with a token, that access token as `subject_token`; orders authenticated as its
+ * own client (`client_secret_basic`), `audience` = profile's.
  * The answer is a token for profile alone with `sub` = the user and `act.sub` = orders' client. Exchanged
  * tokens are kept per subject token (by its SHA-256, never the token itself) until shortly before they
  * expire, in a bounded cache that drops the oldest entry when full.
@@ -20,6 +22,10 @@ export const EXCHANGE_EXPIRY_MARGIN_MS = 10_000
 export const MAX_EXCHANGE_ANSWER_BYTES = 16 * 1024
 
 const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token'
+const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt'
+
+/** What orders holds for the caller: their access token, or the gateway's assertion to orders. */
+export type SubjectKind = 'access_token' | 'assertion'
 const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 
 /** Why an exchange failed: the issuer refused it (4xx), or it could not be asked or answered nonsense. */
@@ -65,16 +71,16 @@ export class TokenExchange {
    * A token for the configured audience on behalf of the subject token's user, from the cache or the issuer.
    * @throws ExchangeFailure
    * @example
-   * const token = await exchange.tokenFor(request.identity.token!)
+   * const token = await exchange.tokenFor(request.identity.token!, 'access_token')
    */
-  async tokenFor(subjectToken: string): Promise<string> {
+  async tokenFor(subjectToken: string, kind: SubjectKind = 'access_token'): Promise<string> {
     const key = createHash('sha256').update(subjectToken).digest('base64url')
     const now = this.#o.now()
     const cached = this.#cache.get(key)
     if (cached && now < cached.useUntil) return cached.token
     this.#cache.delete(key)
 
-    const { token, expiresIn } = await this.#ask(subjectToken)
+    const { token, expiresIn } = await this.#ask(subjectToken, kind)
     const lifeMs = expiresIn * 1000
     const useUntil = now + lifeMs - Math.min(EXCHANGE_EXPIRY_MARGIN_MS, lifeMs / 2)
     if (this.#cache.size >= this.#maxSize) {
@@ -91,11 +97,11 @@ export class TokenExchange {
     return this.#cache.size
   }
 
-  async #ask(subjectToken: string): Promise<{ token: string; expiresIn: number }> {
+  async #ask(subjectToken: string, kind: SubjectKind): Promise<{ token: string; expiresIn: number }> {
     const body = new URLSearchParams({
       grant_type: GRANT_TOKEN_EXCHANGE,
       subject_token: subjectToken,
-      subject_token_type: TOKEN_TYPE_ACCESS_TOKEN,
+      subject_token_type: kind === 'assertion' ? TOKEN_TYPE_JWT : TOKEN_TYPE_ACCESS_TOKEN,
       requested_token_type: TOKEN_TYPE_ACCESS_TOKEN,
       audience: this.#o.audience,
     }).toString()

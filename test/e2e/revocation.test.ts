@@ -117,9 +117,45 @@ t.test('revocations reach the gateway and every service through the feed', async
   await expectRevoked(s4.token, 'refresh reuse, the first token of the family')
   await expectRevoked(s4b, 'refresh reuse, the rotated token')
 
+  // Disabling a user: their access tokens and unspent download links, and no login any more.
+  const admin = await login(ADMIN)
+  const bob = { email: 'bob@example.com', password: PASSWORD }
+  await new HttpClient(gateway).call('POST', '/auth/register', { body: bob })
+  const b1 = await login(bob)
+  t.equal(
+    (
+      await b1.client.call('PUT', '/api/files/bob.txt', {
+        token: b1.token,
+        raw: 'bob notes',
+        headers: { 'content-type': 'text/plain' },
+      })
+    ).status,
+    201,
+  )
+  const link = new URL(
+    (await b1.client.call('POST', '/api/files/bob.txt/link', { token: b1.token })).json.url,
+  )
+  const users = await admin.client.call('GET', '/api/admin/users', { token: admin.token })
+  const bobId = (users.json.users as Array<{ id: string; email: string }>).find(
+    (u) => u.email === bob.email,
+  )!.id
+  const disabled = await admin.client.call('POST', `/api/admin/users/${bobId}/disable`, {
+    token: admin.token,
+  })
+  t.equal(disabled.status, 200, 'the admin disables the user')
+  await expectRevoked(b1.token, 'disabling')
+  // files has the revocation too before the link is tried (a download before it would spend the link).
+  const atFiles = await refusedWithin(system.urls.files, '/files', b1.token, PROPAGATION_LIMIT_MS)
+  t.equal(atFiles.code, 'KG_TOKEN_REVOKED', 'disabling: refused at files')
+  const download = await new HttpClient(gateway).call('GET', link.pathname)
+  t.equal(download.status, 410, 'the unspent download link died with the user’s rights')
+  t.equal(
+    (await new HttpClient(gateway).call('POST', '/auth/login', { body: bob })).json.code,
+    'KG_ACCOUNT_DISABLED',
+  )
+
   // Emergency key revocation: every token that key signed; the next fresh token works.
   const s5 = await login()
-  const admin = await login(ADMIN)
   const keys = await admin.client.call('GET', '/api/admin/keys', { token: admin.token })
   const active = (keys.json.keys as Array<{ kid: string; state: string }>).find((k) => k.state === 'active')!
   const revoked = await admin.client.call('POST', `/api/admin/keys/${active.kid}/revoke`, {

@@ -188,3 +188,53 @@ t.test('a refused JWKS key is named in readiness detail and counted in metrics',
   const metrics = await gw.app.operations.inject('/metrics')
   t.match(metrics.body, `keygate_jwks_keys_refused{issuer="${own.url}",component="gateway"} 1`)
 })
+
+t.test(
+  'keys without kid or alg: the sole key for the alg verifies, several are never tried in turn',
+  async (t) => {
+    const idp = await startForeignIdp(t)
+    const own = await startIssuer(t)
+    const plain = { audiences: ['keygate-api'], profile: 'jwt' }
+    const { gw } = await startEchoGateway(t, {
+      issuer: own,
+      routes: [{ prefix: '/any', upstream: 'svc', auth: { mode: 'required' }, forward: { subject: true } }],
+      env: {
+        TRUSTED_ISSUERS: JSON.stringify([
+          // Two algorithms allowed, and the key has no alg: its type (RSA) fits exactly one of them.
+          { ...plain, issuer: idp.bare.issuer, jwksUri: idp.bare.jwksUri, algorithms: ['RS256', 'ES256'] },
+          { ...plain, issuer: idp.twin.issuer, jwksUri: idp.twin.jwksUri, algorithms: ['RS256'] },
+        ]),
+      },
+    })
+    const call = async (token: string) => {
+      const res = await request(`${gw.url}/any/x`, { headers: { authorization: `Bearer ${token}` } })
+      const body = (await res.body.json()) as Echo & { code?: string }
+      return { status: res.statusCode, body, challenge: res.headers['www-authenticate'] }
+    }
+
+    const bare = await idp.bare.mint()
+    t.notMatch(JSON.parse(Buffer.from(bare.split('.')[0]!, 'base64url').toString()), { kid: String })
+    let r = await call(bare)
+    t.equal(r.status, 200, 'a token without kid verifies with the one key (no kid, no alg) for its alg')
+    t.equal(r.body.headers['x-keygate-subject'], 'plain-alice')
+    r = await call(await idp.twin.mint({ iss: idp.bare.issuer }, { kid: null }))
+    t.equal(r.body.code, 'KG_TOKEN_SIGNATURE_INVALID', 'the sole key is checked, not trusted blindly')
+
+    t.equal((await call(await idp.twin.mint())).status, 200, 'a token naming its kid verifies beside others')
+    r = await call(await idp.twin.mint({}, { kid: null }))
+    t.equal(r.status, 401, 'without kid, two keys for its alg: refused, neither is tried')
+    t.equal(r.body.code, 'KG_TOKEN_KEY_UNKNOWN')
+    t.match(r.challenge, /error="invalid_token"/)
+
+    const ready = await gw.app.operations.inject('/readyz')
+    t.equal(ready.statusCode, 200)
+    t.match(
+      ready.json().checks['refused-keys'],
+      new RegExp(`${idp.twin.issuer}: \\(no kid\\) \\S+ \\(no kid and not the only RS256 key\\)`),
+      'the key without kid beside others is refused, by name',
+    )
+    const metrics = await gw.app.operations.inject('/metrics')
+    t.match(metrics.body, `keygate_jwks_keys_refused{issuer="${idp.twin.issuer}",component="gateway"} 1`)
+    t.match(metrics.body, `keygate_jwks_keys_refused{issuer="${idp.bare.issuer}",component="gateway"} 0`)
+  },
+)

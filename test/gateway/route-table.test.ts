@@ -38,12 +38,7 @@ t.test('the default table routes and rewrites as documented', async (t) => {
   const auth = table.match('/auth/logout-all')!
   t.match(auth.forward, { token: true }, '/auth relays Authorization (logout-all takes a Bearer token)')
   t.match(table.match('/.well-known/x')!.forward, { token: false })
-  t.match(
-    table.match('/api/orders')!.forward,
-    { token: true },
-    'orders relays it to profile (until exchange)',
-  )
-  for (const path of ['/api/profile', '/api/files', '/api/files/download']) {
+  for (const path of ['/api/profile', '/api/orders', '/api/files', '/api/files/download']) {
     t.match(table.match(path)!.forward, { token: false, assertion: true }, `${path}: no raw token crosses`)
   }
   t.equal(admin.authenticates, true, 'a required route authenticates its callers')

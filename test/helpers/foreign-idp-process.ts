@@ -5,6 +5,9 @@
  * - `/auth0/`: Auth0-shaped (issuer URL with a trailing slash), PS256, roles in the namespaced claim
  *   `https://keygate.test/roles`, `azp`, `scope` string, no `jti`.
  * - `/realms/demo`: Keycloak-shaped, ES256, `typ: JWT`, roles in `realm_access.roles`, `azp`, no `client_id`.
+ * - `/bare/`: RS256, its one key published without `kid` and `alg`, tokens signed without `kid`.
+ * - `/twin/`: RS256, two keys with `kid` (the first signs) and a third without; tokens carry `kid` unless
+ *   the test removes it.
  *
  * `POST <issuer>/mint` signs whatever claims and header the test sends over the defaults (a test IdP: it
  * listens on loopback only and lives as long as the test). Prints `{"url": …}` once listening.
@@ -14,11 +17,25 @@ import { exportJWK, generateKeyPair, type JWTHeaderParameters, SignJWT } from 'j
 
 interface Realm {
   path: string
-  alg: 'PS256' | 'ES256'
+  alg: 'PS256' | 'ES256' | 'RS256'
   kid: string
   defaults: (issuer: string, now: number) => Record<string, unknown>
   header: Record<string, unknown>
+  /** Publish the signing key without `kid` and `alg`, and sign without `kid`. */
+  bare?: boolean
+  /** More keys of the same algorithm published beside the signing one: `kid`s, `null` for none. */
+  others?: Array<string | null>
 }
+
+const plainToken = (iss: string, now: number) => ({
+  iss,
+  sub: 'plain-alice',
+  aud: 'keygate-api',
+  azp: 'plain-client',
+  iat: now,
+  exp: now + 600,
+  scope: 'profile',
+})
 
 const REALMS: Realm[] = [
   {
@@ -55,16 +72,33 @@ const REALMS: Realm[] = [
       realm_access: { roles: ['user', 'offline_access'] },
     }),
   },
+  { path: '/bare/', alg: 'RS256', kid: '', header: { typ: 'JWT' }, bare: true, defaults: plainToken },
+  {
+    path: '/twin/',
+    alg: 'RS256',
+    kid: 'twin-1',
+    header: { typ: 'JWT' },
+    others: ['twin-2', null],
+    defaults: plainToken,
+  },
 ]
 
 const app = Fastify({ logger: false })
 let base = ''
 for (const realm of REALMS) {
   const { privateKey, publicKey } = await generateKeyPair(realm.alg)
-  const jwk = { ...(await exportJWK(publicKey)), kid: realm.kid, alg: realm.alg, use: 'sig' }
+  const jwk = realm.bare
+    ? await exportJWK(publicKey)
+    : { ...(await exportJWK(publicKey)), kid: realm.kid, alg: realm.alg, use: 'sig' }
+  const others = await Promise.all(
+    (realm.others ?? []).map(async (kid) => {
+      const other = await exportJWK((await generateKeyPair(realm.alg)).publicKey)
+      return kid === null ? other : { ...other, kid, alg: realm.alg }
+    }),
+  )
   const issuer = () => `${base}${realm.path}`
   const at = (suffix: string) => `${realm.path.replace(/\/$/, '')}/${suffix}`
-  app.get(at('jwks'), async () => ({ keys: [jwk] }))
+  app.get(at('jwks'), async () => ({ keys: [jwk, ...others] }))
   app.get(at('.well-known/openid-configuration'), async () => ({
     issuer: issuer(),
     jwks_uri: `${base}${at('jwks')}`,
@@ -77,7 +111,7 @@ for (const realm of REALMS) {
       for (const [k, v] of Object.entries(payload)) if (v === null) delete payload[k]
       const header: Record<string, unknown> = {
         alg: realm.alg,
-        kid: realm.kid,
+        kid: realm.bare ? null : realm.kid,
         ...realm.header,
         ...request.body?.header,
       }

@@ -27,6 +27,10 @@ export interface ForeignIdp {
   auth0: ForeignIssuer
   /** Keycloak-shaped, ES256. */
   keycloak: ForeignIssuer
+  /** RS256, its one key without `kid` and `alg`; tokens without `kid`. */
+  bare: ForeignIssuer
+  /** RS256, keys `twin-1` (signs), `twin-2` and one without `kid`. */
+  twin: ForeignIssuer
   /** Stops the process (also done at teardown). */
   stop(): Promise<void>
 }
@@ -66,6 +70,8 @@ export async function startForeignIdp(t: Test): Promise<ForeignIdp> {
     url,
     auth0: issuer('/auth0/', '/auth0/jwks'),
     keycloak: issuer('/realms/demo', '/realms/demo/jwks'),
+    bare: issuer('/bare/', '/bare/jwks'),
+    twin: issuer('/twin/', '/twin/jwks'),
     stop,
   }
 }

@@ -123,7 +123,14 @@ export async function startHostileWorld(t: Test, options: HostileWorldOptions = 
   const gatewayConfig = loadGatewayConfig(env)
   const routes: RouteFile = {
     upstreams: { echo: echo.url },
-    routes: [...defaultRouteFile().routes, ...ECHO_ROUTES],
+    // This world's issuer has no token endpoint, so orders has no client to exchange with: it relays the
+    // caller's token (the documented fallback), which the route must then opt into.
+    routes: [
+      ...defaultRouteFile().routes.map((route) =>
+        route.prefix === '/api/orders' ? { ...route, forward: { token: true } } : route,
+      ),
+      ...ECHO_ROUTES,
+    ],
   }
   const gatewayApp = await buildGateway({ config: gatewayConfig, logger: logs.gateway.logger, routes })
   const apps: FastifyInstance[] = [gatewayApp]

@@ -10,7 +10,10 @@ import type { RecordedRevocationEvent, RevocationEvent } from '@keygate/fastify-
 import type { IssuerStore, SessionRevocationReason } from '../store/types.js'
 
 export interface RevocationsOptions {
-  store: Pick<IssuerStore, 'revokeSession' | 'revokeUserSessions' | 'changePassword' | 'recordRevocation'>
+  store: Pick<
+    IssuerStore,
+    'revokeSession' | 'revokeUserSessions' | 'changePassword' | 'disableUser' | 'recordRevocation'
+  >
   /** How long an event matters, in milliseconds: the access-token lifetime plus the clock skew. */
   keepMs: number
   now: () => number
@@ -54,6 +57,17 @@ export class Revocations {
     const now = this.#o.now()
     await this.#o.store.changePassword(userId, passwordHash, now, this.#userEvent(userId, now))
     await this.#announce()
+  }
+
+  /**
+   * Disables a user and, in the same transaction, revokes as `recordUser` does; false when there is no such
+   * user or it was disabled already (nothing new to revoke: its sessions went when it was disabled).
+   */
+  async recordUserDisabled(userId: string): Promise<boolean> {
+    const now = this.#o.now()
+    const disabled = await this.#o.store.disableUser(userId, now, this.#userEvent(userId, now))
+    if (disabled) await this.#announce()
+    return disabled
   }
 
   /** Revokes one access token by its `jti`. */

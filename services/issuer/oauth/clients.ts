@@ -36,6 +36,8 @@ export interface NewClient {
   grantTypes: string[]
   scopes: string[]
   audiences: string[]
+  /** The gateway upstream the client runs as (see ClientRecord.service). */
+  service?: string
   /** Public keys for private_key_jwt; without them (and without `jwksUri`) the client gets a secret. */
   jwks?: { keys: Record<string, unknown>[] }
   jwksUri?: string
@@ -49,6 +51,7 @@ export interface ClientView {
   grant_types: string[]
   scopes: string[]
   audiences: string[]
+  service?: string
   jwks_uri?: string
   created_at: string
   updated_at: string
@@ -77,12 +80,16 @@ export function clientView(client: ClientRecord): ClientView {
     grant_types: client.grantTypes,
     scopes: client.scopes,
     audiences: client.audiences,
+    ...(client.service === null ? {} : { service: client.service }),
     ...(client.jwksUri === null ? {} : { jwks_uri: client.jwksUri }),
     created_at: iso(client.createdAt),
     updated_at: iso(client.updatedAt),
     disabled_at: client.disabledAt === null ? null : iso(client.disabledAt),
   }
 }
+
+/** A gateway upstream's name, as the route table spells it. */
+export const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
 const invalid = (message: string) => new KeygateError('KG_INVALID_REQUEST', { message })
 
@@ -113,6 +120,9 @@ export class Clients {
     if (input.scopes.some((s) => !/^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/.test(s))) {
       throw invalid('scopes must be scope tokens (RFC 6749 §3.3)')
     }
+    if (input.service !== undefined && !SERVICE_NAME.test(input.service)) {
+      throw invalid('service must be an upstream name (letters, digits, ., _, -; at most 64)')
+    }
     if (input.grantTypes.length === 0) throw invalid('grant types must name at least one grant')
     for (const grant of input.grantTypes) {
       if (!(CLIENT_GRANT_TYPES as readonly string[]).includes(grant)) {
@@ -134,6 +144,7 @@ export class Clients {
       createdAt: now,
       updatedAt: now,
       disabledAt: null,
+      service: input.service ?? null,
     }
     await this.#o.store.createClient(client)
     return { client, secret }

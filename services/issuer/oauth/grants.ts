@@ -4,13 +4,17 @@
  * the resource servers (RFC 8707 `resource`, RFC 8693 `audience`) the client is registered for, never
  * beyond its scopes. No refresh tokens: a client asks again (RFC 6749 §4.4.3).
  */
+import type { Identity } from '../../../lib/auth/index.js'
 import type { AccessTokenMinter, MintedAccessToken } from '../access-tokens.js'
 import type { ClientRecord } from '../store/types.js'
 import { GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE } from './clients.js'
 import { list, oauthError, type OAuthForm, single, invalidRequest } from './form.js'
+import type { GatewayAssertions } from './gateway-assertions.js'
 import type { IssuedTokens } from './issued-tokens.js'
 
 export const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token'
+/** RFC 8693 §3: a JWT; here, the gateway's assertion addressed to the client's own service. */
+export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt'
 /** Longest `scope` parameter read, in characters. */
 const MAX_SCOPE_LENGTH = 2048
 
@@ -26,6 +30,8 @@ export interface TokenResponse {
 export interface GrantsOptions {
   minter: Pick<AccessTokenMinter, 'mintForClient'>
   issuedTokens: Pick<IssuedTokens, 'check'>
+  /** Gateway assertions as subject tokens; without it only access tokens are accepted. */
+  assertions?: Pick<GatewayAssertions, 'check'>
   /** Longest lifetime of an exchanged token, in milliseconds. */
   tokenExchangeTtlMs: number
   /** Milliseconds since the epoch. */
@@ -67,7 +73,8 @@ export class Grants {
 
   /**
    * RFC 8693: the subject token must be a live user token of this issuer (with a session, so that its
-   * revocation — logout, logout-all, an admin — covers the new token too, which carries the same `sid`).
+   * revocation — logout, logout-all, an admin — covers the new token too, which carries the same `sid`):
+   * an access token, or the gateway's assertion of one addressed to the client's own service.
    */
   async #tokenExchange(client: ClientRecord, form: OAuthForm): Promise<TokenResponse> {
     const subjectToken = single(form, 'subject_token')
@@ -75,8 +82,8 @@ export class Grants {
     if (subjectToken === undefined || subjectTokenType === undefined) {
       throw invalidRequest('subject_token and subject_token_type are required')
     }
-    if (subjectTokenType !== TOKEN_TYPE_ACCESS_TOKEN) {
-      throw invalidRequest(`subject_token_type must be ${TOKEN_TYPE_ACCESS_TOKEN}`)
+    if (subjectTokenType !== TOKEN_TYPE_ACCESS_TOKEN && subjectTokenType !== TOKEN_TYPE_JWT) {
+      throw invalidRequest(`subject_token_type must be ${TOKEN_TYPE_ACCESS_TOKEN} or ${TOKEN_TYPE_JWT}`)
     }
     const requested = single(form, 'requested_token_type')
     if (requested !== undefined && requested !== TOKEN_TYPE_ACCESS_TOKEN) {
@@ -86,7 +93,10 @@ export class Grants {
       throw invalidRequest('actor_token is not supported: the authenticated client is the actor')
     }
     const audience = targetOf(client, form)
-    const subject = await this.#o.issuedTokens.check(subjectToken)
+    const subject =
+      subjectTokenType === TOKEN_TYPE_JWT
+        ? await this.#assertionSubject(client, subjectToken)
+        : await this.#o.issuedTokens.check(subjectToken)
     if (!subject)
       throw oauthError('KG_OAUTH_INVALID_GRANT', 'The subject token is invalid, expired or revoked')
     // Within the clock tolerance but past its `exp`: nothing of its life is left to hand on.
@@ -111,6 +121,21 @@ export class Grants {
       notAfterS: Math.floor(subject.expiresAt),
     })
     return { ...answer(minted, scope), issued_token_type: TOKEN_TYPE_ACCESS_TOKEN }
+  }
+
+  /**
+   * The identity of a gateway assertion presented by the client of the service it is addressed to: an
+   * assertion captured at one service cannot be exchanged by any other client, nor by a client that is no
+   * service (`service` null).
+   */
+  async #assertionSubject(client: ClientRecord, assertion: string): Promise<Identity | undefined> {
+    if (!this.#o.assertions) throw invalidRequest(`subject_token_type must be ${TOKEN_TYPE_ACCESS_TOKEN}`)
+    const identity = await this.#o.assertions.check(assertion)
+    if (!identity) return undefined
+    if (client.service === null || identity.claims.aud !== client.service) {
+      throw oauthError('KG_OAUTH_INVALID_GRANT', "The assertion is not addressed to this client's service")
+    }
+    return identity
   }
 }
 

@@ -18,7 +18,7 @@ export const ISSUED_TOKEN_CLOCK_TOLERANCE_S = 5
  * An audience list that contains every audience. The shared verifier's policy checks `aud` with
  * `audiences.includes`; this issuer vouches for tokens of any audience it minted, so here it always does.
  */
-class EveryAudience extends Array<string> {
+export class EveryAudience extends Array<string> {
   override includes(): boolean {
     return true
   }

@@ -36,6 +36,8 @@ const NewClientBody = {
     },
     scopes: { type: 'array', maxItems: 64, uniqueItems: true, items: Scope },
     audiences: { type: 'array', minItems: 1, maxItems: 32, uniqueItems: true, items: Audience },
+    /** The gateway upstream the client runs as: the gateway's assertions to it may be exchanged. */
+    service: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' },
     jwks: {
       type: 'object',
       required: ['keys'],
@@ -55,6 +57,7 @@ const ClientViewSchema = {
     grant_types: { type: 'array', items: { type: 'string' } },
     scopes: { type: 'array', items: { type: 'string' } },
     audiences: { type: 'array', items: { type: 'string' } },
+    service: { type: 'string' },
     jwks_uri: { type: 'string' },
     created_at: { type: 'string' },
     updated_at: { type: 'string' },
@@ -74,6 +77,7 @@ interface NewClientRequest {
   grant_types: string[]
   scopes?: string[]
   audiences: string[]
+  service?: string
   jwks?: { keys: Record<string, unknown>[] }
   jwks_uri?: string
 }
@@ -95,6 +99,7 @@ export async function adminClientRoutes(
         grantTypes: body.grant_types,
         scopes: body.scopes ?? [],
         audiences: body.audiences,
+        ...(body.service === undefined ? {} : { service: body.service }),
         ...(body.jwks === undefined ? {} : { jwks: body.jwks }),
         ...(body.jwks_uri === undefined ? {} : { jwksUri: body.jwks_uri }),
       })

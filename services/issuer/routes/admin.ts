@@ -1,5 +1,5 @@
 /**
- * `/admin/*`: keys, users and sessions, for a Bearer token with the `admin` role. Key changes go through the
+ * `/admin/*`: keys, users (roles, disabling) and sessions, for a Bearer token with the `admin` role. Key changes go through the
  * same file and rules as the command line.
  */
 import type { FastifyInstance } from 'fastify'
@@ -72,13 +72,15 @@ const KeyList = {
 } as const
 const UserView = {
   type: 'object',
-  required: ['id', 'email', 'roles', 'created_at', 'updated_at'],
+  required: ['id', 'email', 'roles', 'created_at', 'updated_at', 'disabled_at'],
   properties: {
     id: { type: 'string' },
     email: { type: 'string' },
     roles: { type: 'array', items: { type: 'string' } },
     created_at: Time,
     updated_at: Time,
+    /** When an admin disabled the account; null while it may log in. */
+    disabled_at: MaybeTime,
   },
 } as const
 const SessionView = {
@@ -105,7 +107,7 @@ const SessionView = {
     revoked_at: MaybeTime,
     revoked_reason: {
       type: ['string', 'null'],
-      enum: ['logout', 'logout_all', 'admin', 'password_change', 'refresh_reuse', null],
+      enum: ['logout', 'logout_all', 'admin', 'password_change', 'refresh_reuse', 'disabled', null],
     },
   },
 } as const
@@ -121,6 +123,7 @@ function userView(user: UserRecord) {
     roles: user.roles,
     created_at: iso(user.createdAt),
     updated_at: iso(user.updatedAt),
+    disabled_at: iso(user.disabledAt),
   }
 }
 
@@ -268,6 +271,34 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
         'user logged out by an admin',
       )
       return reply.code(204).send()
+    },
+  )
+
+  app.post<{ Params: { id: string } }>(
+    '/admin/users/:id/disable',
+    {
+      config: ADMIN,
+      schema: { params: IdParams, body: { ...NoBody, nullable: true }, response: { 200: UserView } },
+    },
+    async (request) => {
+      // No login by any method, no refresh; the user's sessions, tokens, exchanged tokens and download
+      // links are revoked through the feed, like a logout-all.
+      const user = await accounts.disable(request.params.id)
+      request.log.info({ userId: user.id, by: request.identity!.subject }, 'user disabled')
+      return userView(user)
+    },
+  )
+
+  app.post<{ Params: { id: string } }>(
+    '/admin/users/:id/enable',
+    {
+      config: ADMIN,
+      schema: { params: IdParams, body: { ...NoBody, nullable: true }, response: { 200: UserView } },
+    },
+    async (request) => {
+      const user = await accounts.enable(request.params.id)
+      request.log.info({ userId: user.id, by: request.identity!.subject }, 'user enabled')
+      return userView(user)
     },
   )
 

@@ -31,6 +31,7 @@ export class ClientRepository implements ClientStore {
         created_at: client.createdAt,
         updated_at: client.updatedAt,
         disabled_at: client.disabledAt,
+        service: client.service,
       })
       .execute()
   }
@@ -50,6 +51,15 @@ export class ClientRepository implements ClientStore {
       .offset(page.offset)
       .execute()
     return rows.map(toClient)
+  }
+
+  async setClientService(id: string, service: string | null, now: number): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('oauth_clients')
+      .set({ service, updated_at: now })
+      .where('id', '=', id)
+      .executeTakeFirst()
+    return Number(result.numUpdatedRows) === 1
   }
 
   async setClientSecretHash(id: string, secretHash: string, now: number): Promise<boolean> {
@@ -105,5 +115,6 @@ function toClient(row: Selectable<OAuthClientsTable>): ClientRecord {
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
     disabledAt: row.disabled_at === null ? null : Number(row.disabled_at),
+    service: row.service,
   }
 }

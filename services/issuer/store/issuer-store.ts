@@ -89,6 +89,12 @@ export class KyselyIssuerStore implements IssuerStore {
   changePassword(userId: string, passwordHash: string, now: number, event: RevocationEvent): Promise<void> {
     return this.#users.changePassword(userId, passwordHash, now, event)
   }
+  disableUser(userId: string, now: number, event: RevocationEvent): Promise<boolean> {
+    return this.#users.disableUser(userId, now, event)
+  }
+  enableUser(userId: string, now: number): Promise<boolean> {
+    return this.#users.enableUser(userId, now)
+  }
 
   // Sessions and refresh tokens (store/sessions.ts)
   createSession(session: NewSession, refreshTokenHash: string): Promise<void> {

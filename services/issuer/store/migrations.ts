@@ -182,4 +182,12 @@ export const issuerMigrations: Record<string, Migration> = {
         .execute()
     },
   },
+  '0006-disabled-users-client-services': {
+    // Issue 15. A disabled user logs in by no method and refreshes nothing (null while enabled). A client's
+    // service: the gateway upstream it runs as, whose assertions it may exchange (null: none).
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('users').addColumn('disabled_at', 'bigint').execute()
+      await db.schema.alterTable('oauth_clients').addColumn('service', 'text').execute()
+    },
+  },
 }

@@ -14,6 +14,7 @@ export interface UsersTable {
   roles: string
   created_at: number
   updated_at: number
+  disabled_at: number | null
 }
 
 export interface SessionsTable {
@@ -106,6 +107,7 @@ export interface OAuthClientsTable {
   created_at: number
   updated_at: number
   disabled_at: number | null
+  service: string | null
 }
 
 /** A client assertion's `jti`, kept until the assertion expires (RFC 7523 §3: single use). */
@@ -146,6 +148,7 @@ export function toUser(row: Selectable<UsersTable>): UserRecord {
     roles: JSON.parse(row.roles) as string[],
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
+    disabledAt: row.disabled_at === null ? null : Number(row.disabled_at),
   }
 }
 

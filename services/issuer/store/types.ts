@@ -15,9 +15,12 @@ export interface UserRecord {
   roles: string[]
   createdAt: number
   updatedAt: number
+  /** When an admin disabled the account; null while it may log in. */
+  disabledAt: number | null
 }
 
-export type SessionRevocationReason = 'logout' | 'logout_all' | 'admin' | 'password_change' | 'refresh_reuse'
+export type SessionRevocationReason =
+  'logout' | 'logout_all' | 'admin' | 'password_change' | 'refresh_reuse' | 'disabled'
 
 export interface SessionRecord {
   /** A UUID; the `sid` of the session's tokens. */
@@ -219,6 +222,11 @@ export interface ClientRecord {
   updatedAt: number
   /** When it was disabled; null while it may authenticate. */
   disabledAt: number | null
+  /**
+   * The gateway upstream (assertion `aud`) the client runs as: the gateway's assertions addressed to it may
+   * be the `subject_token` of its token exchanges. Null for a client that is no service behind the gateway.
+   */
+  service: string | null
 }
 
 /** Registered clients and the client assertions they used (store/clients.ts). */
@@ -227,6 +235,8 @@ export interface ClientStore {
   findClient(id: string): Promise<ClientRecord | undefined>
   /** Clients ordered by creation time. */
   listClients(page: { limit: number; offset: number }): Promise<ClientRecord[]>
+  /** Sets the service the client runs as; false when there is no such client. */
+  setClientService(id: string, service: string | null, now: number): Promise<boolean>
   /** Replaces the secret hash; false when there is no such client. */
   setClientSecretHash(id: string, secretHash: string, now: number): Promise<boolean>
   /** Marks the client disabled (once); false when there is no such client. */
@@ -251,6 +261,13 @@ export interface UserStore {
   setPasswordHash(id: string, passwordHash: string, now: number): Promise<boolean>
   /** Changes a password, revokes the user's sessions and records `event`, in one transaction. */
   changePassword(userId: string, passwordHash: string, now: number, event: RevocationEvent): Promise<void>
+  /**
+   * Disables an enabled user, revokes their sessions and records `event`, in one transaction; false (and
+   * nothing recorded) when there is no such user or it is disabled already.
+   */
+  disableUser(userId: string, now: number, event: RevocationEvent): Promise<boolean>
+  /** Lets a disabled user log in again; false when there is no such user. */
+  enableUser(userId: string, now: number): Promise<boolean>
 }
 
 /** Sessions and their refresh tokens (store/sessions.ts). */

@@ -1,6 +1,6 @@
 /**
- * User accounts: e-mail (unique), password hash, roles. Changing a password also revokes the user's
- * sessions and records the event, in the same transaction.
+ * User accounts: e-mail (unique), password hash, roles, disabled or not. Changing a password or disabling a
+ * user also revokes the user's sessions and records the event, in the same transaction.
  */
 import { writeTransaction } from '../../../lib/db.js'
 import { insertEvent } from './revocations.js'
@@ -28,6 +28,7 @@ export class UserRepository implements UserStore {
           roles: JSON.stringify(user.roles),
           created_at: user.createdAt,
           updated_at: user.updatedAt,
+          disabled_at: user.disabledAt,
         })
         .execute()
     } catch (err) {
@@ -91,6 +92,30 @@ export class UserRepository implements UserStore {
       await revokeAllSessions(trx, userId, 'password_change', now)
       await insertEvent(trx, event)
     })
+  }
+
+  async disableUser(userId: string, now: number, event: RevocationEvent): Promise<boolean> {
+    return writeTransaction(this.#db, async (trx) => {
+      const result = await trx
+        .updateTable('users')
+        .set({ disabled_at: now, updated_at: now })
+        .where('id', '=', userId)
+        .where('disabled_at', 'is', null)
+        .executeTakeFirst()
+      if (Number(result.numUpdatedRows) !== 1) return false
+      await revokeAllSessions(trx, userId, 'disabled', now)
+      await insertEvent(trx, event)
+      return true
+    })
+  }
+
+  async enableUser(userId: string, now: number): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('users')
+      .set({ disabled_at: null, updated_at: now })
+      .where('id', '=', userId)
+      .executeTakeFirst()
+    return Number(result.numUpdatedRows) === 1
   }
 }
 

@@ -2,7 +2,7 @@
  * One JWK imported as a verification key: only its public members, bound to one allowed algorithm, and
  * refused (with a reason, never a throw) when it cannot verify with an allowed algorithm.
  */
-import { generateKeyPairSync, type KeyObject } from 'node:crypto'
+import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import t from 'tap'
 import { importVerificationKey, MAX_KID_LENGTH } from '../../../lib/auth/jwk.js'
 
@@ -60,7 +60,6 @@ t.test('each unusable JWK is refused with its reason', async (t) => {
     [null, 'not an object'],
     [[rsaJwk], 'not an object'],
     ['{}', 'not an object'],
-    [{ ...rsaJwk, kid: undefined }, 'no usable kid'],
     [{ ...rsaJwk, kid: '' }, 'no usable kid'],
     [{ ...rsaJwk, kid: 7 }, 'no usable kid'],
     [{ ...rsaJwk, kid: 'k'.repeat(MAX_KID_LENGTH + 1) }, 'no usable kid'],
@@ -92,4 +91,19 @@ t.test('each unusable JWK is refused with its reason', async (t) => {
     'object',
     'a kid of the longest length',
   )
+})
+
+t.test('a key without kid is imported under its RFC 7638 thumbprint, marked unnamed', async (t) => {
+  const { kid: _kid, ...bare } = rsaJwk
+  const key = importVerificationKey(bare, ['RS256'])
+  if (typeof key === 'string') return t.fail(key)
+  t.equal(key.unnamed, true)
+  t.equal(key.alg, 'RS256')
+  const thumbprint = createHash('sha256')
+    .update(JSON.stringify({ e: rsaJwk.e, kty: 'RSA', n: rsaJwk.n }))
+    .digest('base64url')
+  t.equal(key.kid, `(no kid) ${thumbprint}`, 'a label no token can name as its kid')
+  const named = importVerificationKey(rsaJwk, ['RS256'])
+  t.notOk(typeof named !== 'string' && named.unnamed, 'a key with kid is not unnamed')
+  t.equal(importVerificationKey(bare, ['RS256', 'PS256']), 'algorithm not allowed or ambiguous')
 })

@@ -248,3 +248,44 @@ t.test('discovery supplies the JWKS URI when none is configured', async (t) => {
   await wrong.refresh()
   t.notOk(wrong.usable(), 'a discovery document for another issuer is refused')
 })
+
+t.test('keys without kid: usable as the sole key for their alg, refused beside another', async (t) => {
+  const { issuer } = await setup(t)
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const ecJwk = { ...ec.publicKey.export({ format: 'jwk' }), alg: 'ES256' }
+  const bare = (jwk: Record<string, unknown>) => ({ ...jwk, kid: undefined })
+  const rsa = issuer.keys[0]!.publicJwk as Record<string, unknown>
+  const second = (await issuer.rotate()).publicJwk as Record<string, unknown>
+  issuer.respond = (reply) => reply.send({ keys: [bare(rsa), ecJwk] })
+  const skipped: string[] = []
+  const c = new JwksCache({
+    issuer: issuer.url,
+    jwksUri: issuer.jwksUri,
+    algorithms: ['RS256', 'ES256'],
+    onKeySkipped: (_kid, reason) => skipped.push(reason),
+  })
+  t.teardown(() => c.close())
+  await c.refresh()
+  t.ok(c.usable(), 'a set of keys without kid is usable')
+  t.equal(c.soleKey('RS256')?.unnamed, true, 'the RSA key without kid is the sole RS256 key')
+  t.equal(c.soleKey('ES256')?.alg, 'ES256', 'the EC key without kid (and with alg) is the sole ES256 key')
+  t.equal(c.soleKey('PS256'), undefined)
+  t.equal(await c.getKey(c.soleKey('RS256')!.kid), undefined, 'its label is never a kid lookup')
+  t.same(c.refusedKeys(), [])
+
+  const removed: string[][] = []
+  c.onKeysRemoved((kids) => removed.push(kids))
+  const rsaLabel = c.soleKey('RS256')!.kid
+  issuer.respond = (reply) => reply.send({ keys: [bare(rsa), second, ecJwk] })
+  await c.refresh()
+  t.equal(c.soleKey('RS256'), undefined, 'two RS256 keys: no sole key, none tried in turn')
+  t.equal((await c.getKey(second.kid as string))?.kid, second.kid, 'the named one still serves by kid')
+  t.match(c.refusedKeys(), [{ kid: rsaLabel, reason: 'no kid and not the only RS256 key' }])
+  t.same(skipped, ['no kid and not the only RS256 key'])
+  t.same(removed, [[rsaLabel]], 'tokens verified with the refused key are dropped from the cache')
+
+  issuer.respond = (reply) => reply.send({ keys: [second] })
+  await c.refresh()
+  t.equal(c.soleKey('RS256')?.kid, second.kid, 'a named key is the sole key of its alg too')
+  t.equal(c.soleKey('ES256'), undefined)
+})

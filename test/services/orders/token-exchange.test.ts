@@ -76,6 +76,16 @@ t.test('asks with the client, the subject token and the audience; caches per sub
   t.equal(await exchange.tokenFor('user-token-a'), 'exchanged-1', 'still used until 10 s before it expires')
   now += 1
   t.equal(await exchange.tokenFor('user-token-a'), 'exchanged-3', 'then exchanged again')
+
+  t.equal(await exchange.tokenFor('gateway-assertion', 'assertion'), 'exchanged-4')
+  t.match(
+    Object.fromEntries(endpoint.seen.at(-1)!.form),
+    {
+      subject_token: 'gateway-assertion',
+      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+    },
+    "the gateway's assertion to orders is exchanged as a JWT",
+  )
 })
 
 t.test('a short-lived token is used for half its life at most', async (t) => {

@@ -29,6 +29,7 @@ type Call =
       event: RevocationEvent
     }
   | { method: 'changePassword'; userId: string; passwordHash: string; now: number; event: RevocationEvent }
+  | { method: 'disableUser'; userId: string; now: number; event: RevocationEvent }
   | { method: 'recordRevocation'; event: RevocationEvent }
 
 /** A store that records what it is asked, and a fan-out that counts wake-ups (and when they came). */
@@ -50,6 +51,11 @@ function setup(options: { sessionLive?: boolean; fanout?: boolean } = {}) {
     async changePassword(userId, passwordHash, now, event) {
       calls.push({ method: 'changePassword', userId, passwordHash, now, event })
       order.push('write')
+    },
+    async disableUser(userId, now, event) {
+      calls.push({ method: 'disableUser', userId, now, event })
+      order.push('write')
+      return options.sessionLive ?? true
     },
     async recordRevocation(event) {
       calls.push({ method: 'recordRevocation', event })
@@ -106,6 +112,17 @@ t.test('a user: every token issued until now, with the sessions or the password 
     { method: 'changePassword', userId: 'u1', passwordHash: '$argon2id$new', now: NOW, event: userEvent },
   ])
   t.equal(fanout.wakes, 2)
+})
+
+t.test('disabling a user: the same user event, woken only when the user was enabled', async (t) => {
+  const { revocations, calls, fanout } = setup()
+  t.equal(await revocations.recordUserDisabled('u1'), true)
+  const userEvent = { type: 'user', subject: 'u1', issuedBefore: NOW, ...window }
+  t.same(calls, [{ method: 'disableUser', userId: 'u1', now: NOW, event: userEvent }])
+  t.equal(fanout.wakes, 1)
+  const already = setup({ sessionLive: false })
+  t.equal(await already.revocations.recordUserDisabled('u1'), false)
+  t.equal(already.fanout.wakes, 0, 'disabled already: nobody woken')
 })
 
 t.test('a token and a key: recorded alone; a key until it leaves the set', async (t) => {

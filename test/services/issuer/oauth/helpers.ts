@@ -81,7 +81,7 @@ export async function storeClient(
   app: FastifyInstance,
   id: string,
   secret: string,
-  fields: { scopes?: string[]; audiences?: string[]; grantTypes?: string[] } = {},
+  fields: { scopes?: string[]; audiences?: string[]; grantTypes?: string[]; service?: string } = {},
 ): Promise<void> {
   const now = Date.now()
   await app.issuer.store.clients.createClient({
@@ -97,6 +97,7 @@ export async function storeClient(
     createdAt: now,
     updatedAt: now,
     disabledAt: null,
+    service: fields.service ?? null,
   })
 }
 

@@ -1,6 +1,9 @@
 import t from 'tap'
 import { claimsOf, headerOf, login, register } from '../fixtures.js'
+import { startGatewayKeys } from '../../../helpers/gateway-keys.js'
 import { ACCESS_TOKEN_TYPE, EXCHANGE, basic, oauthFixture, postForm, registerClient } from './helpers.js'
+
+const JWT_TYPE = 'urn:ietf:params:oauth:token-type:jwt'
 
 t.test('client_credentials with client_secret_basic: an RFC 9068 token for the client itself', async (t) => {
   const f = await oauthFixture(t)
@@ -262,3 +265,91 @@ t.test('OAUTH_RATE_LIMIT counts requests per address at each endpoint', async (t
   const revoke = await postForm(f.app, '/oauth/revoke', { token: 'x' }, basic(c.client_id, c.client_secret!))
   t.equal(revoke.statusCode, 200, 'each endpoint counts on its own')
 })
+
+t.test(
+  'token exchange of a gateway assertion: only by the client of the service it is addressed to',
+  async (t) => {
+    const gateway = await startGatewayKeys(t, { audience: 'orders' })
+    const f = await oauthFixture(t, { GATEWAY_URL: gateway.url })
+    await register(f.app, 'alice@example.com')
+    const alice = await login(f.app, 'alice@example.com')
+    const at = claimsOf(alice.accessToken)
+    const assertionOf = (claims: Record<string, unknown> = {}) =>
+      gateway.assert({
+        sub: at.sub,
+        sid: at.sid,
+        roles: at.roles,
+        scope: at.scope,
+        client_id: at.client_id,
+        at_jti: at.jti,
+        at_iat: at.iat,
+        at_iss: at.iss,
+        at_kid: headerOf(alice.accessToken).kid,
+        ...claims,
+      })
+    const client = async (name: string, service?: string) => {
+      const c = await registerClient(f, {
+        name,
+        grant_types: [EXCHANGE],
+        scopes: ['profile'],
+        audiences: ['keygate-profile'],
+        ...(service === undefined ? {} : { service }),
+      })
+      t.equal(c.service, service, 'the client view names its service')
+      return basic(c.client_id, c.client_secret!)
+    }
+    const orders = await client('orders', 'orders')
+    const files = await client('files', 'files')
+    const plain = await client('plain')
+    const exchange = (auth: Record<string, string>, subject: string, type = JWT_TYPE) =>
+      postForm(
+        f.app,
+        '/oauth/token',
+        { grant_type: EXCHANGE, subject_token_type: type, subject_token: subject },
+        auth,
+      )
+
+    const assertion = assertionOf()
+    const ok = await exchange(orders, assertion)
+    t.equal(ok.statusCode, 200, ok.body)
+    const claims = claimsOf(ok.json().access_token)
+    t.equal(claims.sub, at.sub)
+    t.equal(claims.sid, at.sid)
+    t.equal(claims.aud, 'keygate-profile', 'for profile alone')
+    t.match(claims.act, { sub: String }, 'orders is the actor')
+    t.ok((claims.exp as number) <= (claimsOf(assertion).exp as number), 'never outlives the assertion')
+
+    for (const [name, auth] of [
+      ['another service', files],
+      ['a client that is no service', plain],
+    ] as const) {
+      const r = await exchange(auth, assertion)
+      t.equal(r.statusCode, 400, name)
+      t.equal(r.json().error, 'invalid_grant', name)
+    }
+    t.equal(
+      (await exchange(orders, assertion, ACCESS_TOKEN_TYPE)).json().error,
+      'invalid_grant',
+      'typed as what it is not',
+    )
+    t.equal(
+      (await exchange(orders, alice.accessToken)).json().error,
+      'invalid_grant',
+      'an access token is no assertion',
+    )
+    const foreign = assertionOf({ at_iss: 'https://elsewhere.example' })
+    t.equal((await exchange(orders, foreign)).json().error, 'invalid_grant', "another issuer's user")
+    const forged = assertion.slice(0, -4) + (assertion.endsWith('AAAA') ? 'BBBB' : 'AAAA')
+    t.equal((await exchange(orders, forged)).json().error, 'invalid_grant', 'a bad signature')
+
+    // The user's revocations apply to the assertion as to the token it vouches for.
+    const logoutAll = await f.app.inject({
+      method: 'POST',
+      url: '/auth/logout-all',
+      headers: { authorization: `Bearer ${alice.accessToken}` },
+    })
+    t.equal(logoutAll.statusCode, 204)
+    const revoked = await exchange(orders, assertionOf())
+    t.equal(revoked.json().error, 'invalid_grant', 'a revoked user’s assertion yields no token')
+  },
+)

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { bearer, claimsOf, issuerFixture, login, PASSWORD, refreshRequest, register } from '../fixtures.js'
+import { latestCode } from '../mail-outbox.js'
 
 const ADMIN_ENV = { KEYGATE_ADMIN_EMAIL: 'root@example.com', KEYGATE_ADMIN_PASSWORD: 'admin password 1' }
 
@@ -234,3 +235,106 @@ t.test('taking a role away revokes the user’s tokens at once: a demoted admin 
   const events = await app.issuer.store.listRevocations(0, 10)
   t.match(events.at(-1), { type: 'user', subject: deputy.id }, 'the revocation went out on the feed')
 })
+
+t.test(
+  'disabling a user: no login by any method, no refresh, tokens revoked; enabling lets them in',
+  async (t) => {
+    const { app, clock, auth, config } = await adminFixture(t, { LOGIN_METHODS: 'password,email-code' })
+    const created = await app.inject({
+      method: 'POST',
+      url: '/admin/users',
+      headers: auth,
+      payload: { email: 'deputy@example.com', password: PASSWORD, roles: ['admin', 'user'] },
+    })
+    const deputy = created.json() as { id: string; disabled_at: string | null }
+    t.equal(deputy.disabled_at, null, 'accounts start enabled')
+    clock.advance(1000)
+    const session = await login(app, 'deputy@example.com')
+    const asDeputy = bearer(session.accessToken)
+    t.equal((await app.inject({ url: '/admin/users', headers: asDeputy })).statusCode, 200)
+
+    clock.advance(1000)
+    const disabled = await app.inject({
+      method: 'POST',
+      url: `/admin/users/${deputy.id}/disable`,
+      headers: auth,
+    })
+    t.equal(disabled.statusCode, 200)
+    t.equal(disabled.json().disabled_at, new Date(clock.now()).toISOString())
+    const denied = await app.inject({ url: '/admin/users', headers: asDeputy })
+    t.equal(denied.statusCode, 401, 'the access token minted before is revoked at once')
+    t.equal(denied.json().code, 'KG_TOKEN_REVOKED')
+    t.equal(
+      (await refreshRequest(app, session.refreshToken, session.csrfToken)).statusCode,
+      401,
+      'no refresh',
+    )
+    const events = await app.issuer.store.listRevocations(0, 10)
+    t.match(events.at(-1), { type: 'user', subject: deputy.id }, 'the revocation went out on the feed')
+    const sessions = await app.inject({ url: `/admin/users/${deputy.id}/sessions`, headers: auth })
+    t.match(sessions.json().sessions, [{ revoked_reason: 'disabled' }])
+
+    const byPassword = await app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { email: 'deputy@example.com', password: PASSWORD },
+    })
+    t.equal(byPassword.statusCode, 403, 'the right password no longer logs in')
+    t.equal(byPassword.json().code, 'KG_ACCOUNT_DISABLED')
+    const wrong = await app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { email: 'deputy@example.com', password: 'not the password' },
+    })
+    t.equal(wrong.json().code, 'KG_INVALID_CREDENTIALS', 'a wrong password learns nothing of it')
+    await app.inject({ method: 'POST', url: '/auth/email-code', payload: { email: 'deputy@example.com' } })
+    const code = await latestCode(app, config.DATA_DIR, 'deputy@example.com')
+    const byCode = await app.inject({
+      method: 'POST',
+      url: '/auth/email-code/verify',
+      payload: { email: 'deputy@example.com', code },
+    })
+    t.equal(byCode.json().code, 'KG_ACCOUNT_DISABLED', 'nor does an e-mail code')
+
+    const again = await app.inject({
+      method: 'POST',
+      url: `/admin/users/${deputy.id}/disable`,
+      headers: auth,
+    })
+    t.equal(again.json().disabled_at, disabled.json().disabled_at, 'disabling again changes nothing')
+    t.equal((await app.issuer.store.listRevocations(0, 10)).length, events.length, 'and records nothing')
+    const listed = await app.inject({ url: '/admin/users', headers: auth })
+    const users = listed.json().users as Array<{ email: string; disabled_at: string | null }>
+    t.equal(users.find((u) => u.email === 'root@example.com')?.disabled_at, null)
+    t.equal(users.find((u) => u.email === 'deputy@example.com')?.disabled_at, disabled.json().disabled_at)
+    t.equal(
+      (await app.inject({ method: 'POST', url: '/admin/users/nope/disable', headers: auth })).json().code,
+      'KG_USER_NOT_FOUND',
+    )
+    t.equal(
+      (await app.inject({ method: 'POST', url: '/admin/users/nope/enable', headers: auth })).json().code,
+      'KG_USER_NOT_FOUND',
+    )
+    t.equal(
+      (await app.inject({ method: 'POST', url: `/admin/users/${deputy.id}/disable`, headers: asDeputy }))
+        .statusCode,
+      401,
+    )
+
+    clock.advance(1000)
+    const enabled = await app.inject({
+      method: 'POST',
+      url: `/admin/users/${deputy.id}/enable`,
+      headers: auth,
+    })
+    t.equal(enabled.statusCode, 200)
+    t.equal(enabled.json().disabled_at, null)
+    const back = await login(app, 'deputy@example.com')
+    t.equal((await app.inject({ url: '/admin/users', headers: bearer(back.accessToken) })).statusCode, 200)
+    t.equal(
+      (await app.inject({ url: '/admin/users', headers: asDeputy })).statusCode,
+      401,
+      'tokens from before the disabling stay revoked',
+    )
+  },
+)

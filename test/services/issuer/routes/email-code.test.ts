@@ -97,6 +97,7 @@ t.test('the same answer whether or not the account exists; REGISTRATION follows'
     roles: ['user'],
     createdAt: 0,
     updatedAt: 0,
+    disabledAt: null,
   })
   const known = await requestCode(closed.app, 'known@example.com')
   const unknown = await requestCode(closed.app, 'nobody@example.com')

@@ -16,6 +16,7 @@ function client(id: string, overrides: Partial<ClientRecord> = {}): ClientRecord
     createdAt: T0,
     updatedAt: T0,
     disabledAt: null,
+    service: null,
     ...overrides,
   }
 }
@@ -47,6 +48,9 @@ await onEachDialect(async (t, { store, open, shared }) => {
     t.ok(await store.clients.disableClient('kgc_a', T0 + 20), 'disabling again is fine')
     t.equal((await store.clients.findClient('kgc_a'))!.disabledAt, T0 + 9, 'the first time stays')
     t.notOk(await store.clients.disableClient('kgc_nobody', T0))
+    t.ok(await store.clients.setClientService('kgc_b', 'orders', T0 + 30))
+    t.match(await store.clients.findClient('kgc_b'), { service: 'orders', updatedAt: T0 + 30 })
+    t.notOk(await store.clients.setClientService('kgc_nobody', 'orders', T0))
   })
 
   t.test('client assertion ids: used once, on every handle, forgotten after expiry', async (t) => {

@@ -15,7 +15,15 @@ import { tempDir } from '../fixtures.js'
 export const T0 = 1_800_000_000_000
 
 export function user(email: string, roles = ['user']): UserRecord {
-  return { id: randomUUID(), email, passwordHash: '$argon2id$fake', roles, createdAt: T0, updatedAt: T0 }
+  return {
+    id: randomUUID(),
+    email,
+    passwordHash: '$argon2id$fake',
+    roles,
+    createdAt: T0,
+    updatedAt: T0,
+    disabledAt: null,
+  }
 }
 
 /** A session revocation recorded at T0. */
