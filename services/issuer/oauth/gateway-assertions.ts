@@ -7,8 +7,7 @@
  * another issuer cannot become one of ours), then the grant checks that it is addressed to the client that
  * presents it (grants.ts), so an assertion captured at one service is worth nothing to any other client.
  */
-import { JwksCache, TokenVerifier } from '../../../lib/auth/index.js'
-import type { Identity, RevocationSet } from '../../../lib/auth/index.js'
+import { type Identity, JwksCache, type RevocationSet, TokenVerifier } from '@keygate/fastify-auth'
 import { ASSERTION_ALGORITHM, ASSERTION_TYPE, GATEWAY_JWKS_PATH } from '../../../lib/identity/constants.js'
 import { EveryAudience, ISSUED_TOKEN_CLOCK_TOLERANCE_S } from './issued-tokens.js'
 

@@ -4,7 +4,7 @@
  * the resource servers (RFC 8707 `resource`, RFC 8693 `audience`) the client is registered for, never
  * beyond its scopes. No refresh tokens: a client asks again (RFC 6749 §4.4.3).
  */
-import type { Identity } from '../../../lib/auth/index.js'
+import type { Identity } from '@keygate/fastify-auth'
 import type { AccessTokenMinter, MintedAccessToken } from '../access-tokens.js'
 import type { ClientRecord } from '../store/types.js'
 import { GRANT_CLIENT_CREDENTIALS, GRANT_TOKEN_EXCHANGE } from './clients.js'
