@@ -197,6 +197,12 @@ async function start(args: string[], workers: number | undefined): Promise<numbe
   const component = args[0]
   if (component === undefined) return startAll()
   if (!(COMPONENTS as string[]).includes(component)) throw new UsageError(`unknown component: ${component}`)
+  // orders alone (one container each, as in docker-compose.yml): it registers its own client when it is told
+  // where the issuer's store is; otherwise ORDERS_CLIENT_ID and its secret come from the operator.
+  if (component === 'orders' && (process.env.DATABASE_URL ?? process.env.DATABASE_URL_FILE) !== undefined) {
+    const { ordersClientSettings } = await import('./orders-client.js')
+    Object.assign(process.env, await ordersClientSettings(process.env))
+  }
   await ENTRIES[component as Component](workers)
   return -1
 }

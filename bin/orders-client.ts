@@ -36,20 +36,23 @@ export async function ordersClientSettings(
   ) {
     return {}
   }
-  const { loadIssuerConfig, issuerSettings, CLOCK_SKEW_MS } = await import('../services/issuer/config.js')
+  const { IssuerConfigSchema, issuerDatabaseUrl, CLOCK_SKEW_MS } =
+    await import('../services/issuer/config.js')
+  const { loadConfig } = await import('../lib/config.js')
   const { Clients, clientSecretHash, GRANT_TOKEN_EXCHANGE } =
     await import('../services/issuer/oauth/clients.js')
   const { Revocations } = await import('../services/issuer/feed/revocations.js')
   const { openIssuerStore } = await import('../services/issuer/store/issuer-store.js')
-  const config = loadIssuerConfig(env)
-  const settings = issuerSettings(config)
+  // The issuer's settings alone, not the rules between them: orders started on its own (docker-compose.yml)
+  // knows where the issuer's store is, not the issuer's secrets.
+  const config = loadConfig(IssuerConfigSchema, { env })
   mkdirSync(config.DATA_DIR, { recursive: true })
   const secretFile = join(config.DATA_DIR, ORDERS_CLIENT_SECRET_FILE_NAME)
-  const store = await openIssuerStore(settings.databaseUrl)
+  const store = await openIssuerStore(issuerDatabaseUrl(config))
   try {
     const revocations = new Revocations({
       store,
-      keepMs: settings.accessTokenTtlMs + CLOCK_SKEW_MS,
+      keepMs: config.ACCESS_TOKEN_TTL + CLOCK_SKEW_MS,
       now: Date.now,
     })
     const registry = new Clients({ store: store.clients, revocations, now: Date.now })

@@ -204,6 +204,17 @@ t.test(
   },
 )
 
+t.test(
+  "orders gets a client of its own: it is given the issuer's store, not the issuer's secrets",
+  async (t) => {
+    const orders = compose.services.orders!
+    t.equal(orders.environment?.DATABASE_URL, compose.services.issuer!.environment!.DATABASE_URL)
+    t.equal(orders.depends_on?.issuer?.condition, 'service_healthy', "the issuer's migrations come first")
+    t.notOk(orders.environment?.KEY_ENCRYPTION_KEY, 'no signing-key secret')
+    t.notOk(orders.environment?.ORDERS_CLIENT_ID, 'the client is registered at start (bin/orders-client.ts)')
+  },
+)
+
 t.test('the Dockerfile copies only what exists and starts keygate', async (t) => {
   const dockerfile = readFileSync(`${ROOT}Dockerfile`, 'utf8')
   const copies = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(/\s+/))

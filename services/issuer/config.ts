@@ -240,6 +240,11 @@ export interface IssuerSettings extends KeySchedule, KeyStorageSettings, EmailCo
   oauthRateLimit: { max: number; windowMs: number }
 }
 
+/** The issuer's store: DATABASE_URL, or `issuer.db` in DATA_DIR. */
+export function issuerDatabaseUrl(config: Pick<IssuerConfig, 'DATABASE_URL' | 'DATA_DIR'>): string {
+  return config.DATABASE_URL ?? join(config.DATA_DIR, 'issuer.db')
+}
+
 /** Settings by the config they come from: derived once, however many parts of a process ask. */
 const settingsByConfig = new WeakMap<IssuerConfig, IssuerSettings>()
 
@@ -297,7 +302,7 @@ function deriveSettings(config: IssuerConfig): IssuerSettings {
   if (externalIssuers.some((external) => external.issuer === config.ISSUER_URL)) {
     throw invalid('EXTERNAL_ISSUERS must not list ISSUER_URL: keygate does not log in with its own tokens')
   }
-  const databaseUrl = config.DATABASE_URL ?? join(config.DATA_DIR, 'issuer.db')
+  const databaseUrl = issuerDatabaseUrl(config)
   // Instances sharing PostgreSQL share the key set there, sealed: a database dump alone must not sign.
   const keyStorage = isPostgresUrl(databaseUrl) ? 'database' : 'file'
   if (keyStorage === 'database' && !config.KEY_ENCRYPTION_KEY) {
