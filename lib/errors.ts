@@ -66,6 +66,7 @@ export const ERRORS = defineErrors({
   // Issuer: accounts, sessions, keys
   KG_INVALID_CREDENTIALS: { status: 401, error: 'invalid_grant', message: 'Invalid e-mail or password' },
   KG_ACCOUNT_DISABLED: { status: 403, error: 'access_denied', message: 'This account is disabled' },
+  KG_DISABLE_SELF: { status: 409, error: 'conflict', message: 'An admin cannot disable their own account' },
   KG_REFRESH_INVALID: {
     status: 401,
     error: 'invalid_grant',

@@ -3,6 +3,7 @@
  * same file and rules as the command line.
  */
 import type { FastifyInstance } from 'fastify'
+import { KeygateError } from '../../../lib/errors.js'
 import { noContent } from '../../../lib/openapi.js'
 import type { Accounts } from '../accounts.js'
 import type { KeyAdministration } from '../keys/key-administration.js'
@@ -282,7 +283,8 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
     },
     async (request) => {
       // No login by any method, no refresh; the user's sessions, tokens, exchanged tokens and download
-      // links are revoked through the feed, like a logout-all.
+      // links are revoked through the feed, like a logout-all. Never one's own: another admin must.
+      if (request.params.id === request.identity!.subject) throw new KeygateError('KG_DISABLE_SELF')
       const user = await accounts.disable(request.params.id)
       request.log.info({ userId: user.id, by: request.identity!.subject }, 'user disabled')
       return userView(user)

@@ -306,6 +306,13 @@ t.test(
     const listed = await app.inject({ url: '/admin/users', headers: auth })
     const users = listed.json().users as Array<{ email: string; disabled_at: string | null }>
     t.equal(users.find((u) => u.email === 'root@example.com')?.disabled_at, null)
+    const root = (listed.json().users as Array<{ id: string; email: string }>).find(
+      (u) => u.email === 'root@example.com',
+    )!
+    const self = await app.inject({ method: 'POST', url: `/admin/users/${root.id}/disable`, headers: auth })
+    t.equal(self.statusCode, 409, 'an admin cannot disable their own account')
+    t.equal(self.json().code, 'KG_DISABLE_SELF')
+    t.equal((await app.inject({ url: '/admin/users', headers: auth })).statusCode, 200, 'and stays in')
     t.equal(users.find((u) => u.email === 'deputy@example.com')?.disabled_at, disabled.json().disabled_at)
     t.equal(
       (await app.inject({ method: 'POST', url: '/admin/users/nope/disable', headers: auth })).json().code,
