@@ -174,18 +174,19 @@ function smtpTransport(settings: MailSettings): Transport {
 
 function outboxTransport(settings: MailSettings): Transport {
   const composer = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' })
+  let written = 0
   return {
     async deliver(message) {
+      // Named when handed over, not when composed: the names sort in the order the messages were sent,
+      // even within one millisecond (a reader takes the last one as the latest code).
+      const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${String(++written).padStart(9, '0')}-${randomBytes(4).toString('hex')}.eml`
       const info = await composer.sendMail({
         from: settings.mailFrom,
         to: message.to,
         subject: message.subject,
         text: message.text,
       })
-      const file = join(
-        settings.outboxDir,
-        `${new Date().toISOString().replace(/[:.]/g, '-')}-${randomBytes(4).toString('hex')}.eml`,
-      )
+      const file = join(settings.outboxDir, name)
       await createFileOnce(file, (info.message as Buffer).toString('utf8'))
       return { outbox: file }
     },
