@@ -6,10 +6,8 @@
  * verifies. When the provider cannot answer, no session is started: a revoked token must not get in just
  * because its provider is down.
  */
-import { request } from 'undici'
-import { readCappedBody } from '@keygate/fastify-auth'
-import { clientSecretBasic } from '../../lib/client-secret-basic.js'
 import { KeygateError } from '../../lib/errors.js'
+import { type OAuthAnswer, postOAuthForm } from '../../lib/oauth-client.js'
 import type { ExternalIntrospectionEndpoint } from './external-issuers.js'
 
 /** How long keygate waits for a provider's introspection answer, in milliseconds (5 s). */
@@ -41,38 +39,24 @@ export async function assertActive(
   presented: IntrospectedToken,
   timeoutMs = INTROSPECTION_TIMEOUT_MS,
 ): Promise<void> {
-  let status: number
-  let body: Buffer | undefined
+  let answer: OAuthAnswer
   try {
-    const res = await request(endpoint.endpoint, {
-      method: 'POST',
-      headers: {
-        authorization: clientSecretBasic(endpoint.clientId, endpoint.clientSecret),
-        'content-type': 'application/x-www-form-urlencoded',
-        accept: 'application/json',
-      },
-      body: new URLSearchParams({ token: presented.token, token_type_hint: 'access_token' }).toString(),
-      signal: AbortSignal.timeout(timeoutMs),
-    })
-    status = res.statusCode
-    body = await readCappedBody(res.body, MAX_INTROSPECTION_ANSWER_BYTES)
+    answer = await postOAuthForm(
+      endpoint.endpoint,
+      endpoint,
+      { token: presented.token, token_type_hint: 'access_token' },
+      { timeoutMs, maxBytes: MAX_INTROSPECTION_ANSWER_BYTES },
+    )
   } catch (err) {
     throw new IntrospectionUnavailable(`unreachable: ${(err as Error).message}`)
   }
-  if (status !== 200) throw new IntrospectionUnavailable(`answered ${status}`)
-  if (body === undefined) throw new IntrospectionUnavailable('answer too large')
-  let answer: Record<string, unknown>
-  try {
-    answer = JSON.parse(body.toString('utf8')) as Record<string, unknown>
-  } catch {
-    throw new IntrospectionUnavailable('answer is not JSON')
-  }
-  if (typeof answer !== 'object' || answer === null || typeof answer.active !== 'boolean') {
-    throw new IntrospectionUnavailable('answer has no boolean "active"')
-  }
+  if (answer.status !== 200) throw new IntrospectionUnavailable(`answered ${answer.status}`)
+  const json = answer.json
+  if (json === undefined) throw new IntrospectionUnavailable('answer too large or not a JSON object')
+  if (typeof json.active !== 'boolean') throw new IntrospectionUnavailable('answer has no boolean "active"')
   // RFC 7662 §2.2: `active` is all that is required; `iss` and `sub`, when given, must be the token's own.
   const same = (claim: unknown, expected: string) => claim === undefined || claim === expected
-  if (!answer.active || !same(answer.iss, presented.issuer) || !same(answer.sub, presented.subject)) {
+  if (!json.active || !same(json.iss, presented.issuer) || !same(json.sub, presented.subject)) {
     throw new KeygateError('KG_EXTERNAL_TOKEN_INACTIVE')
   }
 }

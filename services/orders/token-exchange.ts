@@ -8,9 +8,7 @@
  * expire, in a bounded cache that drops the oldest entry when full.
  */
 import { createHash } from 'node:crypto'
-import { request } from 'undici'
-import { readCappedBody } from '@keygate/fastify-auth'
-import { clientSecretBasic } from '../../lib/client-secret-basic.js'
+import { type OAuthAnswer, postOAuthForm } from '../../lib/oauth-client.js'
 
 /** The issuer's token endpoint, below ISSUER_URL. */
 export const TOKEN_ENDPOINT_PATH = '/oauth/token'
@@ -98,42 +96,34 @@ export class TokenExchange {
   }
 
   async #ask(subjectToken: string, kind: SubjectKind): Promise<{ token: string; expiresIn: number }> {
-    const body = new URLSearchParams({
-      grant_type: GRANT_TOKEN_EXCHANGE,
-      subject_token: subjectToken,
-      subject_token_type: kind === 'assertion' ? TOKEN_TYPE_JWT : TOKEN_TYPE_ACCESS_TOKEN,
-      requested_token_type: TOKEN_TYPE_ACCESS_TOKEN,
-      audience: this.#o.audience,
-    }).toString()
-    let status: number
-    let text: string | undefined
+    let answer: OAuthAnswer
     try {
-      const res = await request(`${this.#o.issuerUrl.replace(/\/+$/, '')}${TOKEN_ENDPOINT_PATH}`, {
-        method: 'POST',
-        headers: {
-          authorization: clientSecretBasic(this.#o.clientId, this.#o.clientSecret),
-          'content-type': 'application/x-www-form-urlencoded',
-          accept: 'application/json',
+      answer = await postOAuthForm(
+        `${this.#o.issuerUrl.replace(/\/+$/, '')}${TOKEN_ENDPOINT_PATH}`,
+        this.#o,
+        {
+          grant_type: GRANT_TOKEN_EXCHANGE,
+          subject_token: subjectToken,
+          subject_token_type: kind === 'assertion' ? TOKEN_TYPE_JWT : TOKEN_TYPE_ACCESS_TOKEN,
+          requested_token_type: TOKEN_TYPE_ACCESS_TOKEN,
+          audience: this.#o.audience,
         },
-        body,
-        signal: AbortSignal.timeout(this.#o.timeoutMs),
-      })
-      status = res.statusCode
-      text = (await readCappedBody(res.body, MAX_EXCHANGE_ANSWER_BYTES))?.toString('utf8')
+        { timeoutMs: this.#o.timeoutMs, maxBytes: MAX_EXCHANGE_ANSWER_BYTES },
+      )
     } catch (err) {
       throw new ExchangeFailure('exchange_failed', undefined, { cause: err })
     }
+    const { status, json } = answer
     if (status >= 400 && status < 500) throw new ExchangeFailure('exchange_refused', status)
-    if (status !== 200 || text === undefined) throw new ExchangeFailure('exchange_failed', status)
-    let answer: { access_token?: unknown; expires_in?: unknown }
-    try {
-      answer = JSON.parse(text) as typeof answer
-    } catch {
-      throw new ExchangeFailure('exchange_failed', status)
-    }
-    const token = answer?.access_token
-    const expiresIn = answer?.expires_in
-    if (typeof token !== 'string' || token === '' || typeof expiresIn !== 'number' || !(expiresIn > 0)) {
+    const token = json?.access_token
+    const expiresIn = json?.expires_in
+    if (
+      status !== 200 ||
+      typeof token !== 'string' ||
+      token === '' ||
+      typeof expiresIn !== 'number' ||
+      !(expiresIn > 0)
+    ) {
       throw new ExchangeFailure('exchange_failed', status)
     }
     return { token, expiresIn }
