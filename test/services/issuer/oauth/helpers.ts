@@ -7,12 +7,36 @@ import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { clientSecretHash } from '../../../../services/issuer/oauth/clients.js'
 import type { Test } from 'tap'
-import { type IssuerFixture, issuerFixture, login, bearer } from '../fixtures.js'
+import type { GatewayKeys } from '../../../helpers/gateway-keys.js'
+import { type IssuerFixture, issuerFixture, login, bearer, claimsOf, headerOf } from '../fixtures.js'
 
 export const ADMIN_EMAIL = 'admin@example.com'
 export const ADMIN_PASSWORD = 'an admin passphrase'
 export const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token'
+/** RFC 8693 subject type of a gateway assertion. */
+export const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt'
+
+/** The assertion the gateway would send upstream for `accessToken`; `claims` override. */
+export function gatewayAssertionFor(
+  gateway: GatewayKeys,
+  accessToken: string,
+  claims: Record<string, unknown> = {},
+): string {
+  const at = claimsOf(accessToken)
+  return gateway.assert({
+    sub: at.sub,
+    sid: at.sid,
+    roles: at.roles,
+    scope: at.scope,
+    client_id: at.client_id,
+    at_jti: at.jti,
+    at_iat: at.iat,
+    at_iss: at.iss,
+    at_kid: headerOf(accessToken).kid,
+    ...claims,
+  })
+}
 
 export interface OAuthFixture extends IssuerFixture {
   adminToken: string

@@ -1,6 +1,7 @@
 /**
  * The judge: openid-client v6, unmodified, against a listening issuer — discovery (OpenID and RFC 8414),
- * client credentials, token exchange (genericGrantRequest), introspection and revocation, authenticating
+ * client credentials, token exchange (genericGrantRequest) of access tokens and of gateway assertions,
+ * introspection and revocation, authenticating
  * with a client secret (Basic and post) and with a private key JWT (a JWKS registered inline, and one served
  * at a jwks_uri).
  */
@@ -9,8 +10,16 @@ import type { AddressInfo } from 'node:net'
 import { exportJWK, generateKeyPair } from 'jose'
 import * as client from 'openid-client'
 import t from 'tap'
-import { login, register } from '../fixtures.js'
-import { ACCESS_TOKEN_TYPE, EXCHANGE, listeningIssuer, registerClient } from './helpers.js'
+import { startGatewayKeys } from '../../../helpers/gateway-keys.js'
+import { claimsOf, login, register } from '../fixtures.js'
+import {
+  ACCESS_TOKEN_TYPE,
+  EXCHANGE,
+  JWT_TOKEN_TYPE,
+  gatewayAssertionFor,
+  listeningIssuer,
+  registerClient,
+} from './helpers.js'
 
 const GATEWAY = 'kgc_gateway'
 const GATEWAY_SECRET = 'a gateway secret of some length'
@@ -76,6 +85,43 @@ t.test('client secret: discovery, client credentials, exchange, introspection, r
     .clientCredentialsGrant(config, { resource: 'keygate-files' })
     .catch((err: unknown) => err)) as { error?: string }
   t.equal(refused.error, 'invalid_target', 'errors reach the client as RFC 6749 errors')
+})
+
+t.test('exchange of a gateway assertion, by the client of the service it is addressed to', async (t) => {
+  const gatewayKeys = await startGatewayKeys(t, { audience: 'orders' })
+  const f = await listeningIssuer(t, { GATEWAY_URL: gatewayKeys.url })
+  const orders = await registerClient(f, {
+    name: 'orders',
+    grant_types: [EXCHANGE],
+    scopes: ['profile'],
+    audiences: ['keygate-profile'],
+    service: 'orders',
+  })
+  const config = await client.discovery(
+    new URL(f.base),
+    orders.client_id,
+    undefined,
+    client.ClientSecretBasic(orders.client_secret!),
+    insecure,
+  )
+  await register(f.app, 'erin@example.com')
+  const erin = await login(f.app, 'erin@example.com')
+  const exchanged = await client.genericGrantRequest(config, EXCHANGE, {
+    subject_token: gatewayAssertionFor(gatewayKeys, erin.accessToken),
+    subject_token_type: JWT_TOKEN_TYPE,
+    audience: 'keygate-profile',
+  })
+  t.equal(exchanged.issued_token_type, ACCESS_TOKEN_TYPE)
+  const claims = claimsOf(exchanged.access_token)
+  t.equal(claims.sub, claimsOf(erin.accessToken).sub, 'on behalf of the user')
+  t.same(claims.act, { sub: orders.client_id }, 'orders acting')
+  t.equal(claims.aud, 'keygate-profile')
+
+  const elsewhere = gatewayAssertionFor(gatewayKeys, erin.accessToken, { aud: 'files' })
+  const refused = (await client
+    .genericGrantRequest(config, EXCHANGE, { subject_token: elsewhere, subject_token_type: JWT_TOKEN_TYPE })
+    .catch((err: unknown) => err)) as { error?: string }
+  t.equal(refused.error, 'invalid_grant', "another service's assertion is refused")
 })
 
 t.test('private_key_jwt: inline JWKS and jwks_uri', async (t) => {

@@ -1,9 +1,16 @@
 import t from 'tap'
 import { claimsOf, headerOf, login, register } from '../fixtures.js'
 import { startGatewayKeys } from '../../../helpers/gateway-keys.js'
-import { ACCESS_TOKEN_TYPE, EXCHANGE, basic, oauthFixture, postForm, registerClient } from './helpers.js'
-
-const JWT_TYPE = 'urn:ietf:params:oauth:token-type:jwt'
+import {
+  ACCESS_TOKEN_TYPE,
+  EXCHANGE,
+  JWT_TOKEN_TYPE,
+  basic,
+  gatewayAssertionFor,
+  oauthFixture,
+  postForm,
+  registerClient,
+} from './helpers.js'
 
 t.test('client_credentials with client_secret_basic: an RFC 9068 token for the client itself', async (t) => {
   const f = await oauthFixture(t)
@@ -275,18 +282,7 @@ t.test(
     const alice = await login(f.app, 'alice@example.com')
     const at = claimsOf(alice.accessToken)
     const assertionOf = (claims: Record<string, unknown> = {}) =>
-      gateway.assert({
-        sub: at.sub,
-        sid: at.sid,
-        roles: at.roles,
-        scope: at.scope,
-        client_id: at.client_id,
-        at_jti: at.jti,
-        at_iat: at.iat,
-        at_iss: at.iss,
-        at_kid: headerOf(alice.accessToken).kid,
-        ...claims,
-      })
+      gatewayAssertionFor(gateway, alice.accessToken, claims)
     const client = async (name: string, service?: string) => {
       const c = await registerClient(f, {
         name,
@@ -301,7 +297,7 @@ t.test(
     const orders = await client('orders', 'orders')
     const files = await client('files', 'files')
     const plain = await client('plain')
-    const exchange = (auth: Record<string, string>, subject: string, type = JWT_TYPE) =>
+    const exchange = (auth: Record<string, string>, subject: string, type = JWT_TOKEN_TYPE) =>
       postForm(
         f.app,
         '/oauth/token',
