@@ -179,7 +179,9 @@ export class Accounts {
    * Disables a user: no login by any method, no refresh, and every token, exchanged token and download link
    * of theirs revoked through the feed. Disabling a disabled user changes nothing.
    */
-  async disable(userId: string): Promise<UserRecord> {
+  async disable(userId: string, by: string): Promise<UserRecord> {
+    // Never one's own account: another admin must, so the last admin cannot lock everyone out by mistake.
+    if (userId === by) throw new KeygateError('KG_DISABLE_SELF')
     const user = await this.get(userId)
     if (user.disabledAt === null) await this.#o.revocations.recordUserDisabled(userId)
     return this.get(userId)

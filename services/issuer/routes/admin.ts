@@ -3,7 +3,6 @@
  * same file and rules as the command line.
  */
 import type { FastifyInstance } from 'fastify'
-import { KeygateError } from '../../../lib/errors.js'
 import { noContent } from '../../../lib/openapi.js'
 import type { Accounts } from '../accounts.js'
 import type { KeyAdministration } from '../keys/key-administration.js'
@@ -275,34 +274,25 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
     },
   )
 
-  app.post<{ Params: { id: string } }>(
-    '/admin/users/:id/disable',
-    {
-      config: ADMIN,
-      schema: { params: IdParams, body: { ...NoBody, nullable: true }, response: { 200: UserView } },
-    },
-    async (request) => {
-      // No login by any method, no refresh; the user's sessions, tokens, exchanged tokens and download
-      // links are revoked through the feed, like a logout-all. Never one's own: another admin must.
-      if (request.params.id === request.identity!.subject) throw new KeygateError('KG_DISABLE_SELF')
-      const user = await accounts.disable(request.params.id)
-      request.log.info({ userId: user.id, by: request.identity!.subject }, 'user disabled')
-      return userView(user)
-    },
-  )
+  // Disabling and enabling: a user id in the path, no body, the user as it now is.
+  const userSwitch = {
+    config: ADMIN,
+    schema: { params: IdParams, body: { ...NoBody, nullable: true }, response: { 200: UserView } },
+  }
 
-  app.post<{ Params: { id: string } }>(
-    '/admin/users/:id/enable',
-    {
-      config: ADMIN,
-      schema: { params: IdParams, body: { ...NoBody, nullable: true }, response: { 200: UserView } },
-    },
-    async (request) => {
-      const user = await accounts.enable(request.params.id)
-      request.log.info({ userId: user.id, by: request.identity!.subject }, 'user enabled')
-      return userView(user)
-    },
-  )
+  app.post<{ Params: { id: string } }>('/admin/users/:id/disable', userSwitch, async (request) => {
+    // No login by any method, no refresh; the user's sessions, tokens, exchanged tokens and download
+    // links are revoked through the feed, like a logout-all.
+    const user = await accounts.disable(request.params.id, request.identity!.subject)
+    request.log.info({ userId: user.id, by: request.identity!.subject }, 'user disabled')
+    return userView(user)
+  })
+
+  app.post<{ Params: { id: string } }>('/admin/users/:id/enable', userSwitch, async (request) => {
+    const user = await accounts.enable(request.params.id)
+    request.log.info({ userId: user.id, by: request.identity!.subject }, 'user enabled')
+    return userView(user)
+  })
 
   app.get<{ Params: { id: string } }>(
     '/admin/users/:id/sessions',
