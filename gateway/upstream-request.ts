@@ -18,8 +18,7 @@
  * `Connection` to remove what the gateway sets. The response side is response-headers.ts.
  */
 import type { FastifyRequest } from 'fastify'
-import { claimAt, claimPath } from '@keygate/fastify-auth'
-import type { Identity } from '@keygate/fastify-auth'
+import { claimAt, claimPath, type Identity } from '@keygate/fastify-auth'
 import {
   ASSERTION_HEADER,
   CLAIM_HEADER_PREFIX,

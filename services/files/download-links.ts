@@ -8,8 +8,7 @@
 import { randomUUID } from 'node:crypto'
 import fastifyJwt, { type JWT } from '@fastify/jwt'
 import type { FastifyInstance } from 'fastify'
-import type { Identity } from '@keygate/fastify-auth'
-import type { RevocableIdentity } from '@keygate/fastify-auth'
+import type { Identity, RevocableIdentity } from '@keygate/fastify-auth'
 import { KeygateError } from '../../lib/errors.js'
 
 /** JOSE `typ` of a download link. */

@@ -10,8 +10,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { Pool } from 'undici'
-import type { Identity } from '@keygate/fastify-auth'
-import { readCappedBody } from '@keygate/fastify-auth'
+import { type Identity, readCappedBody } from '@keygate/fastify-auth'
 import { KeygateError } from '../../lib/errors.js'
 import { canRelay, REQUEST_ID_HEADER, relayHeaders } from '../../lib/identity/relay.js'
 import { ExchangeFailure, type TokenExchange } from './token-exchange.js'

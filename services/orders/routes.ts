@@ -9,8 +9,8 @@ import type { FastifyInstance } from 'fastify'
 import { KeygateError } from '../../lib/errors.js'
 import { verifiedCaller } from '../../lib/service.js'
 import type { ProfileClient } from './profile-client.js'
-import type { Order, OrderStore } from './store.js'
 import { ASSERTION_HEADER } from '../../lib/identity/constants.js'
+import type { Order, OrderStore } from './store.js'
 
 export const MAX_ITEM_CHARS = 100
 export const MAX_QUANTITY = 1000

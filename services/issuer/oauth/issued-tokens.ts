@@ -6,8 +6,7 @@
  * use). A small clock tolerance (ISSUED_TOKEN_CLOCK_TOLERANCE_S): instances sharing a database mint with
  * their own clocks, and a token another instance minted a moment ago must not look issued in the future.
  */
-import { TokenVerifier } from '@keygate/fastify-auth'
-import type { Identity, KeySource, RevocationSet } from '@keygate/fastify-auth'
+import { type Identity, type KeySource, type RevocationSet, TokenVerifier } from '@keygate/fastify-auth'
 import { ACCESS_TOKEN_TYPE } from '../../../lib/identity/constants.js'
 import { SIGNING_ALGORITHM } from '../keys/key-document.js'
 
