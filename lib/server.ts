@@ -18,6 +18,7 @@ import {
 import pino, { type DestinationStream, type Logger } from 'pino'
 import { answerClientError, answerError, type ErrorCode, KeygateError } from './errors.js'
 import type {} from './operations.js'
+import { requestLogger } from './request-logger.js'
 
 /** Grace period for in-flight requests on SIGTERM/SIGINT, in milliseconds. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000
@@ -272,6 +273,7 @@ export function serverOptions(
   return {
     loggerInstance: options.logger,
     genReqId: requestId,
+    childLoggerFactory: requestLogger,
     // Node's own head and request timeouts (not Fastify's), so a slow client gets its 408 from the parser.
     http: {
       headersTimeout: timeouts.headersMs,
