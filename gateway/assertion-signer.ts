@@ -1,8 +1,11 @@
 /**
  * The gateway's identity assertions: a compact JWS (EdDSA, `typ: kg-assertion+jwt`) per caller and upstream,
  * signed with the gateway's own Ed25519 key and published on its JWKS. Ed25519 signs in tens of microseconds,
- * and an assertion is reused for the same access token and audience until shortly before it expires, so the
- * gateway signs about once per token, upstream and assertion lifetime rather than per request.
+ * and an assertion is reused for the same verified token and audience until shortly before it expires, so the
+ * gateway signs about once per token, upstream and assertion lifetime rather than per request. Assertions are
+ * kept beside the identity the verifier holds for the token (the verifier's cache returns the same object
+ * for the same token): no key to build per request, no cache of their own to turn over, and they go when
+ * the verifier lets the identity go.
  */
 import {
   createHash,
@@ -14,7 +17,6 @@ import {
   sign,
 } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
-import { LRUCache } from 'lru-cache'
 import { createFileOnce } from '../lib/atomic-file.js'
 import type { Identity } from '@keygate/fastify-auth'
 import {
@@ -24,8 +26,6 @@ import {
   DEFAULT_ASSERTION_TTL_S,
 } from '../lib/identity/constants.js'
 
-/** Assertions remembered (one per access token and upstream). */
-export const DEFAULT_ASSERTION_CACHE_SIZE = 10_000
 /** A cached assertion is replaced once it has less than this left to live, in seconds. */
 export const ASSERTION_RENEW_BEFORE_S = 10
 /** `Cache-Control: max-age` of the gateway's JWKS, in seconds. */
@@ -48,12 +48,12 @@ export interface AssertionSignerOptions {
   issuer: string
   /** Assertion lifetime, in seconds. Default DEFAULT_ASSERTION_TTL_S. */
   ttlS?: number
-  cacheSize?: number
   /** Milliseconds since the epoch. */
   now?: () => number
 }
 
-interface CachedAssertion {
+interface IssuedAssertion {
+  readonly audience: string
   readonly jws: string
   readonly exp: number
 }
@@ -68,7 +68,8 @@ export class AssertionSigner {
   readonly #ttlS: number
   readonly #now: () => number
   readonly #encodedHeader: string
-  readonly #cache: LRUCache<string, CachedAssertion>
+  /** The assertions of each identity, one per audience it went to (a handful at most: one per upstream). */
+  readonly #issued = new WeakMap<Identity, IssuedAssertion[]>()
 
   private constructor(privateKey: KeyObject, publicJwk: PublicJwk, options: AssertionSignerOptions) {
     this.#privateKey = privateKey
@@ -80,7 +81,6 @@ export class AssertionSigner {
     this.#encodedHeader = base64url(
       JSON.stringify({ alg: ASSERTION_ALGORITHM, typ: ASSERTION_TYPE, kid: this.kid }),
     )
-    this.#cache = new LRUCache({ max: options.cacheSize ?? DEFAULT_ASSERTION_CACHE_SIZE })
   }
 
   /**
@@ -117,15 +117,12 @@ export class AssertionSigner {
   /** The assertion of `identity` for `audience` (an upstream name), reused while it has time left. */
   assertionFor(identity: Identity, audience: string): string {
     const nowS = Math.floor(this.#now() / 1000)
-    const key = `${identity.issuer}\n${identity.tokenId}\n${audience}`
-    const cached = this.#cache.get(key)
-    // Capped by the token's own expiry, a fresh assertion would expire no later: keep the one we have.
-    if (
-      cached &&
-      (cached.exp - nowS > ASSERTION_RENEW_BEFORE_S ||
-        (cached.exp === identity.expiresAt && nowS < cached.exp))
-    ) {
-      return cached.jws
+    let issued = this.#issued.get(identity)
+    const index = issued === undefined ? -1 : issued.findIndex((a) => a.audience === audience)
+    if (index >= 0) {
+      const { jws, exp } = issued![index]!
+      // Capped by the token's own expiry, a fresh assertion would expire no later: keep the one we have.
+      if (exp - nowS > ASSERTION_RENEW_BEFORE_S || (exp === identity.expiresAt && nowS < exp)) return jws
     }
     const exp = Math.min(nowS + this.#ttlS, identity.expiresAt)
     const jws = this.sign({
@@ -144,7 +141,8 @@ export class AssertionSigner {
       at_iss: identity.issuer,
       at_kid: identity.keyId,
     })
-    this.#cache.set(key, { jws, exp })
+    if (issued === undefined) this.#issued.set(identity, (issued = []))
+    issued[index >= 0 ? index : issued.length] = { audience, jws, exp }
     return jws
   }
 

@@ -109,28 +109,52 @@ t.test('an assertion is an EdDSA JWS with exactly the documented claims', async 
   t.notOk('sid' in anonymousClient || 'client_id' in anonymousClient, 'absent claims are left out')
 })
 
-t.test('assertions are reused per token and audience until shortly before they expire', async (t) => {
-  let now = T0
-  const signer = await AssertionSigner.open({ keyFile: keyFile(t), issuer: ISSUER, ttlS: 60, now: () => now })
-  const first = signer.assertionFor(identity(), 'profile')
-  t.equal(signer.assertionFor(identity(), 'profile'), first, 'same token, same audience: the same assertion')
-  t.not(signer.assertionFor(identity(), 'orders'), first, 'another audience: another assertion')
-  t.not(signer.assertionFor(identity({ tokenId: 'token-2' }), 'profile'), first, 'another token: another one')
+t.test(
+  'assertions are reused per verified token and audience until shortly before they expire',
+  async (t) => {
+    let now = T0
+    const signer = await AssertionSigner.open({
+      keyFile: keyFile(t),
+      issuer: ISSUER,
+      ttlS: 60,
+      now: () => now,
+    })
+    // The verifier hands the gateway the same identity for the same token while it caches it.
+    const caller = identity()
+    const first = signer.assertionFor(caller, 'profile')
+    t.equal(signer.assertionFor(caller, 'profile'), first, 'same token, same audience: the same assertion')
+    const toOrders = signer.assertionFor(caller, 'orders')
+    t.not(toOrders, first, 'another audience: another assertion')
+    t.equal(decodeJwt(toOrders).aud, 'orders')
+    t.equal(signer.assertionFor(caller, 'orders'), toOrders, 'each audience keeps its own')
+    t.equal(signer.assertionFor(caller, 'profile'), first)
+    t.not(
+      signer.assertionFor(identity({ tokenId: 'token-2' }), 'profile'),
+      first,
+      'another token: another one',
+    )
+    t.not(
+      signer.assertionFor(identity(), 'profile'),
+      first,
+      'a token verified again (a new identity): a new one',
+    )
 
-  now = T0 + (60 - ASSERTION_RENEW_BEFORE_S - 1) * 1000
-  t.equal(signer.assertionFor(identity(), 'profile'), first, 'still reused with time to live')
-  now = T0 + (60 - ASSERTION_RENEW_BEFORE_S) * 1000
-  const renewed = signer.assertionFor(identity(), 'profile')
-  t.not(renewed, first, 'a new one near expiry')
-  t.equal(decodeJwt(renewed).exp, now / 1000 + 60)
+    now = T0 + (60 - ASSERTION_RENEW_BEFORE_S - 1) * 1000
+    t.equal(signer.assertionFor(caller, 'profile'), first, 'still reused with time to live')
+    now = T0 + (60 - ASSERTION_RENEW_BEFORE_S) * 1000
+    const renewed = signer.assertionFor(caller, 'profile')
+    t.not(renewed, first, 'a new one near expiry')
+    t.equal(decodeJwt(renewed).exp, now / 1000 + 60)
+    t.equal(signer.assertionFor(caller, 'profile'), renewed, 'the renewed one replaces the old')
 
-  const expiring = identity({ tokenId: 'token-3', expiresAt: T0 / 1000 + 30 })
-  now = T0
-  const capped = signer.assertionFor(expiring, 'profile')
-  t.equal(decodeJwt(capped).exp, T0 / 1000 + 30, 'never outlives the token')
-  now = T0 + 25_000
-  t.equal(signer.assertionFor(expiring, 'profile'), capped, 'capped by the token: kept to its end')
-})
+    const expiring = identity({ tokenId: 'token-3', expiresAt: T0 / 1000 + 30 })
+    now = T0
+    const capped = signer.assertionFor(expiring, 'profile')
+    t.equal(decodeJwt(capped).exp, T0 / 1000 + 30, 'never outlives the token')
+    now = T0 + 25_000
+    t.equal(signer.assertionFor(expiring, 'profile'), capped, 'capped by the token: kept to its end')
+  },
+)
 
 t.test('the gateway publishes its key over HTTP, cacheable, ahead of the proxied /.well-known', async (t) => {
   const { upstream, gw } = await startEchoGateway(t, {
