@@ -18,6 +18,7 @@ import {
   startExpressStack,
   startGateway,
   startProfile,
+  startRawProxy,
   startReplyFrom,
   startUpstream,
 } from './stacks.js'
@@ -34,6 +35,7 @@ const ROTATION_TOKENS_PER_KEY = 20
 
 const UPSTREAM = 'upstream alone'
 const REPLY_FROM = 'reply-from (no auth)'
+const RAW_PROXY = 'node:http + undici (no auth)'
 const GATEWAY = 'keygate gateway'
 const EXPRESS = 'express stack'
 const GATEWAY_RELAY_ONLY = 'keygate gateway, token relay only'
@@ -79,11 +81,13 @@ function haproxyNote(ctx: BenchContext): string[] {
 /** (a) A few users, tokens reused: the common case, where the verified-token cache answers. */
 export async function scenarioA(ctx: BenchContext): Promise<ScenarioReport> {
   const { replyFrom, gateway, express, haproxy } = await proxyStacks(ctx, 'a')
+  const raw = await startRawProxy(ctx.upstream.url, ctx.machine.serverCpu)
   try {
     const tokens = () => ({ tokenFile: ctx.fewUsersFile })
     const runs = await rounds(ctx, [
       { name: UPSTREAM, server: ctx.upstream, path: SECURE_PATH, spec: tokens },
       { name: REPLY_FROM, server: replyFrom, path: SECURE_PATH, spec: tokens },
+      { name: RAW_PROXY, server: raw, path: SECURE_PATH, spec: tokens },
       ...haproxyStack(haproxy, tokens),
       { name: GATEWAY, server: gateway, path: SECURE_PATH, spec: tokens },
       { name: GATEWAY_OPEN, server: gateway, path: OPEN_PATH, spec: tokens },
@@ -97,6 +101,12 @@ export async function scenarioA(ctx: BenchContext): Promise<ScenarioReport> {
           runOf(runs, GATEWAY, i + 1),
           runOf(runs, GATEWAY_OPEN, i + 1),
         ),
+        ...ratio(
+          'node:http + undici ÷ reply-from',
+          runOf(runs, RAW_PROXY, i + 1),
+          runOf(runs, REPLY_FROM, i + 1),
+        ),
+        ...ratio('gateway ÷ node:http + undici', runOf(runs, GATEWAY, i + 1), runOf(runs, RAW_PROXY, i + 1)),
       ),
     )
     return {
@@ -106,11 +116,12 @@ export async function scenarioA(ctx: BenchContext): Promise<ScenarioReport> {
       ratios,
       notes: [
         `"${GATEWAY_OPEN}": the same gateway process, \`${OPEN_PATH}\` (auth none), the same tokens sent and ignored`,
+        `"${RAW_PROXY}": the floor of a Node proxy hop (bench/servers/raw-proxy.ts): no framework, auth, header hygiene, logging or metrics`,
         ...haproxyNote(ctx),
       ],
     }
   } finally {
-    await stopAll([replyFrom, gateway, express, ...(haproxy ? [haproxy] : [])])
+    await stopAll([replyFrom, raw, gateway, express, ...(haproxy ? [haproxy] : [])])
   }
 }
 

@@ -53,6 +53,15 @@ export function startReplyFrom(upstreamUrl: string, cpu: number | undefined): Pr
   })
 }
 
+export function startRawProxy(upstreamUrl: string, cpu: number | undefined): Promise<ServerProcess> {
+  return startServer({
+    name: 'raw-proxy',
+    script: 'bench/servers/raw-proxy.ts',
+    env: { UPSTREAM_URL: upstreamUrl },
+    cpu,
+  })
+}
+
 export function startExpressStack(
   upstreamUrl: string,
   jwksUri: string,
