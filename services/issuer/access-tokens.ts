@@ -1,9 +1,14 @@
 /**
  * Access tokens per RFC 9068, signed by the key set's active key. They carry what services need to decide
  * (subject, session, roles, scope) and nothing else: no e-mail or other personal data.
+ *
+ * The compact JWS (RFC 7515 §7.1) is assembled here and signed by WebCrypto: the token is byte for byte what
+ * jose's SignJWT made (same header and claim order; RS256 signatures are deterministic), without its
+ * per-token copy and checks of claims we build ourselves. WebCrypto signs on libuv's thread pool; signing
+ * synchronously (`node:crypto.sign`) on the event loop cost more CPU per refresh, not less (measured, see
+ * docs/benchmarks.md).
  */
-import { randomUUID } from 'node:crypto'
-import { SignJWT } from 'jose'
+import { randomUUID, webcrypto } from 'node:crypto'
 import { ACCESS_TOKEN_TYPE } from '../../lib/identity/constants.js'
 import { SIGNING_ALGORITHM } from './keys/key-document.js'
 import type { KeySet } from './keys/key-set.js'
@@ -55,9 +60,18 @@ export interface ClientTokenClaims {
   notAfterS?: number
 }
 
+/** RS256's WebCrypto algorithm (the key was imported with its hash, SHA-256). */
+const RS256 = 'RSASSA-PKCS1-v1_5'
+
+function base64urlJson(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url')
+}
+
 /** Mints access tokens. */
 export class AccessTokenMinter {
   readonly #options: AccessTokenOptions
+  /** The encoded protected header of the last signing key (the same for every token it signs). */
+  #header = { kid: '', encoded: '' }
 
   constructor(options: AccessTokenOptions) {
     this.#options = options
@@ -111,15 +125,13 @@ export class AccessTokenMinter {
     const issuedAtS = Math.floor(iat)
     const exp = Math.min(issuedAtS + Math.floor(ttlMs / 1000), notAfterS ?? Infinity)
     const jti = randomUUID()
-    const token = await new SignJWT(payload)
-      .setProtectedHeader({ alg: SIGNING_ALGORITHM, typ: ACCESS_TOKEN_TYPE, kid: signer.kid })
-      .setIssuer(issuer)
-      .setSubject(subject)
-      .setAudience(audience)
-      .setIssuedAt(iat)
-      .setExpirationTime(exp)
-      .setJti(jti)
-      .sign(signer.key)
-    return { token, jti, expiresIn: exp - issuedAtS }
+    if (this.#header.kid !== signer.kid) {
+      const header = { alg: SIGNING_ALGORITHM, typ: ACCESS_TOKEN_TYPE, kid: signer.kid }
+      this.#header = { kid: signer.kid, encoded: base64urlJson(header) }
+    }
+    const claims = { ...payload, iss: issuer, sub: subject, aud: audience, iat, exp, jti }
+    const input = `${this.#header.encoded}.${base64urlJson(claims)}`
+    const signature = Buffer.from(await webcrypto.subtle.sign(RS256, signer.key, Buffer.from(input)))
+    return { token: `${input}.${signature.toString('base64url')}`, jti, expiresIn: exp - issuedAtS }
   }
 }

@@ -37,6 +37,9 @@ export interface KeySetOptions {
   now: () => number
 }
 
+/** RFC 7518 §3.3: an RS256 key has at least 2048 bits. */
+const MIN_RSA_BITS = 2048
+
 /** The key that signs now. */
 export interface SigningKey {
   kid: string
@@ -181,10 +184,7 @@ export class KeySet {
     // Import before swapping anything in, so a failure leaves the previous set serving.
     for (const key of doc.keys) {
       if ((key.state === 'active' || key.state === 'next') && !this.#privateKeys.has(key.kid)) {
-        this.#privateKeys.set(
-          key.kid,
-          (await importJWK({ ...key.privateJwk, alg: SIGNING_ALGORITHM }, SIGNING_ALGORITHM)) as CryptoKey,
-        )
+        this.#privateKeys.set(key.kid, await signingCryptoKey(key))
       }
     }
     const published = publishedKeys(doc)
@@ -213,4 +213,16 @@ export class KeySet {
     if (removed.length) for (const listener of this.#removedListeners) listener(removed)
     if (before !== doc) for (const listener of this.#changeListeners) listener({ before, after: doc })
   }
+}
+
+/**
+ * Imports a stored key for signing, refusing one too short for RS256 (a hand-made or foreign key set) when
+ * the set loads: the access tokens are signed by WebCrypto directly, without jose's check at each signature.
+ */
+async function signingCryptoKey(key: StoredKey): Promise<CryptoKey> {
+  const imported = (await importJWK({ ...key.privateJwk, alg: SIGNING_ALGORITHM }, SIGNING_ALGORITHM)) as CryptoKey
+  if ((imported.algorithm as RsaHashedKeyAlgorithm).modulusLength < MIN_RSA_BITS) {
+    throw new Error(`keygate: key ${key.kid} is not an RSA key of at least ${MIN_RSA_BITS} bits`)
+  }
+  return imported
 }

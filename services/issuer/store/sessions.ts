@@ -4,7 +4,7 @@
  */
 import type { ExpressionBuilder } from 'kysely'
 import type { RevocationEvent } from '@keygate/fastify-auth'
-import { writeTransaction } from '../../../lib/db.js'
+import { precompile, writeTransaction } from '../../../lib/db.js'
 import { insertEvent } from './revocations.js'
 import { type IssuerDb, type IssuerTables, toSession } from './tables.js'
 import type {
@@ -16,12 +16,63 @@ import type {
   SessionStore,
 } from './types.js'
 
+/**
+ * A refresh's queries (finding the token, rotating it), built and compiled once for the database's dialect:
+ * a refresh only binds their values. Kysely building and compiling them took more CPU than SQLite running
+ * them (measured, see docs/benchmarks.md). The placeholders are values no query holds otherwise.
+ */
+function refreshQueries(db: IssuerDb) {
+  const p = { hash: '\0hash', sessionId: '\0session', now: -1, idleExpiresAt: -2 }
+  return {
+    findToken: precompile({ hash: p.hash }, ({ hash }) =>
+      db
+        .selectFrom('refresh_tokens as t')
+        .innerJoin('sessions as s', 's.id', 't.session_id')
+        .selectAll('s')
+        .select(['t.token_hash', 't.created_at as token_created_at', 't.superseded_at'])
+        .where('t.token_hash', '=', hash),
+    ),
+    /** The guard: supersedes the presented token only if nothing has yet. */
+    supersedePresented: precompile({ now: p.now, hash: p.hash, sessionId: p.sessionId }, (v) =>
+      db
+        .updateTable('refresh_tokens')
+        .set({ superseded_at: v.now })
+        .where('token_hash', '=', v.hash)
+        .where('session_id', '=', v.sessionId)
+        .where('superseded_at', 'is', null),
+    ),
+    extendLiveSession: precompile(
+      { now: p.now, idleExpiresAt: p.idleExpiresAt, sessionId: p.sessionId },
+      (v) =>
+        db
+          .updateTable('sessions')
+          .set({ last_used_at: v.now, idle_expires_at: v.idleExpiresAt })
+          .where('id', '=', v.sessionId)
+          .where('revoked_at', 'is', null),
+    ),
+    supersedeCurrent: precompile({ now: p.now, sessionId: p.sessionId }, (v) =>
+      db
+        .updateTable('refresh_tokens')
+        .set({ superseded_at: v.now })
+        .where('session_id', '=', v.sessionId)
+        .where('superseded_at', 'is', null),
+    ),
+    insertToken: precompile({ hash: p.hash, sessionId: p.sessionId, now: p.now }, (v) =>
+      db
+        .insertInto('refresh_tokens')
+        .values({ token_hash: v.hash, session_id: v.sessionId, created_at: v.now, superseded_at: null }),
+    ),
+  }
+}
+
 /** Sessions and refresh tokens on the issuer's database. */
 export class SessionRepository implements SessionStore {
   readonly #db: IssuerDb
+  readonly #refresh: ReturnType<typeof refreshQueries>
 
   constructor(db: IssuerDb) {
     this.#db = db
+    this.#refresh = refreshQueries(db)
   }
 
   async createSession(session: NewSession, refreshTokenHash: string): Promise<void> {
@@ -69,13 +120,8 @@ export class SessionRepository implements SessionStore {
   }
 
   async findRefreshToken(tokenHash: string): Promise<RefreshTokenWithSession | undefined> {
-    const row = await this.#db
-      .selectFrom('refresh_tokens as t')
-      .innerJoin('sessions as s', 's.id', 't.session_id')
-      .selectAll('s')
-      .select(['t.token_hash', 't.created_at as token_created_at', 't.superseded_at'])
-      .where('t.token_hash', '=', tokenHash)
-      .executeTakeFirst()
+    const { rows } = await this.#db.executeQuery(this.#refresh.findToken.bind({ hash: tokenHash }))
+    const row = rows[0]
     if (!row) return undefined
     return {
       token: {
@@ -89,33 +135,14 @@ export class SessionRepository implements SessionStore {
   }
 
   async rotateRefreshToken(rotation: RefreshRotation): Promise<boolean> {
+    const { sessionId, now, idleExpiresAt } = rotation
+    const queries = this.#refresh
     return writeTransaction(this.#db, async (trx) => {
-      const guarded = await trx
-        .updateTable('refresh_tokens')
-        .set({ superseded_at: rotation.now })
-        .where('token_hash', '=', rotation.presentedHash)
-        .where('session_id', '=', rotation.sessionId)
-        .where('superseded_at', 'is', null)
-        .executeTakeFirst()
-      if (Number(guarded.numUpdatedRows) !== 1) return false
-      if (!(await extendLiveSession(trx, rotation.sessionId, rotation.now, rotation.idleExpiresAt))) {
-        throw ROLLBACK
-      }
-      await trx
-        .updateTable('refresh_tokens')
-        .set({ superseded_at: rotation.now })
-        .where('session_id', '=', rotation.sessionId)
-        .where('superseded_at', 'is', null)
-        .execute()
-      await trx
-        .insertInto('refresh_tokens')
-        .values({
-          token_hash: rotation.newTokenHash,
-          session_id: rotation.sessionId,
-          created_at: rotation.now,
-          superseded_at: null,
-        })
-        .execute()
+      const guard = queries.supersedePresented.bind({ now, hash: rotation.presentedHash, sessionId })
+      if (!changedOne(await trx.executeQuery(guard))) return false
+      if (!(await this.#extendLiveSession(trx, sessionId, now, idleExpiresAt))) throw ROLLBACK
+      await trx.executeQuery(queries.supersedeCurrent.bind({ now, sessionId }))
+      await trx.executeQuery(queries.insertToken.bind({ hash: rotation.newTokenHash, sessionId, now }))
       return true
     }).catch(rollbackAsFalse)
   }
@@ -127,13 +154,17 @@ export class SessionRepository implements SessionStore {
     idleExpiresAt: number,
   ): Promise<boolean> {
     return writeTransaction(this.#db, async (trx) => {
-      if (!(await extendLiveSession(trx, sessionId, now, idleExpiresAt))) return false
-      await trx
-        .insertInto('refresh_tokens')
-        .values({ token_hash: tokenHash, session_id: sessionId, created_at: now, superseded_at: null })
-        .execute()
+      if (!(await this.#extendLiveSession(trx, sessionId, now, idleExpiresAt))) return false
+      await trx.executeQuery(this.#refresh.insertToken.bind({ hash: tokenHash, sessionId, now }))
       return true
     })
+  }
+
+  /** Inside the caller's transaction: moves a live session's idle expiry on; false when it is revoked. */
+  async #extendLiveSession(trx: IssuerDb, sessionId: string, now: number, idleExpiresAt: number) {
+    return changedOne(
+      await trx.executeQuery(this.#refresh.extendLiveSession.bind({ now, idleExpiresAt, sessionId })),
+    )
   }
 
   async revokeSession(
@@ -217,17 +248,7 @@ function rollbackAsFalse(err: unknown): false {
   throw err
 }
 
-async function extendLiveSession(
-  trx: IssuerDb,
-  id: string,
-  now: number,
-  idleExpiresAt: number,
-): Promise<boolean> {
-  const result = await trx
-    .updateTable('sessions')
-    .set({ last_used_at: now, idle_expires_at: idleExpiresAt })
-    .where('id', '=', id)
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst()
-  return Number(result.numUpdatedRows) === 1
+/** Whether an update changed exactly one row. */
+function changedOne(result: { numAffectedRows?: bigint }): boolean {
+  return result.numAffectedRows === 1n
 }

@@ -2,7 +2,7 @@
  * User accounts: e-mail (unique), password hash, roles, disabled or not. Changing a password or disabling a
  * user also revokes the user's sessions and records the event, in the same transaction.
  */
-import { writeTransaction } from '../../../lib/db.js'
+import { precompile, writeTransaction } from '../../../lib/db.js'
 import { insertEvent } from './revocations.js'
 import { revokeAllSessions } from './sessions.js'
 import { type IssuerDb, toUser } from './tables.js'
@@ -12,9 +12,14 @@ import { EmailTakenError, type UserRecord, type UserStore } from './types.js'
 /** Users on the issuer's database. */
 export class UserRepository implements UserStore {
   readonly #db: IssuerDb
+  /** Every refresh reads its user: built and compiled once (see store/sessions.ts, refreshQueries). */
+  readonly #findById
 
   constructor(db: IssuerDb) {
     this.#db = db
+    this.#findById = precompile({ id: '\0id' }, ({ id }) =>
+      db.selectFrom('users').selectAll().where('id', '=', id),
+    )
   }
 
   async createUser(user: UserRecord): Promise<void> {
@@ -38,7 +43,7 @@ export class UserRepository implements UserStore {
   }
 
   async findUserById(id: string): Promise<UserRecord | undefined> {
-    const row = await this.#db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
+    const row = (await this.#db.executeQuery(this.#findById.bind({ id }))).rows[0]
     return row && toUser(row)
   }
 

@@ -1,9 +1,9 @@
 /**
  * Access tokens on their own (RFC 9068): what the header and claims hold, in which units, signed by the
- * active key and verifiable with the published JWKS alone.
+ * active key and verifiable with the published JWKS alone; byte for byte the tokens jose's SignJWT made.
  */
 import { join } from 'node:path'
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose'
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose'
 import t, { type Test } from 'tap'
 import { AccessTokenMinter, DEFAULT_USER_SCOPE } from '../../../services/issuer/access-tokens.js'
 import { KeyFile } from '../../../services/issuer/keys/key-file.js'
@@ -95,3 +95,37 @@ t.test('signed by whichever key is active when minted', async (t) => {
     'the revoked key is unpublished',
   )
 })
+
+t.test(
+  "byte for byte the token jose's SignJWT makes of the same claims (RS256 is deterministic)",
+  async (t) => {
+    const { keys, minter } = await minterFixture(t)
+    const signer = keys.signingKey()
+    const joseToken = (token: string) => {
+      const { iss, sub, aud, iat, exp, jti, ...rest } = decodeJwt(token)
+      return new SignJWT(rest)
+        .setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid: signer.kid })
+        .setIssuer(iss!)
+        .setSubject(sub!)
+        .setAudience(aud!)
+        .setIssuedAt(iat!)
+        .setExpirationTime(exp!)
+        .setJti(jti!)
+        .sign(signer.key)
+    }
+    const user = await minter.mint(SUBJECT)
+    t.equal(user.token, await joseToken(user.token), "a user's token")
+    const exchanged = await minter.mintForClient({
+      subject: 'user-1',
+      clientId: 'orders',
+      audience: ['keygate-profile', 'keygate-files'],
+      scope: 'profile',
+      sessionId: 'session-1',
+      roles: ['user'],
+      act: { sub: 'orders', act: { sub: 'gateway' } },
+      notAfterS: 1_800_000_100,
+    })
+    t.equal(exchanged.token, await joseToken(exchanged.token), 'an exchanged token (act, two audiences)')
+    t.equal(decodeJwt(exchanged.token).exp, 1_800_000_100, 'never past notAfterS')
+  },
+)

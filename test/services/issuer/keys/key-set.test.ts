@@ -1,8 +1,9 @@
-import { verify } from 'node:crypto'
+import { generateKeyPairSync, verify } from 'node:crypto'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { SignJWT } from 'jose'
 import t from 'tap'
-import { KeyFile } from '../../../../services/issuer/keys/key-file.js'
+import { KEY_SET_FILE, KeyFile } from '../../../../services/issuer/keys/key-file.js'
 import { KeySet } from '../../../../services/issuer/keys/key-set.js'
 import type { KeySchedule } from '../../../../services/issuer/keys/lifecycle.js'
 import { FakeClock, tempDir } from '../fixtures.js'
@@ -82,4 +83,18 @@ t.test('maintain rotates when due and drops keys whose time is up', async (t) =>
   clock.advance(schedule.retiredKeyKeepMs)
   t.ok(await keys.maintain())
   t.notOk(keys.jwks().keys.some((k) => k.kid === first), 'and gone after removeAt')
+})
+
+t.test('a key too short for RS256 is refused when the set loads, not when it first signs', async (t) => {
+  const dir = join(tempDir(t), 'keys')
+  mkdirSync(dir, { recursive: true })
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 1024 })
+  const privateJwk = privateKey.export({ format: 'jwk' })
+  const key = (kid: string, state: string) => ({ kid, state, createdAt: 0, privateJwk })
+  writeFileSync(
+    join(dir, KEY_SET_FILE),
+    JSON.stringify({ version: 1, keys: [key('short-active', 'active'), key('short-next', 'next')] }),
+  )
+  const keys = new KeySet({ storage: new KeyFile(dir), schedule, now: new FakeClock().now })
+  await t.rejects(keys.load(), { message: /key short-(active|next) is not an RSA key of at least 2048 bits/ })
 })
