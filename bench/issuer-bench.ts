@@ -164,7 +164,7 @@ export async function issuerScenario(options: IssuerBenchOptions): Promise<Scena
         `| logins (${LOGIN_CONCURRENCY} concurrent) | ${int(logins.perSecond)} | ${(loginCpuUs / 1000).toFixed(1)} ms | ${logins.failures} |`,
         `| refreshes (${REFRESH_SESSIONS} sessions concurrently) | ${int(refreshes.perSecond)} | ${(refreshCpuUs / 1000).toFixed(2)} ms | ${refreshes.failures} |`,
         `| raw RSA-2048 sign, node:crypto.sign, one at a time (per CPU-second) | ${int(signRates.syncOps)} | ${(1000 / signRates.syncOps).toFixed(2)} ms | – |`,
-        `| raw RSA-2048 sign, WebCrypto (jose's path), 4 in flight | ${int(signRates.webCryptoOps)} | – | – |`,
+        `| raw RSA-2048 sign, WebCrypto (the issuer's path), 4 in flight | ${int(signRates.webCryptoOps)} | – | – |`,
       ].join('\n'),
     }
   } finally {

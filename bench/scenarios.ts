@@ -192,9 +192,9 @@ export async function scenarioB(ctx: BenchContext, memory: boolean): Promise<Sce
   notes.push(
     `token pool: ${n.toLocaleString('en-US')} distinct tokens (${ctx.pool.cached ? 'cached' : 'minted'}), ` +
       `${span.toLocaleString('en-US')} per gateway load`,
-    `"${GATEWAY}" forwards what a keygate route forwards by default: the token and an Ed25519 assertion signed ` +
-      `for it (once per token and upstream); "${GATEWAY_RELAY_ONLY}" relays the token alone (forward.assertion ` +
-      'false), as reply-from and the Express stack do: the verification path by itself',
+    `"${GATEWAY}" forwards what a keygate route forwards by default: an Ed25519 assertion signed for the ` +
+      `token (once per token and upstream), not the token; "${GATEWAY_RELAY_ONLY}" relays the token alone ` +
+      '(forward.token true, forward.assertion false), as reply-from and the Express stack do: the verification path by itself',
   )
   if (memory) notes.push(...(await memoryCheck(ctx)))
   const ratios = runRatios(ctx, runs, { vsProxy: 0.7, vsHaproxy: 0.45, vsExpress: 2.5 })

@@ -26,7 +26,7 @@ export interface GatewayOptions {
   /** Route table size: a few routes, or MANY_ROUTES. */
   routes: 'few' | 'many'
   /**
-   * What the authenticated route forwards: keygate's default (the token relayed and a signed assertion), or
+   * What the authenticated route forwards: keygate's default (a signed assertion, not the token), or
    * the token relayed alone, as the other stacks do.
    */
   forward?: 'default' | 'token only'
