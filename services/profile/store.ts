@@ -1,7 +1,8 @@
 /**
  * The profile store: one row per subject, created on the first `PUT /me`. Times are integer milliseconds.
  */
-import type { CompiledQuery, Kysely, Migration } from 'kysely'
+import type { Kysely, Migration } from 'kysely'
+import { type PrecompiledQuery, precompile } from '../../lib/db.js'
 
 export interface ProfileTables {
   profiles: {
@@ -42,20 +43,18 @@ export class ProfileStore {
    * `GET /me`'s query, built and compiled once for this database's dialect: only its one parameter (the
    * subject) changes per request, and Kysely building and compiling it cost more than running it.
    */
-  readonly #selectProfile: CompiledQuery<ProfileRow>
+  readonly #selectProfile: PrecompiledQuery<ProfileRow, { sub: string }>
 
   constructor(db: Kysely<ProfileTables>) {
     this.#db = db
-    this.#selectProfile = db
-      .selectFrom('profiles')
-      .select(['display_name', 'updated_at'])
-      .where('sub', '=', '')
-      .compile()
+    this.#selectProfile = precompile({ sub: '\0sub' }, (p) =>
+      db.selectFrom('profiles').select(['display_name', 'updated_at']).where('sub', '=', p.sub),
+    )
   }
 
   /** The subject's profile; a subject that never stored one has an empty profile. */
   async get(sub: string): Promise<StoredProfile> {
-    const { rows } = await this.#db.executeQuery<ProfileRow>({ ...this.#selectProfile, parameters: [sub] })
+    const { rows } = await this.#db.executeQuery(this.#selectProfile.bind({ sub }))
     const row = rows[0]
     return row ? toProfile(row) : EMPTY_PROFILE
   }
