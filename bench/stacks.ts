@@ -44,23 +44,16 @@ export function startUpstream(cpu: number | undefined): Promise<ServerProcess> {
   return startServer({ name: 'upstream', script: 'bench/servers/upstream.ts', cpu })
 }
 
-export function startReplyFrom(upstreamUrl: string, cpu: number | undefined): Promise<ServerProcess> {
-  return startServer({
-    name: 'reply-from',
-    script: 'bench/servers/reply-from.ts',
-    env: { UPSTREAM_URL: upstreamUrl },
-    cpu,
-  })
+/** A proxy of the bench's own (bench/servers/NAME.ts) in front of `upstreamUrl`, no authentication. */
+function startPlainProxy(name: string, upstreamUrl: string, cpu: number | undefined): Promise<ServerProcess> {
+  return startServer({ name, script: `bench/servers/${name}.ts`, env: { UPSTREAM_URL: upstreamUrl }, cpu })
 }
 
-export function startRawProxy(upstreamUrl: string, cpu: number | undefined): Promise<ServerProcess> {
-  return startServer({
-    name: 'raw-proxy',
-    script: 'bench/servers/raw-proxy.ts',
-    env: { UPSTREAM_URL: upstreamUrl },
-    cpu,
-  })
-}
+export const startReplyFrom = (upstreamUrl: string, cpu: number | undefined) =>
+  startPlainProxy('reply-from', upstreamUrl, cpu)
+
+export const startRawProxy = (upstreamUrl: string, cpu: number | undefined) =>
+  startPlainProxy('raw-proxy', upstreamUrl, cpu)
 
 export function startExpressStack(
   upstreamUrl: string,
