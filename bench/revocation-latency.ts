@@ -2,7 +2,9 @@
  * How long a logout takes to reach the verifiers: the issuer, gateway and profile run as separate
  * processes (the revocation feed on); each round logs a user out and polls the gateway and the profile
  * (reached directly) until they refuse the token, each of which had verified (and cached) it before. The
- * delay counts from sending the logout to the first refusal. Idle, or (the bench's scenario `revocation`)
+ * delay counts from sending the logout to the first refusal; it is also split at the logout's own answer
+ * (the issuer answers once the revocation is recorded and written to the feed), into the logout's round
+ * trip through the gateway and what follows it. Idle, or (the bench's scenario `revocation`)
  * with the gateway serving `GET /api/profile/me` at a share of its measured capacity meanwhile.
  *
  *   npx tsx --conditions=keygate-source bench/revocation-latency.ts [--rounds 200]          idle
@@ -45,6 +47,8 @@ export interface RevocationResult {
   /** Milliseconds from sending each logout to the first 401 (Infinity: never within GIVE_UP_MS). */
   atGateway: number[]
   atProfile: number[]
+  /** Milliseconds from sending each logout to its answer (through the gateway). */
+  logout: number[]
   /** What the gateway served at full load, and during the logouts. */
   capacity?: LoadResult
   during?: LoadResult
@@ -137,6 +141,7 @@ export async function measureRevocation(
 
     const atGateway: number[] = []
     const atProfile: number[] = []
+    const logoutMs: number[] = []
     for (const session of sessions) {
       // Verified once at each place, so each holds the token in its verified-token cache.
       const auth = { authorization: `Bearer ${session.token}` }
@@ -146,17 +151,27 @@ export async function measureRevocation(
       const logout = call(`${gateway}/auth/logout`, {
         method: 'POST',
         headers: { cookie: session.cookie, 'x-csrf-token': session.csrf },
+      }).then((r) => {
+        if (r.status !== 204) throw new Error(`bench: logout answered ${r.status}`)
+        return performance.now() - sent
       })
-      const [g, p] = await Promise.all([
+      const [g, p, answered] = await Promise.all([
         refusedAfter(`${gateway}/api/profile/me`, session.token, sent),
         refusedAfter(`${profile}/me`, session.token, sent),
         logout,
       ])
       atGateway.push(g)
       atProfile.push(p)
+      logoutMs.push(answered)
     }
     const during = loaded ? await loaded : undefined
-    return { atGateway, atProfile, ...(capacity ? { capacity } : {}), ...(during ? { during } : {}) }
+    return {
+      atGateway,
+      atProfile,
+      logout: logoutMs,
+      ...(capacity ? { capacity } : {}),
+      ...(during ? { during } : {}),
+    }
   } finally {
     await system.stop()
     await dispatcher.close()
@@ -209,11 +224,18 @@ export async function scenarioRevocation(options: RevocationScenarioOptions): Pr
     notes: [
       `at the gateway: ${verdict(r.atGateway)} — ${quantiles(r.atGateway)}`,
       `at the profile, reached directly: ${verdict(r.atProfile)} — ${quantiles(r.atProfile)}`,
+      `the logout's own answer, through the loaded gateway: ${quantiles(r.logout)}`,
+      `from the logout's answer to the first refusal (not the target, which counts from sending): at the gateway ${quantiles(afterAnswer(r, r.atGateway))}; at the profile ${quantiles(afterAnswer(r, r.atProfile))}`,
       `capacity (\`GET /api/profile/me\` through the gateway, ${options.tool}, ${options.connections} connections): ${load(r.capacity)}`,
       `during the logouts (autocannon at ${LOAD_SHARE * 100} % of it): ${load(r.during)}`,
       'issuer, gateway and profile are separate processes (the revocation feed on), not pinned; the load generator is',
     ],
   }
+}
+
+/** Each refusal's delay counted from its logout's answer instead of from sending the logout. */
+function afterAnswer(r: RevocationResult, refused: readonly number[]): number[] {
+  return refused.map((ms, i) => ms - r.logout[i]!)
 }
 
 /** The `q` quantile of `samples` (nearest rank). */
@@ -230,8 +252,12 @@ export function quantiles(samples: readonly number[]): string {
 if (process.argv[1] === import.meta.filename) {
   const { values } = parseArgs({ options: { rounds: { type: 'string', default: '200' } } })
   const rounds = Number(values.rounds)
-  const { atGateway, atProfile } = await measureRevocation(rounds)
+  const r = await measureRevocation(rounds)
   console.log(`revocation propagation over ${rounds} logouts (from sending the logout to the first 401):`)
-  console.log(`  gateway: ${quantiles(atGateway)}`)
-  console.log(`  profile (reached directly): ${quantiles(atProfile)}`)
+  console.log(`  gateway: ${quantiles(r.atGateway)}`)
+  console.log(`  profile (reached directly): ${quantiles(r.atProfile)}`)
+  console.log(`  the logout's own answer: ${quantiles(r.logout)}`)
+  console.log(
+    `  after the answer: gateway ${quantiles(afterAnswer(r, r.atGateway))}; profile ${quantiles(afterAnswer(r, r.atProfile))}`,
+  )
 }
