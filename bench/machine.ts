@@ -20,11 +20,12 @@ export interface Placement {
   cpuModel: string
 }
 
+const hasTaskset = spawnSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' }).status === 0
+
 /** Servers on core 0, the load generator on the last core, as the issue's reference figures were taken. */
 export function placement(pin: boolean): Placement {
   const cores = availableParallelism()
-  const taskset = spawnSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' }).status === 0
-  const pinning = pin && taskset && cores >= 2
+  const pinning = pin && hasTaskset && cores >= 2
   return {
     cores,
     pinning,
@@ -34,15 +35,30 @@ export function placement(pin: boolean): Placement {
   }
 }
 
-/** `command` prefixed with `taskset -c <cpu>` when a core is given. */
+/** Every core, in taskset's list syntax. */
+const everyCore = () => `0-${availableParallelism() - 1}`
+
+/**
+ * `command` prefixed with `taskset -c <cpu>` when a core is given, and with every core when none is: a child
+ * would otherwise inherit the core the bench pinned itself to (pinSelf), and "not pinned" would mean
+ * sharing the load generator's core.
+ */
 export function pinned(cpu: number | undefined, command: string[]): string[] {
-  return cpu === undefined ? command : ['taskset', '-c', String(cpu), ...command]
+  if (!hasTaskset) return command
+  return ['taskset', '-c', cpu === undefined ? everyCore() : String(cpu), ...command]
 }
 
-/** Pins this process (every thread) to `cpu`. */
+/** Pins a running process (every thread) to `cpu`, or lets it run on every core when `cpu` is undefined. */
+export function pinProcess(pid: number, cpu: number | undefined): void {
+  if (hasTaskset)
+    spawnSync('taskset', ['-a', '-cp', cpu === undefined ? everyCore() : String(cpu), String(pid)], {
+      stdio: 'ignore',
+    })
+}
+
+/** Pins this process (every thread) to `cpu`; nothing when `cpu` is undefined. */
 export function pinSelf(cpu: number | undefined): void {
-  if (cpu !== undefined)
-    spawnSync('taskset', ['-a', '-cp', String(cpu), String(process.pid)], { stdio: 'ignore' })
+  if (cpu !== undefined) pinProcess(process.pid, cpu)
 }
 
 /** `pid` and its descendants (cluster workers). */
