@@ -14,11 +14,17 @@ import { parseArgs } from 'node:util'
 import { Agent, request } from 'undici'
 import { startProcesses } from '../test/helpers/processes.js'
 import { type LoadResult, type LoadTool, runLoad } from './load/index.js'
-import type { Placement } from './machine.js'
+import { type Placement, pinProcess } from './machine.js'
 import type { ScenarioReport } from './report.js'
 import { writeTokenFile } from './token-pool.js'
 
-const POLL_INTERVAL_MS = 1
+/**
+ * A poll is sent this often, whether or not the ones before it were answered (at most MAX_POLLS_IN_FLIGHT
+ * at once): waiting for each answer would add a loaded round trip to the delay measured whenever the
+ * revocation lands while a poll is on its way through.
+ */
+const POLL_INTERVAL_MS = 4
+const MAX_POLLS_IN_FLIGHT = 8
 const GIVE_UP_MS = 5_000
 /** Users of the background load (tokens reused), apart from the one logging out. */
 const LOAD_USERS = 10
@@ -26,15 +32,17 @@ const PASSWORD = 'correct horse battery'
 /** The load starts this long before the first logout, in milliseconds (connections open, caches warm). */
 const LOAD_LEAD_MS = 1_000
 /** Logouts timed by the bench scenario (full and quick). */
-const FULL_ROUNDS = 100
+const FULL_ROUNDS = 200
 const QUICK_ROUNDS = 20
 /** The load while logging out, as a share of the measured capacity. */
 const LOAD_SHARE = 0.8
 
 export interface RevocationLoad {
   tool: LoadTool
-  /** Core of the load generator. */
+  /** Core of the load generator (and of this process, which polls). */
   cpu: number | undefined
+  /** Core of the issuer, gateway and profile (undefined: every core). */
+  serverCpu: number | undefined
   connections: number
   /** Seconds to measure capacity, and the longest the loaded phase may take. */
   capacityS: number
@@ -71,7 +79,8 @@ export async function measureRevocation(
   load?: RevocationLoad,
   log: (line: string) => void = () => {},
 ): Promise<RevocationResult> {
-  const dispatcher = new Agent({ connections: 8 })
+  // Room for every poll in flight to each place, and for the logout beside them.
+  const dispatcher = new Agent({ connections: MAX_POLLS_IN_FLIGHT + 2 })
   const call = async (
     url: string,
     init: { method?: string; headers?: Record<string, string>; body?: string } = {},
@@ -85,15 +94,29 @@ export async function measureRevocation(
     const text = await res.body.text()
     return { status: res.statusCode, headers: res.headers, text }
   }
-  const refusedAfter = async (url: string, token: string, since: number): Promise<number> => {
-    for (;;) {
-      const r = await call(url, { headers: { authorization: `Bearer ${token}` } })
-      const elapsed = performance.now() - since
-      if (r.status === 401) return elapsed
-      if (elapsed > GIVE_UP_MS) return Number.POSITIVE_INFINITY
-      await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS))
-    }
-  }
+  const refusedAfter = (url: string, token: string, since: number) =>
+    new Promise<number>((resolve, reject) => {
+      const headers = { authorization: `Bearer ${token}` }
+      let inFlight = 0
+      const finish = (settle: () => void) => {
+        clearInterval(timer)
+        settle()
+      }
+      const poll = () => {
+        if (performance.now() - since > GIVE_UP_MS) return finish(() => resolve(Number.POSITIVE_INFINITY))
+        if (inFlight >= MAX_POLLS_IN_FLIGHT) return
+        inFlight++
+        call(url, { headers }).then(
+          (r) => {
+            inFlight--
+            if (r.status === 401) finish(() => resolve(performance.now() - since))
+          },
+          (err: unknown) => finish(() => reject(err)),
+        )
+      }
+      const timer = setInterval(poll, POLL_INTERVAL_MS)
+      poll()
+    })
   const system = await startProcesses({
     env: {
       REVOCATION_FEED: 'on',
@@ -103,6 +126,9 @@ export async function measureRevocation(
     },
     components: ['issuer', 'gateway', 'profile'],
   })
+  // Spawned by this process, they start on its core; under load they get theirs, away from the load's.
+  if (load)
+    for (const c of ['issuer', 'gateway', 'profile'] as const) pinProcess(system.pid(c), load.serverCpu)
   try {
     const gateway = system.urls.gateway
     const profile = system.urls.profile
@@ -127,6 +153,7 @@ export async function measureRevocation(
     for (let i = 0; i < rounds; i++) sessions.push(await login('latency'))
 
     let loaded: Promise<LoadResult> | undefined
+    let loadEnded = false
     let capacity: LoadResult | undefined
     if (load) {
       const tokens = await Promise.all(names.slice(1).map(async (n) => (await login(n)).token))
@@ -136,12 +163,14 @@ export async function measureRevocation(
       const rate = Math.max(1, Math.round(capacity.rps * load.share))
       log(`  capacity ${Math.round(capacity.rps)} req/s; logging out under ${rate} req/s`)
       loaded = runLoad('autocannon', { ...spec, durationS: load.loadedS, rate }, load.cpu)
+      void loaded.finally(() => (loadEnded = true)).catch(() => {})
       await new Promise((resolve) => setTimeout(resolve, LOAD_LEAD_MS))
     }
 
     const atGateway: number[] = []
     const atProfile: number[] = []
     const logoutMs: number[] = []
+    const logoutsStarted = performance.now()
     for (const session of sessions) {
       // Verified once at each place, so each holds the token in its verified-token cache.
       const auth = { authorization: `Bearer ${session.token}` }
@@ -164,6 +193,9 @@ export async function measureRevocation(
       atProfile.push(p)
       logoutMs.push(answered)
     }
+    log(`  ${rounds} logouts took ${((performance.now() - logoutsStarted) / 1000).toFixed(1)} s`)
+    // A logout timed after the load stopped would be timed on an idle system.
+    if (loadEnded) throw new Error('bench: the load ended before the last logout; lengthen the loaded phase')
     const during = loaded ? await loaded : undefined
     return {
       atGateway,
@@ -192,8 +224,8 @@ export interface RevocationScenarioOptions {
 
 /**
  * Scenario (revocation): logouts while the gateway serves `GET /api/profile/me` at 80 % of the capacity
- * just measured. The processes are not pinned (issuer, gateway and profile share the server core… and the
- * other one: startProcesses spawns them unpinned); the load generator is.
+ * just measured. Issuer, gateway and profile share the server core, as the gateway and the profile do in
+ * scenario (f); the load generator and this process's polling run on the other.
  */
 export async function scenarioRevocation(options: RevocationScenarioOptions): Promise<ScenarioReport> {
   const rounds = options.quick ? QUICK_ROUNDS : FULL_ROUNDS
@@ -202,6 +234,7 @@ export async function scenarioRevocation(options: RevocationScenarioOptions): Pr
     {
       tool: options.tool,
       cpu: options.machine.loadCpu,
+      serverCpu: options.machine.serverCpu,
       connections: options.connections,
       capacityS: Math.max(2, Math.round(options.durationS / 2)),
       loadedS: Math.max(5, options.durationS),
@@ -228,7 +261,7 @@ export async function scenarioRevocation(options: RevocationScenarioOptions): Pr
       `from the logout's answer to the first refusal (not the target, which counts from sending): at the gateway ${quantiles(afterAnswer(r, r.atGateway))}; at the profile ${quantiles(afterAnswer(r, r.atProfile))}`,
       `capacity (\`GET /api/profile/me\` through the gateway, ${options.tool}, ${options.connections} connections): ${load(r.capacity)}`,
       `during the logouts (autocannon at ${LOAD_SHARE * 100} % of it): ${load(r.during)}`,
-      'issuer, gateway and profile are separate processes (the revocation feed on), not pinned; the load generator is',
+      'issuer, gateway and profile are separate processes (the revocation feed on) sharing the server core; the load generator and the polling bench share the other',
     ],
   }
 }
@@ -238,10 +271,10 @@ function afterAnswer(r: RevocationResult, refused: readonly number[]): number[] 
   return refused.map((ms, i) => ms - r.logout[i]!)
 }
 
-/** The `q` quantile of `samples` (nearest rank). */
+/** The `q` quantile of `samples` (nearest rank: the smallest sample with at least `q` of them at or below it). */
 export function quantile(samples: readonly number[], q: number): number {
   const sorted = [...samples].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN
+  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN
 }
 
 export function quantiles(samples: readonly number[]): string {
