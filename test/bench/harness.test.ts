@@ -1,0 +1,36 @@
+import { spawnSync } from 'node:child_process'
+import { availableParallelism } from 'node:os'
+import t from 'tap'
+import { pinned } from '../../bench/machine.js'
+import { quantile } from '../../bench/revocation-latency.js'
+
+t.test(
+  'quantiles are nearest rank: the smallest sample with at least that share at or below it',
+  async (t) => {
+    const samples = Array.from({ length: 100 }, (_, i) => 100 - i) // 100 … 1, unsorted on purpose
+    t.equal(quantile(samples, 0.5), 50)
+    t.equal(quantile(samples, 0.99), 99, 'p99 of 100 samples is the 99th, not the largest')
+    t.equal(quantile(samples, 1), 100)
+    t.equal(quantile(samples, 0), 1)
+    t.equal(quantile([7], 0.99), 7)
+    t.ok(Number.isNaN(quantile([], 0.5)))
+  },
+)
+
+const tasksetMissing = spawnSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' }).status !== 0
+t.test(
+  'a process started unpinned from a pinned one may run on every core',
+  { skip: tasksetMissing ? 'taskset is not installed' : availableParallelism() < 2 ? 'one core' : false },
+  async (t) => {
+    const every = `0-${availableParallelism() - 1}`
+    const allowed = (command: string[]) =>
+      /Cpus_allowed_list:\s*(\S+)/.exec(
+        spawnSync(command[0]!, command.slice(1), { encoding: 'utf8' }).stdout,
+      )?.[1]
+    const status = ['grep', 'Cpus_allowed_list', '/proc/self/status']
+    // The bench pins itself to the load core; what it starts inherits that unless told otherwise.
+    t.equal(allowed(['taskset', '-c', '0', ...status]), '0', 'a child inherits its parent’s core')
+    t.equal(allowed(['taskset', '-c', '0', ...pinned(undefined, status)]), every)
+    t.equal(allowed(['taskset', '-c', '0', ...pinned(1, status)]), '1')
+  },
+)
