@@ -35,8 +35,18 @@ export function placement(pin: boolean): Placement {
   }
 }
 
-/** Every core, in taskset's list syntax. */
-const everyCore = () => `0-${availableParallelism() - 1}`
+/**
+ * The cores this process was given, read before pinSelf narrows them (taskset's list syntax): what a
+ * process the bench leaves unpinned may use.
+ */
+const givenCores = (() => {
+  try {
+    return /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]
+  } catch {
+    return undefined // no /proc: no taskset either
+  }
+})()
+const everyCore = () => givenCores ?? `0-${availableParallelism() - 1}`
 
 /**
  * `command` prefixed with `taskset -c <cpu>` when a core is given, and with every core when none is: a child

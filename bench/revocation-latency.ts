@@ -72,7 +72,7 @@ interface Session {
  * Logs a user in `rounds` times, then logs each session out in turn, timing how long the gateway and the
  * profile take to refuse its token; with `load`, while the gateway serves at `load.share` of its capacity.
  * @example
- * const r = await measureRevocation(50, { tool: 'wrk', cpu: 1, connections: 50, capacityS: 5, loadedS: 20, share: 0.8 })
+ * const r = await measureRevocation(50, { tool: 'wrk', cpu: 1, serverCpu: 0, connections: 50, capacityS: 5, loadedS: 20, share: 0.8 })
  */
 export async function measureRevocation(
   rounds: number,
