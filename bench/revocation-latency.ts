@@ -15,6 +15,7 @@ import { Agent, request } from 'undici'
 import { startProcesses } from '../test/helpers/processes.js'
 import { type LoadResult, type LoadTool, runLoad } from './load/index.js'
 import { type Placement, pinProcess } from './machine.js'
+import { quantile, quantiles } from './quantiles.js'
 import type { ScenarioReport } from './report.js'
 import { writeTokenFile } from './token-pool.js'
 
@@ -269,17 +270,6 @@ export async function scenarioRevocation(options: RevocationScenarioOptions): Pr
 /** Each refusal's delay counted from its logout's answer instead of from sending the logout. */
 function afterAnswer(r: RevocationResult, refused: readonly number[]): number[] {
   return refused.map((ms, i) => ms - r.logout[i]!)
-}
-
-/** The `q` quantile of `samples` (nearest rank: the smallest sample with at least `q` of them at or below it). */
-export function quantile(samples: readonly number[], q: number): number {
-  const sorted = [...samples].sort((a, b) => a - b)
-  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN
-}
-
-export function quantiles(samples: readonly number[]): string {
-  const q = (p: number) => quantile(samples, p).toFixed(1)
-  return `p50 ${q(0.5)} ms · p90 ${q(0.9)} ms · p99 ${q(0.99)} ms · max ${q(1)} ms`
 }
 
 if (process.argv[1] === import.meta.filename) {

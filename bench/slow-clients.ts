@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 import { parseArgs } from 'node:util'
 import { Agent, request } from 'undici'
+import { quantile } from './quantiles.js'
 
 /** Where the attack comes from; the legitimate users use 127.0.0.1. */
 export const ATTACK_ADDRESS = '127.0.0.2'
@@ -152,8 +153,8 @@ export async function runSlowClientAttack(options: SlowClientAttackOptions): Pro
 type Sample = [ms: number, ok: boolean, answer: string]
 
 function summarise(samples: Sample[]): LatencySummary {
-  const times = samples.map(([ms]) => ms).sort((a, b) => a - b)
-  const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? 0
+  const times = samples.map(([ms]) => ms)
+  const at = (q: number) => (times.length === 0 ? 0 : quantile(times, q))
   const failures: Record<string, number> = {}
   for (const [, ok, answer] of samples) if (!ok) failures[answer] = (failures[answer] ?? 0) + 1
   const failed = samples.filter(([, ok]) => !ok).length
@@ -163,7 +164,7 @@ function summarise(samples: Sample[]): LatencySummary {
     failures,
     p50Ms: Math.round(at(0.5)),
     p99Ms: Math.round(at(0.99)),
-    maxMs: Math.round(times.at(-1) ?? 0),
+    maxMs: Math.round(at(1)),
   }
 }
 

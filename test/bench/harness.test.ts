@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process'
 import { availableParallelism } from 'node:os'
 import t from 'tap'
 import { pinned } from '../../bench/machine.js'
-import { quantile } from '../../bench/revocation-latency.js'
+import { quantile } from '../../bench/quantiles.js'
 
 t.test(
   'quantiles are nearest rank: the smallest sample with at least that share at or below it',
