@@ -14,7 +14,7 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BENCH_AUDIENCE, BENCH_ISSUER, type BenchKey } from './bench-issuer.js'
-import { pinned } from './machine.js'
+import { aptInstall, onPath, pinned } from './machine.js'
 import { freePort, type ServerProcess } from './processes.js'
 
 /** How long HAProxy gets to accept connections, in milliseconds. */
@@ -22,19 +22,10 @@ const START_TIMEOUT_MS = 10_000
 /** How long HAProxy gets to exit after SIGTERM before SIGKILL, in milliseconds. */
 const STOP_TIMEOUT_MS = 5_000
 
-function onPath(command: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0
-}
-
 /** Whether haproxy (built with OpenSSL, so with `jwt_verify`) can be used; why not otherwise. */
 export function haproxyAvailable(log: (line: string) => void): { ok: true } | { ok: false; why: string } {
-  if (!onPath('haproxy') && process.getuid?.() === 0 && onPath('apt-get')) {
-    log('bench: haproxy is missing; installing it with apt-get (Debian package haproxy)')
-    spawnSync('sh', ['-c', 'apt-get install -y haproxy || (apt-get update && apt-get install -y haproxy)'], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    })
-  }
-  if (!onPath('haproxy')) return { ok: false, why: 'haproxy is not installed (and could not be installed)' }
+  if (!onPath('haproxy') && !aptInstall('haproxy', log))
+    return { ok: false, why: 'haproxy is not installed (and could not be installed)' }
   const version = spawnSync('haproxy', ['-vv'], { encoding: 'utf8' }).stdout ?? ''
   if (!/USE_OPENSSL=1/.test(version)) return { ok: false, why: 'this haproxy is built without OpenSSL' }
   const m = /HAProxy version (\d+)\.(\d+)/.exec(version)

@@ -1,6 +1,7 @@
 /**
  * The machine the bench runs on: how many cores, whether processes can be pinned (taskset), which core the
- * servers get and which the load generator gets, and what a process costs (RSS and CPU time from /proc).
+ * servers get and which the load generator gets, what a process costs (RSS and CPU time from /proc), and
+ * which tools it has (installing a missing one from Debian's packages where it can).
  */
 import { spawnSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
@@ -20,7 +21,25 @@ export interface Placement {
   cpuModel: string
 }
 
-const hasTaskset = spawnSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' }).status === 0
+/** Whether `command` is on PATH. */
+export function onPath(command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0
+}
+
+/**
+ * Installs the Debian package `name` (a tool of the same name) with apt-get, when this runs as root where
+ * apt-get exists, refreshing the package lists if the first try fails; whether the tool is there afterwards.
+ */
+export function aptInstall(name: string, log: (line: string) => void): boolean {
+  if (process.getuid?.() !== 0 || !onPath('apt-get')) return false
+  log(`bench: ${name} is missing; installing it with apt-get (Debian package ${name})`)
+  spawnSync('sh', ['-c', `apt-get install -y ${name} || (apt-get update && apt-get install -y ${name})`], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
+  return onPath(name)
+}
+
+export const hasTaskset = onPath('taskset')
 
 /** Servers on core 0, the load generator on the last core, as the issue's reference figures were taken. */
 export function placement(pin: boolean): Placement {

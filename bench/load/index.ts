@@ -3,10 +3,10 @@
  * failing that, autocannon (a dev dependency). Both rotate `Authorization` headers over a token file, both
  * run in their own process pinned to the load core, and both report the same figures.
  */
-import { execFile, spawnSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { pinned } from '../machine.js'
+import { aptInstall, onPath, pinned } from '../machine.js'
 
 export type LoadTool = 'wrk' | 'autocannon'
 
@@ -61,10 +61,6 @@ export interface LoadResult {
   non2xx: number
 }
 
-function onPath(command: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0
-}
-
 /**
  * The tool to use, and a note saying where it came from. `prefer` forces one; otherwise wrk when present
  * (installed through apt-get when missing and this is root), else autocannon.
@@ -72,18 +68,8 @@ function onPath(command: string): boolean {
 export function chooseLoadTool(prefer?: LoadTool): { tool: LoadTool; note: string } {
   if (prefer === 'autocannon') return { tool: 'autocannon', note: 'autocannon (asked for)' }
   if (onPath('wrk')) return { tool: 'wrk', note: 'wrk (found on PATH)' }
-  if (process.getuid?.() === 0 && onPath('apt-get')) {
-    console.error('bench: wrk is missing; installing it with apt-get (Debian package wrk)')
-    const install = spawnSync(
-      'sh',
-      ['-c', 'apt-get install -y wrk || (apt-get update && apt-get install -y wrk)'],
-      {
-        stdio: ['ignore', 'ignore', 'inherit'],
-      },
-    )
-    if (install.status === 0 && onPath('wrk'))
-      return { tool: 'wrk', note: 'wrk (installed by the bench with apt-get)' }
-  }
+  if (aptInstall('wrk', (line) => console.error(line)))
+    return { tool: 'wrk', note: 'wrk (installed by the bench with apt-get)' }
   if (prefer === 'wrk') throw new Error('bench: wrk was asked for and cannot be found or installed')
   return { tool: 'autocannon', note: 'autocannon (wrk not available)' }
 }

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { availableParallelism } from 'node:os'
 import t from 'tap'
-import { pinned } from '../../bench/machine.js'
+import { hasTaskset, pinned } from '../../bench/machine.js'
 import { quantile } from '../../bench/quantiles.js'
 
 t.test(
@@ -17,10 +17,9 @@ t.test(
   },
 )
 
-const tasksetMissing = spawnSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' }).status !== 0
 t.test(
   'a process started unpinned from a pinned one may run on every core',
-  { skip: tasksetMissing ? 'taskset is not installed' : availableParallelism() < 2 ? 'one core' : false },
+  { skip: !hasTaskset ? 'taskset is not installed' : availableParallelism() < 2 ? 'one core' : false },
   async (t) => {
     const allowed = (command: string[]) =>
       /Cpus_allowed_list:\s*(\S+)/.exec(
