@@ -11,7 +11,7 @@
  *   npm run bench -- --scenarios revocation                    under load (issue 18)
  */
 import { parseArgs } from 'node:util'
-import { Agent, request } from 'undici'
+import { Agent, type Dispatcher, request } from 'undici'
 import { startProcesses } from '../test/helpers/processes.js'
 import { type LoadResult, type LoadTool, runLoad } from './load/index.js'
 import { type Placement, pinProcess } from './machine.js'
@@ -95,29 +95,6 @@ export async function measureRevocation(
     const text = await res.body.text()
     return { status: res.statusCode, headers: res.headers, text }
   }
-  const refusedAfter = (url: string, token: string, since: number) =>
-    new Promise<number>((resolve, reject) => {
-      const headers = { authorization: `Bearer ${token}` }
-      let inFlight = 0
-      const finish = (settle: () => void) => {
-        clearInterval(timer)
-        settle()
-      }
-      const poll = () => {
-        if (performance.now() - since > GIVE_UP_MS) return finish(() => resolve(Number.POSITIVE_INFINITY))
-        if (inFlight >= MAX_POLLS_IN_FLIGHT) return
-        inFlight++
-        call(url, { headers }).then(
-          (r) => {
-            inFlight--
-            if (r.status === 401) finish(() => resolve(performance.now() - since))
-          },
-          (err: unknown) => finish(() => reject(err)),
-        )
-      }
-      const timer = setInterval(poll, POLL_INTERVAL_MS)
-      poll()
-    })
   const system = await startProcesses({
     env: {
       REVOCATION_FEED: 'on',
@@ -186,8 +163,8 @@ export async function measureRevocation(
         return performance.now() - sent
       })
       const [g, p, answered] = await Promise.all([
-        refusedAfter(`${gateway}/api/profile/me`, session.token, sent),
-        refusedAfter(`${profile}/me`, session.token, sent),
+        firstRefusal(dispatcher, `${gateway}/api/profile/me`, session.token, sent),
+        firstRefusal(dispatcher, `${profile}/me`, session.token, sent),
         logout,
       ])
       atGateway.push(g)
@@ -209,6 +186,40 @@ export async function measureRevocation(
     await system.stop()
     await dispatcher.close()
   }
+}
+
+/**
+ * Polls `url` with `token` (see POLL_INTERVAL_MS) until it answers 401: milliseconds from `since` to that
+ * answer, or Infinity once GIVE_UP_MS have passed.
+ */
+function firstRefusal(dispatcher: Dispatcher, url: string, token: string, since: number): Promise<number> {
+  const headers = { authorization: `Bearer ${token}` }
+  const status = async () => {
+    const res = await request(url, { dispatcher, headers })
+    await res.body.dump()
+    return res.statusCode
+  }
+  return new Promise((resolve, reject) => {
+    let inFlight = 0
+    const settle = (done: () => void) => {
+      clearInterval(timer)
+      done()
+    }
+    const poll = () => {
+      if (performance.now() - since > GIVE_UP_MS) return settle(() => resolve(Number.POSITIVE_INFINITY))
+      if (inFlight >= MAX_POLLS_IN_FLIGHT) return
+      inFlight++
+      status().then(
+        (code) => {
+          inFlight--
+          if (code === 401) settle(() => resolve(performance.now() - since))
+        },
+        (err: unknown) => settle(() => reject(err)),
+      )
+    }
+    const timer = setInterval(poll, POLL_INTERVAL_MS)
+    poll()
+  })
 }
 
 /** p99 of the delay until a logout is refused, at the gateway and at a service directly, in milliseconds. */
