@@ -190,4 +190,17 @@ export const issuerMigrations: Record<string, Migration> = {
       await db.schema.alterTable('oauth_clients').addColumn('service', 'text').execute()
     },
   },
+  '0007-current-refresh-tokens': {
+    // A session keeps every refresh token it ever had (presenting a superseded one is reuse), so the
+    // session-id index grows with each refresh; rotation looks up only the current ones. Without this
+    // index every refresh walked all of its session's old tokens.
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createIndex('refresh_tokens_current')
+        .on('refresh_tokens')
+        .column('session_id')
+        .where(sql.ref('superseded_at'), 'is', null)
+        .execute()
+    },
+  },
 }

@@ -1,5 +1,10 @@
 /** The sessions repository (sessions and refresh tokens), through the IssuerStore, on SQLite and PostgreSQL. */
 import { randomUUID } from 'node:crypto'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import t from 'tap'
+import { openIssuerStore } from '../../../../services/issuer/store/issuer-store.js'
+import { tempDir } from '../fixtures.js'
 import { newSession, onEachDialect, T0, user } from './fixtures.js'
 
 await onEachDialect(async (t, { store }) => {
@@ -41,4 +46,21 @@ await onEachDialect(async (t, { store }) => {
       'rotation supersedes every current token',
     )
   })
+})
+
+t.test('rotation finds the current tokens without walking the session\'s superseded ones', async (t) => {
+  // A session keeps every token it had, one per refresh: finding its current ones by session id alone
+  // walked all of them, so each refresh of a month-old session cost more than the one before.
+  const file = join(tempDir(t), 'issuer.db')
+  await (await openIssuerStore(file)).close()
+  const db = new Database(file, { readonly: true })
+  t.teardown(() => db.close())
+  const plan = db
+    .prepare(
+      'explain query plan update refresh_tokens set superseded_at = ? where session_id = ? and superseded_at is null',
+    )
+    .all(0, 'session')
+    .map((row) => (row as { detail: string }).detail)
+    .join('; ')
+  t.match(plan, /USING INDEX refresh_tokens_current\b/, plan)
 })
