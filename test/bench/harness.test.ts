@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os'
 import t from 'tap'
 import { hasTaskset, pinned } from '../../bench/machine.js'
 import { quantile } from '../../bench/quantiles.js'
+import { refreshAge } from '../../bench/refresh-age.js'
 
 t.test(
   'quantiles are nearest rank: the smallest sample with at least that share at or below it',
@@ -33,3 +34,16 @@ t.test(
     t.equal(allowed(['taskset', '-c', '0', ...pinned(1, status)]), '1')
   },
 )
+
+t.test('refresh-age: one session is rotated through every band (a refused rotation throws)', async (t) => {
+  const bands = await refreshAge(200)
+  t.same(
+    bands.map(({ from, to }) => [from, to]),
+    [
+      [0, 2],
+      [2, 20],
+      [20, 100],
+      [100, 200],
+    ],
+  )
+})
