@@ -48,7 +48,7 @@ await onEachDialect(async (t, { store }) => {
   })
 })
 
-t.test('rotation finds the current tokens without walking the session\'s superseded ones', async (t) => {
+t.test("rotation finds the current tokens without walking the session's superseded ones", async (t) => {
   // A session keeps every token it had, one per refresh: finding its current ones by session id alone
   // walked all of them, so each refresh of a month-old session cost more than the one before.
   const file = join(tempDir(t), 'issuer.db')
