@@ -86,6 +86,8 @@ export async function startProcesses(options: StartProcessesOptions = {}): Promi
   }
   const lines: string[] = []
   const running = new Map<Component, Running>()
+  /** Children a test stopped or killed (through `kill` or `stop`): their exit is expected. */
+  const stopping = new WeakSet<ChildProcess>()
 
   const keygate = (args: string[]) =>
     spawn(
@@ -110,8 +112,15 @@ export async function startProcesses(options: StartProcessesOptions = {}): Promi
     child.stdout!.on('data', collect)
     child.stderr!.on('data', collect)
     const exited = new Promise<void>((resolve) =>
-      child.once('exit', () => {
+      child.once('exit', (code, signal) => {
         if (partial) lines.push(`${name} | ${partial}`)
+        // A component no test asked to stop died: say so where CI's log shows it, with its last words,
+        // or a test only sees connections refused.
+        if (!stopping.has(child)) {
+          process.stderr.write(
+            `${name} exited unasked (code ${code}, signal ${signal}):\n${tail(lines, name)}\n`,
+          )
+        }
         resolve()
       }),
     )
@@ -155,6 +164,7 @@ export async function startProcesses(options: StartProcessesOptions = {}): Promi
     async kill(name, signal = 'SIGTERM') {
       const r = running.get(name)
       if (!r) return
+      stopping.add(r.child)
       r.child.kill(signal)
       await r.exited
     },
@@ -168,7 +178,10 @@ export async function startProcesses(options: StartProcessesOptions = {}): Promi
       return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })))
     },
     async stop() {
-      for (const { child } of running.values()) if (child.exitCode === null) child.kill('SIGTERM')
+      for (const { child } of running.values()) {
+        stopping.add(child)
+        if (child.exitCode === null) child.kill('SIGTERM')
+      }
       const killer = setTimeout(() => {
         for (const { child } of running.values()) if (child.exitCode === null) child.kill('SIGKILL')
       }, STOP_TIMEOUT_MS)
