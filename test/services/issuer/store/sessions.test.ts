@@ -50,7 +50,8 @@ await onEachDialect(async (t, { store }) => {
 
 t.test("rotation finds the current tokens without walking the session's superseded ones", async (t) => {
   // A session keeps every token it had, one per refresh: finding its current ones by session id alone
-  // walked all of them, so each refresh of a month-old session cost more than the one before.
+  // walked all of them, so each refresh of a month-old session cost more than the one before. The query
+  // is the shape of `supersedeCurrent` in services/issuer/store/sessions.ts.
   const file = join(tempDir(t), 'issuer.db')
   await (await openIssuerStore(file)).close()
   const db = new Database(file, { readonly: true })
