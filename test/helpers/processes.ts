@@ -51,11 +51,19 @@ export interface StartProcessesOptions {
 interface Running {
   child: ChildProcess
   exited: Promise<void>
+  /** The child said over IPC that both its listeners are bound (lib/server.ts `reportListening`). */
+  listening: boolean
 }
 
+/** Starts of the whole system tried when a port it was given had been taken before a component bound it. */
+const START_ATTEMPTS = 3
+
+/** A component could not bind a port `freePort` had found free: another process took it in between. */
+class PortTaken extends Error {}
+
 /**
- * Starts every component (the issuer first) and resolves once each answers /readyz with 200 on its ops
- * listener.
+ * Starts every component (the issuer first) and resolves once each has said it listens (over IPC) and
+ * answers /readyz with 200 on its ops listener.
  * @example
  * const system = await startProcesses({ env: { LOG_LEVEL: 'debug' } })
  * t.teardown(() => system.stop())
@@ -63,6 +71,18 @@ interface Running {
  * await system.start('issuer')
  */
 export async function startProcesses(options: StartProcessesOptions = {}): Promise<ProcessSystem> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options)
+    } catch (err) {
+      // The ports come free from the kernel, but are only bound when each component starts: a process of
+      // another test may take one first. Then everything starts again on new ports.
+      if (!(err instanceof PortTaken) || attempt === START_ATTEMPTS) throw err
+    }
+  }
+}
+
+async function startOnce(options: StartProcessesOptions): Promise<ProcessSystem> {
   const work = mkdtempSync(join(tmpdir(), 'kg-processes-'))
   const ports = {} as Record<Component, number>
   const opsPorts = {} as Record<Component, number>
@@ -89,19 +109,19 @@ export async function startProcesses(options: StartProcessesOptions = {}): Promi
   /** Children a test stopped or killed (through `kill` or `stop`): their exit is expected. */
   const stopping = new WeakSet<ChildProcess>()
 
-  const keygate = (args: string[]) =>
+  const keygate = (args: string[], ipc = false) =>
     spawn(
       process.execPath,
       ['--conditions=keygate-source', '--import', 'tsx', join(ROOT, 'bin/keygate.ts'), ...args],
       {
         cwd: ROOT,
         env,
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
       },
     )
 
   const spawnComponent = (name: Component) => {
-    const child = keygate(['start', name])
+    const child = keygate(['start', name], true)
     let partial = ''
     const collect = (chunk: Buffer) => {
       const text = partial + chunk.toString('utf8')
@@ -124,18 +144,26 @@ export async function startProcesses(options: StartProcessesOptions = {}): Promi
         resolve()
       }),
     )
-    running.set(name, { child, exited })
+    const state: Running = { child, exited, listening: false }
+    child.on('message', (message: { type?: string }) => {
+      if (message?.type === 'listening') state.listening = true
+    })
+    running.set(name, state)
     return child
   }
 
   const waitReady = async (name: Component) => {
     const deadline = Date.now() + READY_TIMEOUT_MS
-    const child = running.get(name)!.child
+    const state = running.get(name)!
+    const { child } = state
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(`${name} exited while starting:\n${tail(lines, name)}`)
+        const last = tail(lines, name)
+        const Failure = last.includes('EADDRINUSE') ? PortTaken : Error
+        throw new Failure(`${name} exited while starting:\n${last}`)
       }
-      if (await isReady(opsUrls[name])) return
+      // Until the child says it listens, whatever answers on its ops port is another process.
+      if (state.listening && (await isReady(opsUrls[name]))) return
       if (Date.now() > deadline)
         throw new Error(`${name} not ready after ${READY_TIMEOUT_MS} ms:\n${tail(lines, name)}`)
       await new Promise((r) => setTimeout(r, 100))
@@ -173,8 +201,8 @@ export async function startProcesses(options: StartProcessesOptions = {}): Promi
       const child = keygate(args)
       let stdout = ''
       let stderr = ''
-      child.stdout.on('data', (d) => (stdout += d))
-      child.stderr.on('data', (d) => (stderr += d))
+      child.stdout!.on('data', (d) => (stdout += d))
+      child.stderr!.on('data', (d) => (stderr += d))
       return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })))
     },
     async stop() {
